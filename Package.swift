@@ -1,0 +1,78 @@
+// swift-tools-version:6.2
+//
+// CytoIngest: flow-cytometry ingestion for clinical immunology follow-up.
+// Layers point one way: cytoingest -> Pipeline -> Gating -> FCSParser.
+import PackageDescription
+
+let package = Package(
+    name: "CytoIngest",
+    platforms: [.macOS(.v13)],
+    // MARK: - Public API
+    products: [
+        .library(name: "FCSParser", targets: ["FCSParser"]),
+        .library(name: "Gating", targets: ["Gating"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
+        .executable(name: "cytoingest", targets: ["cytoingest"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: - Modules
+        .target(
+            name: "FCSParser",
+            dependencies: ["CZlib"],
+            swiftSettings: [.strictMemorySafety()]
+        ),
+        .target(
+            name: "Gating",
+            dependencies: ["FCSParser"],
+            swiftSettings: [.strictMemorySafety()]
+        ),
+        .target(
+            name: "Pipeline",
+            dependencies: ["Gating", "FCSParser", "CLibXML2"]
+        ),
+        .executableTarget(
+            name: "cytoingest",
+            dependencies: [
+                "Pipeline", "Gating", "FCSParser",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: - Implementation details
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibXML2",
+            pkgConfig: "libxml-2.0",
+            providers: [.apt(["libxml2-dev"])]
+        ),
+
+        // MARK: - Tests
+        .target(
+            name: "TestSupport",
+            dependencies: ["FCSParser"],
+            path: "Sources/TestSupport"
+        ),
+        .testTarget(
+            name: "FCSParserTests",
+            dependencies: ["FCSParser", "TestSupport"]
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["cytoingest", "FCSParser", "TestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,23 @@
+import ArgumentParser
+
+@main
+struct CytoIngest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cytoingest",
+        abstract: "Flow-cytometry ingestion: FCS files and lab XML to per-patient monthly records.",
+        discussion: """
+            Exit codes: 0 success; 1 other failure; 64 usage error; 65 finished, but some input \
+            was rejected (unreadable file, bad record); 75 temporary failure, retry later.
+            """,
+        subcommands: [Inspect.self]
+    )
+}
+
+/// Output format shared by the subcommands.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text
+    case json
+}
+
+/// Exit code for "finished, but some input was rejected" (sysexits EX_DATAERR).
+let exitDataError = ExitCode(65)

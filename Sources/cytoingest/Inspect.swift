@@ -1,0 +1,199 @@
+import ArgumentParser
+import FCSParser
+import Foundation
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Summarise FCS files: version, data sets, events, parameters, spillover, warnings.",
+        discussion: "Exits 65 when any file cannot be read; the other files are still reported."
+    )
+
+    @Argument(help: "FCS files (.fcs, .lmd, .fcs.gz, any name).")
+    var files: [String]
+
+    @Option(help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    @Flag(help: "Add per-parameter min/max/sum of stored values and the first/last 3 events.")
+    var stats = false
+
+    @Option(help: "Trust these DATA offsets when HEADER and TEXT disagree: automatic, header or text.")
+    var offsets: String = "automatic"
+
+    @Flag(help: "Read the complete events of truncated files instead of rejecting them.")
+    var allowTruncated = false
+
+    func validate() throws {
+        guard FCSReader.Options.DataOffsets(rawValue: offsets) != nil else {
+            throw ValidationError("--offsets must be automatic, header or text")
+        }
+    }
+
+    func run() throws {
+        var options = FCSReader.Options()
+        options.dataOffsets = FCSReader.Options.DataOffsets(rawValue: offsets)!
+        options.allowTruncatedData = allowTruncated
+        let reports = files.map { InspectReport.make(path: $0, options: options, stats: stats) }
+        switch format {
+        case .json:
+            let doc = InspectDocument(files: reports)
+            print(String(decoding: try InspectReport.encoder.encode(doc), as: UTF8.self))
+        case .text:
+            for r in reports { print(r.humanText(), terminator: "") }
+        }
+        if reports.contains(where: { $0.error != nil }) { throw exitDataError }
+    }
+}
+
+struct InspectDocument: Codable {
+    var schemaVersion = 1
+    var files: [InspectReport]
+}
+
+struct InspectReport: Codable, Equatable {
+    struct ErrorInfo: Codable, Equatable {
+        var code: String
+        var message: String
+        var offset: Int64?
+    }
+    struct Stats: Codable, Equatable {
+        var min: Double
+        var max: Double
+        var sum: Double
+    }
+    struct Parameter: Codable, Equatable {
+        var name: String
+        var label: String?
+        var bits: Int?
+        var range: Double?
+        var stats: Stats?
+    }
+    struct DataSet: Codable, Equatable {
+        var events: Int
+        var datatype: String
+        var byteord: String?
+        var spillover: String?
+        var keywords: [String: String]
+        var parameters: [Parameter]
+        var head: [[Double]]?
+        var tail: [[Double]]?
+        var warnings: [FCSWarning]
+    }
+    var file: String
+    var version: String?
+    var error: ErrorInfo?
+    var datasets: [DataSet]
+
+    static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+
+    static func make(path: String, options: FCSReader.Options, stats: Bool) -> InspectReport {
+        var report = InspectReport(file: path, version: nil, error: nil, datasets: [])
+        do {
+            let reader = try FCSReader(path: path, options: options)
+            report.version = reader.dataSets.first?.version.rawValue
+            for set in reader.dataSets {
+                var ds = DataSet(
+                    events: set.eventCount, datatype: set.dataType.rawValue, byteord: set.byteOrder?.keywordValue,
+                    spillover: nil,
+                    keywords: Dictionary(set.text.keywords.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }),
+                    parameters: set.parameters.map { Parameter(name: $0.name, label: $0.label, bits: $0.bits, range: $0.range) },
+                    warnings: set.warnings)
+                do {
+                    if let s = try set.spillover() {
+                        ds.spillover = "\(s.keyword) \(s.channels.count)x\(s.channels.count)"
+                        for note in s.notes { ds.warnings.append(FCSWarning("spillover_note", note, keyword: s.keyword)) }
+                    }
+                } catch {
+                    ds.warnings.append(FCSWarning("bad_spillover", error.message, keyword: error.keyword))
+                }
+                if stats {
+                    try addStats(&ds, reader: reader, set: set)
+                }
+                report.datasets.append(ds)
+            }
+        } catch {
+            report.error = ErrorInfo(code: error.code.rawValue, message: error.description, offset: error.byteOffset)
+        }
+        return report
+    }
+
+    private static func addStats(_ ds: inout DataSet, reader: FCSReader, set: FCSDataSet) throws(FCSError) {
+        let p = set.parameters.count
+        var mins = [Double](repeating: .infinity, count: p)
+        var maxs = [Double](repeating: -.infinity, count: p)
+        var sums = [Double](repeating: 0, count: p)
+        var head: [[Double]] = []
+        var tail: [[Double]] = []
+        var blocks = try reader.events(dataSet: set.index)
+        while let block = try blocks.next() {
+            for c in 0..<p {
+                var lo = mins[c], hi = maxs[c], s = sums[c]
+                for v in block.column(c) {
+                    if v < lo { lo = v }
+                    if v > hi { hi = v }
+                    s += v
+                }
+                mins[c] = lo; maxs[c] = hi; sums[c] = s
+            }
+            var i = 0
+            while head.count < 3 && i < block.count {
+                head.append(block.event(i))
+                i += 1
+            }
+            for j in Swift.max(0, block.count - 3)..<block.count {
+                tail.append(block.event(j))
+                if tail.count > 3 { tail.removeFirst() }
+            }
+        }
+        for c in 0..<p where set.eventCount > 0 {
+            ds.parameters[c].stats = Stats(min: mins[c], max: maxs[c], sum: sums[c])
+        }
+        ds.head = head
+        ds.tail = tail
+    }
+
+    func humanText() -> String {
+        var out = "\(file)\n"
+        if let error {
+            out += "  error: \(error.message)\n"
+            return out
+        }
+        out += "  version \(version ?? "?"), \(datasets.count) data set\(datasets.count == 1 ? "" : "s")\n"
+        for (i, ds) in datasets.enumerated() {
+            out += "  data set \(i + 1): \(ds.events) events, \(ds.parameters.count) parameters, $DATATYPE \(ds.datatype)"
+            if let b = ds.byteord { out += ", $BYTEORD \(b)" }
+            out += "\n"
+            let rows = ds.parameters.enumerated().map { (n, p) -> [String] in
+                var r = ["\(n + 1)", p.name, p.label ?? "", p.bits.map(String.init) ?? "*", p.range.map { formatShort($0) } ?? ""]
+                if let s = p.stats { r += [formatShort(s.min), formatShort(s.max), formatShort(s.sum)] }
+                return r
+            }
+            var header = ["#", "$PnN", "$PnS", "bits", "range"]
+            if ds.parameters.first?.stats != nil { header += ["min", "max", "sum"] }
+            out += table([header] + rows, indent: "    ")
+            out += "    spillover: \(ds.spillover ?? "none")\n"
+            for w in ds.warnings { out += "    warning: \(w.description)\n" }
+        }
+        return out
+    }
+}
+
+func formatShort(_ v: Double) -> String {
+    if v == v.rounded() && abs(v) < 1e15 { return String(Int64(v)) }
+    return String(format: "%.6g", v)
+}
+
+func table(_ rows: [[String]], indent: String) -> String {
+    guard let first = rows.first else { return "" }
+    var widths = [Int](repeating: 0, count: first.count)
+    for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+    return rows.map { r in
+        indent + r.enumerated().map { i, c in c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            .trimmingCharacters(in: .whitespaces)
+    }.joined(separator: "\n") + "\n"
+}
