@@ -1,1 +1,49 @@
 import FCSParser
+import Foundation
+
+/// Locates the repository's fixtures and the shared corpus (beside the checkout).
+public enum Paths {
+    /// Repository root, found from this file's location (Sources/TestSupport/TestSupport.swift).
+    public static let repoRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    public static var fixtures: URL { repoRoot.appendingPathComponent("fixtures") }
+
+    /// `../shared/corpus` beside the checkout, or `CYTOINGEST_SHARED` when set.
+    public static var sharedCorpus: URL {
+        if let env = ProcessInfo.processInfo.environment["CYTOINGEST_SHARED"] {
+            return URL(fileURLWithPath: env).appendingPathComponent("corpus")
+        }
+        return repoRoot.deletingLastPathComponent().appendingPathComponent("shared/corpus")
+    }
+
+    /// True when the shared corpus folder `name` (fcs, gatingml, ...) exists.
+    public static func sharedAvailable(_ name: String) -> Bool {
+        FileManager.default.fileExists(atPath: sharedCorpus.appendingPathComponent(name).path)
+    }
+
+    /// A fresh temporary directory.
+    public static func temporaryDirectory(_ tag: String = "test") -> URL {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("cytoingest-\(tag)-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+/// A small, fast, seedable generator (SplitMix64) so randomised tests repeat exactly.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public let seed: UInt64
+    public init(seed: UInt64) {
+        self.seed = seed
+        self.state = seed
+    }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
