@@ -56,7 +56,7 @@ let package = Package(
         // MARK: - Tests
         .target(
             name: "TestSupport",
-            dependencies: ["FCSParser"],
+            dependencies: ["FCSParser", "CZlib"],
             path: "Sources/TestSupport"
         ),
         .testTarget(

@@ -26,7 +26,7 @@ public struct FCSByteOrder: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses `1,2,3,4`, `4,3,2,1`, `1,2`, `2,1` and other permutations.
-    init?(keyword: String) {
+    public init?(keyword: String) {
         let parts = keyword.split(separator: ",").map { $0.trimmingSpaces }
         let nums = parts.compactMap { Int($0) }
         guard !nums.isEmpty, nums.count == parts.count, nums.count <= 8, Set(nums) == Set(1...nums.count) else {

@@ -360,15 +360,18 @@ struct DataSetParser {
         // $NEXTDATA
         var next: Int64? = nil
         if let nd = text["$NEXTDATA"] {
-            guard let v = Int64(nd.trimmingSpaces), v >= 0 else {
+            guard let v = Int64(nd.trimmingSpaces) else {
                 throw FCSError(.badKeywordValue, "$NEXTDATA is not a whole number", segment: .text, keyword: "$NEXTDATA")
             }
-            if v > 0 {
+            if v != 0 {
                 let (target, overflow) = base.addingReportingOverflow(v)
-                if overflow || (size.map { target >= $0 } ?? false) {
+                if overflow || target < 0 || (size.map { target >= $0 } ?? false) {
                     throw FCSError(
-                        .nextDataOutOfBounds, "$NEXTDATA points past the end of the file",
+                        .nextDataOutOfBounds, "$NEXTDATA points outside the file",
                         byteOffset: base, segment: .text, keyword: "$NEXTDATA")
+                }
+                if v < 0 {
+                    warnings.append(FCSWarning("nextdata_negative", "$NEXTDATA is negative (points back in the file)", keyword: "$NEXTDATA"))
                 }
                 next = target
             }
