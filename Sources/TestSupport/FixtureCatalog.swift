@@ -285,7 +285,7 @@ public enum FixtureCatalog {
         do {
             // Two data sets; the second's $NEXTDATA leads back to the first.
             var r1 = RawFCS()
-            r1.keywords = plain.map { $0.0 == "$NEXTDATA" ? ("$NEXTDATA", "0000000000") : $0 }
+            r1.keywords = plain.map { $0.0 == "$NEXTDATA" ? ("$NEXTDATA", RawFCS.padded(0)) : $0 }
             r1.data = qdata
             let len = r1.build().count
             r1.keywords = plain.map { $0.0 == "$NEXTDATA" ? ("$NEXTDATA", RawFCS.padded(len)) : $0 }

@@ -2,7 +2,7 @@ import FCSParser
 
 /// Assembles FCS bytes by hand, segment by segment, so tests can build the non-compliant files
 /// that real writers produce (and the broken ones they must reject). Offsets in TEXT are written
-/// zero-padded to 10 digits (a vendor style the reader must accept), which keeps the TEXT length
+/// zero-padded to 16 digits (a vendor style the reader must accept), which keeps the TEXT length
 /// independent of the offset values.
 public struct RawFCS: Sendable {
     public var version = "FCS3.0"
@@ -41,7 +41,7 @@ public struct RawFCS: Sendable {
 
     static func padded(_ v: Int) -> String {
         let s = String(v)
-        return String(repeating: "0", count: max(0, 10 - s.count)) + s
+        return String(repeating: "0", count: max(0, 16 - s.count)) + s
     }
 
     func encodeSegment(_ pairs: [(String, String)]) -> [UInt8] {

@@ -41,7 +41,7 @@ public struct FCSHeader: Sendable, Hashable {
         guard bytes.count >= 6, bytes[0] == UInt8(ascii: "F"), bytes[1] == UInt8(ascii: "C"),
             bytes[2] == UInt8(ascii: "S")
         else {
-            if bytes.count < 3 {
+            if bytes.count < 6 && bytes.prefix(3).elementsEqual(Array("FCS".utf8).prefix(Swift.min(3, bytes.count))) {
                 throw FCSError(.truncatedHeader, "file is too short to be FCS (\(bytes.count) bytes)", byteOffset: base, segment: .header)
             }
             throw FCSError(.notFCS, "not an FCS file: it does not start with 'FCS'", byteOffset: base, segment: .header)

@@ -355,7 +355,7 @@ struct DataSetParser {
 
         // CRC
         let lastEnd = [Optional(textAbs.end), dataRange?.end, analysisRange?.end].compactMap { $0 }.max()!
-        let crc = try checkCRC(lastEnd: lastEnd)
+        let crc = size == nil ? FCSCRCStatus.notChecked : try checkCRC(lastEnd: lastEnd)
 
         // $NEXTDATA
         var next: Int64? = nil
@@ -449,7 +449,8 @@ struct DataSetParser {
             if c.start < minimumStart { return .bad("starts inside the HEADER") }
             if c.overlaps(textRel) { return .bad("lies inside TEXT") }
             let absStart = base + c.start
-            if let size, absStart >= size { return .bad("starts past the end of the file") }
+            if let size, absStart > size { return .bad("starts past the end of the file") }
+            if let size, absStart == size, (expected ?? 1) > 0 { return .truncated(available: 0) }
             guard let expected else {
                 if c.end < c.start { return .bad("ends before it starts") }
                 if let size, base + c.end > size { return .bad("ends past the end of the file") }

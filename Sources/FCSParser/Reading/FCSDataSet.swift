@@ -44,6 +44,8 @@ public enum FCSCRCStatus: Sendable, Hashable {
     case notComputed
     case verified
     case mismatch(stored: String, computed: UInt16)
+    /// Not checked: the input is a forward-only stream, so DATA cannot be read twice.
+    case notChecked
 }
 
 /// One data set of an FCS file: HEADER, TEXT, layout, offsets and warnings. Reading its events
