@@ -63,6 +63,10 @@ let package = Package(
             name: "FCSParserTests",
             dependencies: ["FCSParser", "TestSupport"]
         ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["cytoingest", "FCSParser", "TestSupport"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

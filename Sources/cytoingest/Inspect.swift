@@ -5,11 +5,17 @@ import Foundation
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Summarise FCS files: version, data sets, events, parameters, spillover, warnings.",
-        discussion: "Exits 65 when any file cannot be read; the other files are still reported."
+        discussion: """
+            With no FILE, inspects the FCS inputs (files or folders) listed under inputs.fcs in the \
+            configuration. Exits 65 when any file cannot be read; the other files are still reported.
+            """
     )
 
     @Argument(help: "FCS files (.fcs, .lmd, .fcs.gz, any name).")
-    var files: [String]
+    var files: [String] = []
+
+    @Option(help: "Configuration whose inputs.fcs lists files or folders to inspect when no FILE is given.")
+    var config: String = "pipeline.json"
 
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
@@ -33,7 +39,8 @@ struct Inspect: ParsableCommand {
         var options = FCSReader.Options()
         options.dataOffsets = FCSReader.Options.DataOffsets(rawValue: offsets)!
         options.allowTruncatedData = allowTruncated
-        let reports = files.map { InspectReport.make(path: $0, options: options, stats: stats) }
+        let paths = files.isEmpty ? try Self.configuredInputs(config) : files
+        let reports = paths.map { InspectReport.make(path: $0, options: options, stats: stats) }
         switch format {
         case .json:
             let doc = InspectDocument(files: reports)
@@ -42,6 +49,41 @@ struct Inspect: ParsableCommand {
             for r in reports { print(r.humanText(), terminator: "") }
         }
         if reports.contains(where: { $0.error != nil }) { throw exitDataError }
+    }
+}
+
+extension Inspect {
+    /// The files named by `inputs.fcs` in a configuration: files as given, folders expanded to
+    /// their `.fcs`, `.lmd` and `.gz` files (sorted). Relative paths are taken from the
+    /// configuration's folder.
+    static func configuredInputs(_ configPath: String) throws -> [String] {
+        let url = URL(fileURLWithPath: configPath)
+        guard let data = try? Data(contentsOf: url) else {
+            throw ValidationError("no FILE given and the configuration \(configPath) cannot be read")
+        }
+        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let inputs = json["inputs"] as? [String: Any], let fcs = inputs["fcs"] as? [String]
+        else {
+            throw ValidationError("\(configPath): inputs.fcs must be a list of files or folders")
+        }
+        let base = url.deletingLastPathComponent()
+        var out: [String] = []
+        for entry in fcs {
+            let path = entry.hasPrefix("/") ? entry : base.appendingPathComponent(entry).path
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw ValidationError("\(configPath): inputs.fcs entry \(entry) does not exist")
+            }
+            if isDirectory.boolValue {
+                let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+                for name in names where [".fcs", ".lmd", ".gz"].contains(where: { name.lowercased().hasSuffix($0) }) {
+                    out.append(URL(fileURLWithPath: path).appendingPathComponent(name).path)
+                }
+            } else {
+                out.append(path)
+            }
+        }
+        return out
     }
 }
 
