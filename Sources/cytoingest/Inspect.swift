@@ -109,6 +109,19 @@ struct InspectReport: Codable, Equatable {
         var bits: Int?
         var range: Double?
         var stats: Stats?
+
+        enum CodingKeys: String, CodingKey { case name, label, bits, range, stats }
+
+        /// `label`, `bits` and `range` are always present (null when the file has none), so the
+        /// document's shape does not depend on the file.
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(label, forKey: .label)
+            try c.encode(bits, forKey: .bits)
+            try c.encode(range, forKey: .range)
+            try c.encodeIfPresent(stats, forKey: .stats)
+        }
     }
     struct DataSet: Codable, Equatable {
         var events: Int

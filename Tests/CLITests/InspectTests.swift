@@ -25,6 +25,8 @@ struct InspectTests {
         #expect(sets.map { $0["events"] as? Int } == [25, 30])
         let params = try #require(sets[1]["parameters"] as? [[String: Any]])
         #expect(params.map { $0["name"] as? String } == ["FL1", "FL2"])
+        #expect(params[0]["label"] is NSNull, "label is null, not absent, when $PnS is missing")
+        #expect(params[0]["bits"] as? Int == 16)
         let stats = try #require(params[0]["stats"] as? [String: Double])
         let reader = try FCSReader(path: path)
         let column = try reader.readEvents(dataSet: 1).columns[0]

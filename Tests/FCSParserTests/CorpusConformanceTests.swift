@@ -198,6 +198,41 @@ struct CorpusConformanceTests {
 
     /// Empty values written as doubled delimiters: both references merge keys and lose
     /// `$P6N`; we detect the writer and keep every keyword.
+    /// `.scaled` values of log channels against the reference's `stats_scaled_log`
+    /// (f2 * 10^(f1 * x / R), f2 = 0 read as 1), for integer data sets whose data the references
+    /// agree on.
+    @Test("scaled log channels match the reference", .enabled(if: available, "../shared/corpus/fcs is absent"))
+    func scaledLog() throws {
+        let data = try Data(contentsOf: Self.corpus.appendingPathComponent("reference.json"))
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let files = try #require(json["files"] as? [String: Any])
+        var channels = 0
+        for name in files.keys.sorted() where Self.decisions[name] == nil {
+            let file = try #require(files[name] as? [String: Any])
+            guard let flowio = file["flowio"] as? [String: Any], let sets = flowio["datasets"] as? [[String: Any]] else { continue }
+            let reader = try FCSReader(path: Self.corpus.appendingPathComponent(name).path)
+            for (i, ds) in sets.enumerated() {
+                guard let scaled = ds["stats_scaled_log"] as? [String: [String: Any]], !scaled.isEmpty,
+                    i < reader.dataSets.count, reader.dataSets[i].dataType == .integer
+                else { continue }
+                let ev = try reader.readEvents(dataSet: i, values: .scaled)
+                for (key, ref) in scaled {
+                    let p = try #require(Int(key)) - 1
+                    let col = ev.columns[p]
+                    let sum = col.reduce(0, +)
+                    #expect(Self.same(col.min()!, Self.number(ref["min"])!, relative: 1e-12), "\(name) P\(p + 1) min")
+                    #expect(Self.same(col.max()!, Self.number(ref["max"])!, relative: 1e-12), "\(name) P\(p + 1) max")
+                    #expect(Self.same(sum, Self.number(ref["sum"])!, relative: 1e-9), "\(name) P\(p + 1) sum")
+                    let first = (ref["first"] as? [Any] ?? []).compactMap { Self.number($0) }
+                    for (k, v) in first.enumerated() { #expect(Self.same(col[k], v, relative: 1e-12), "\(name) P\(p + 1) event \(k + 1)") }
+                    channels += 1
+                }
+            }
+        }
+        print("scaled log channels compared: \(channels)")
+        #expect(channels > 20)
+    }
+
     @Test("empty-value writers keep every keyword", .enabled(if: available, "../shared/corpus/fcs is absent"))
     func emptyValueWriters() throws {
         let b08 = try FCSReader(path: Self.corpus.appendingPathComponent("RGLab-flowCore/0877408774.B08").path)
