@@ -26,12 +26,12 @@ let package = Package(
         ),
         .target(
             name: "Gating",
-            dependencies: ["FCSParser"],
+            dependencies: ["FCSParser", "SafeXML"],
             swiftSettings: [.strictMemorySafety()]
         ),
         .target(
             name: "Pipeline",
-            dependencies: ["Gating", "FCSParser", "CLibXML2"]
+            dependencies: ["Gating", "FCSParser", "SafeXML"]
         ),
         .executableTarget(
             name: "cytoingest",
@@ -42,6 +42,12 @@ let package = Package(
         ),
 
         // MARK: - Implementation details
+        /// Hardened libxml2 streaming reader shared by every XML input.
+        .target(
+            name: "SafeXML",
+            dependencies: ["CLibXML2", "CZlib"],
+            swiftSettings: [.strictMemorySafety()]
+        ),
         .systemLibrary(
             name: "CZlib",
             pkgConfig: "zlib",
@@ -62,6 +68,10 @@ let package = Package(
         .testTarget(
             name: "FCSParserTests",
             dependencies: ["FCSParser", "TestSupport"]
+        ),
+        .testTarget(
+            name: "GatingTests",
+            dependencies: ["Gating", "FCSParser", "SafeXML", "TestSupport"]
         ),
         .testTarget(
             name: "CLITests",

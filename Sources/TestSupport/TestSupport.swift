@@ -47,3 +47,38 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 }
+
+/// Minimal CSV reading for test tables (quoted fields, doubled quotes).
+public enum CSV {
+    public static func rows(_ text: String) -> [[String]] {
+        var rows: [[String]] = []
+        var row: [String] = []
+        var field = ""
+        var quoted = false
+        // "\r\n" is one Character in Swift: normalise line ends first.
+        var it = text.replacingOccurrences(of: "\r\n", with: "\n").makeIterator()
+        while let c = it.next() {
+            if quoted {
+                if c == "\"" {
+                    if let n = it.next() {
+                        if n == "\"" { field.append("\"") } else {
+                            quoted = false
+                            if n == "," { row.append(field); field = "" } else if n == "\n" { row.append(field); rows.append(row); row = []; field = "" } else if n != "\r" { field.append(n) }
+                        }
+                    } else { quoted = false }
+                } else { field.append(c) }
+            } else if c == "\"" { quoted = true } else if c == "," { row.append(field); field = "" } else if c == "\n" {
+                row.append(field); rows.append(row); row = []; field = ""
+            } else if c != "\r" { field.append(c) }
+        }
+        if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
+        return rows
+    }
+
+    /// Rows as dictionaries keyed by the header row.
+    public static func records(_ text: String) -> [[String: String]] {
+        let all = rows(text)
+        guard let header = all.first else { return [] }
+        return all.dropFirst().map { r in Dictionary(uniqueKeysWithValues: zip(header, r + Array(repeating: "", count: max(0, header.count - r.count)))) }
+    }
+}

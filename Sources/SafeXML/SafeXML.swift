@@ -1,0 +1,339 @@
+// C interop with libxml2 (xmlTextReader) and zlib (gzread for the pre-scan). Every XML input of
+// CytoIngest (Gating-ML, lab XML, FlowJo workspaces) goes through this file.
+@preconcurrency import CLibXML2
+import CZlib
+
+/// Limits applied to every XML input.
+public struct XMLLimits: Sendable, Hashable {
+    /// Largest (decompressed) document, in bytes.
+    public var maxBytes: Int64 = 512 << 20
+    /// Deepest element nesting.
+    public var maxDepth = 128
+    /// Longest text node or attribute value, in bytes.
+    public var maxTextLength = 1 << 20
+    public init() {}
+}
+
+/// An XML input that was refused or could not be parsed.
+public struct XMLError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Code: String, Sendable, Hashable {
+        /// The document declares a DOCTYPE or an ENTITY (refused before parsing: XXE, billion laughs).
+        case doctype = "xml_doctype"
+        /// Not well-formed (any parser error, including those libxml2 recovers from).
+        case malformed = "xml_malformed"
+        /// Over `XMLLimits.maxBytes`.
+        case tooLarge = "xml_too_large"
+        /// Over `XMLLimits.maxDepth`.
+        case tooDeep = "xml_too_deep"
+        /// A text node or attribute over `XMLLimits.maxTextLength`.
+        case textTooLong = "xml_text_too_long"
+        /// The file cannot be read.
+        case io = "xml_io"
+    }
+    public var code: Code
+    public var message: String
+    public var file: String
+    public var line: Int?
+
+    public init(_ code: Code, _ message: String, file: String, line: Int? = nil) {
+        self.code = code
+        self.message = message
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String {
+        "\(file)\(line.map { ":\($0)" } ?? ""): \(message) [\(code.rawValue)]"
+    }
+}
+
+/// One attribute of an element (namespace declarations are not reported).
+public struct XMLAttribute: Sendable, Hashable {
+    public var localName: String
+    public var namespace: String?
+    public var value: String
+}
+
+/// What the streaming reader delivers.
+public enum XMLEvent: Sendable, Hashable {
+    case start(localName: String, namespace: String?, attributes: [XMLAttribute], line: Int)
+    /// Also delivered for empty elements (`<a/>`), right after their start.
+    case end(localName: String, namespace: String?)
+    /// Text or CDATA content (white-space-only text included).
+    case text(String)
+}
+
+/// Refuses `<!DOCTYPE` and `<!ENTITY` anywhere in a document (UTF-8, UTF-16 either order), and
+/// documents over the size limit, by scanning the raw (decompressed) bytes before any parsing.
+public enum XMLPrescan {
+    static let patterns: [[UInt8]] = {
+        var out: [[UInt8]] = []
+        for word in ["<!DOCTYPE", "<!ENTITY"] {
+            let ascii = Array(word.utf8)
+            out.append(ascii)
+            out.append(ascii.flatMap { [$0, 0] })
+            out.append(ascii.flatMap { [0, $0] })
+        }
+        return out
+    }()
+
+    static func scan(_ chunk: ArraySlice<UInt8>) -> Bool {
+        guard let first = chunk.first else { return false }
+        _ = first
+        var i = chunk.startIndex
+        while i < chunk.endIndex {
+            let b = chunk[i]
+            if b == UInt8(ascii: "<") || b == 0 {
+                for p in patterns where chunk.endIndex - i >= p.count {
+                    if chunk[i..<(i + p.count)].elementsEqual(p) { return true }
+                }
+            }
+            i += 1
+        }
+        return false
+    }
+
+    /// Checks bytes in memory.
+    public static func check(_ bytes: [UInt8], name: String, limits: XMLLimits) throws(XMLError) {
+        if Int64(bytes.count) > limits.maxBytes {
+            throw XMLError(.tooLarge, "document is larger than \(limits.maxBytes) bytes", file: name)
+        }
+        if scan(bytes[...]) {
+            throw XMLError(.doctype, "document declares a DOCTYPE or ENTITY; refused (external entities and entity expansion are never processed)", file: name)
+        }
+    }
+
+    /// Checks a file (plain or gzip-compressed) in 1 MiB chunks.
+    public static func check(path: String, limits: XMLLimits) throws(XMLError) {
+        guard let gz = unsafe gzopen(path, "rb") else {
+            throw XMLError(.io, "cannot open the file", file: path)
+        }
+        defer { unsafe gzclose(gz) }
+        let chunk = 1 << 20
+        var buffer = [UInt8](repeating: 0, count: chunk + 32)
+        var carry = 0
+        var total: Int64 = 0
+        while true {
+            let n = unsafe buffer.withUnsafeMutableBytes { raw in
+                unsafe gzread(gz, raw.baseAddress! + carry, UInt32(chunk))
+            }
+            if n < 0 { throw XMLError(.io, "the file cannot be read (corrupt gzip?)", file: path) }
+            if n == 0 { break }
+            total += Int64(n)
+            if total > limits.maxBytes {
+                throw XMLError(.tooLarge, "document is larger than \(limits.maxBytes) bytes", file: path)
+            }
+            let end = carry + Int(n)
+            if scan(buffer[0..<end]) {
+                throw XMLError(.doctype, "document declares a DOCTYPE or ENTITY; refused (external entities and entity expansion are never processed)", file: path)
+            }
+            // Keep the last 31 bytes so a pattern split across chunks is still found.
+            carry = Swift.min(31, end)
+            for k in 0..<carry { buffer[k] = buffer[end - carry + k] }
+        }
+    }
+}
+
+/// Collects the first error libxml2 reports; any error or warning fails the document.
+private final class ErrorSink {
+    var first: (message: String, line: Int)?
+}
+
+/// Streaming XML reader over libxml2's `xmlTextReader`, with `XML_PARSE_NONET` and never
+/// NOENT, DTDLOAD, DTDATTR or HUGE. The document is pre-scanned: DOCTYPE/ENTITY refused.
+/// Results must be used only after ``next()`` returned nil (clean end of document).
+public final class XMLEventReader {
+    private let reader: OpaquePointer
+    private let sink = ErrorSink()
+    private let sinkRef: Unmanaged<ErrorSink>
+    private let memory: UnsafeMutableRawBufferPointer?
+    public let name: String
+    public let limits: XMLLimits
+    private var pendingEnd: (String, String?)?
+    private var depth = 0
+    private var finished = false
+
+    static let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOCDATA.rawValue)
+
+    /// Opens a file (gzip-compressed files are read transparently).
+    public init(path: String, limits: XMLLimits = XMLLimits()) throws(XMLError) {
+        try XMLPrescan.check(path: path, limits: limits)
+        guard let r = unsafe xmlReaderForFile(path, nil, Self.options) else {
+            throw XMLError(.io, "cannot open the file", file: path)
+        }
+        self.reader = r
+        self.memory = nil
+        self.name = path
+        self.limits = limits
+        self.sinkRef = Unmanaged.passRetained(sink)
+        install()
+    }
+
+    /// Reads a document from memory; `name` is used in errors.
+    public init(bytes: [UInt8], name: String, limits: XMLLimits = XMLLimits()) throws(XMLError) {
+        try XMLPrescan.check(bytes, name: name, limits: limits)
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(1, bytes.count), alignment: 1)
+        unsafe bytes.withUnsafeBytes { unsafe copy.copyMemory(from: $0) }
+        guard let r = unsafe xmlReaderForMemory(copy.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(bytes.count), nil, nil, Self.options) else {
+            unsafe copy.deallocate()
+            throw XMLError(.malformed, "libxml2 could not start reading", file: name)
+        }
+        self.reader = r
+        self.memory = copy
+        self.name = name
+        self.limits = limits
+        self.sinkRef = Unmanaged.passRetained(sink)
+        install()
+    }
+
+    private func install() {
+        let handler: xmlStructuredErrorFunc = { ctx, error in
+            guard let ctx, let error else { return }
+            let sink = unsafe Unmanaged<ErrorSink>.fromOpaque(ctx).takeUnretainedValue()
+            if sink.first == nil {
+                let msg = unsafe error.pointee.message.map { unsafe String(cString: $0) } ?? "XML error"
+                sink.first = (msg.trimmingCharacters(), Int(unsafe error.pointee.line))
+            }
+        }
+        unsafe xmlTextReaderSetStructuredErrorHandler(reader, handler, sinkRef.toOpaque())
+    }
+
+    deinit {
+        unsafe xmlFreeTextReader(reader)
+        sinkRef.release()
+        unsafe memory?.deallocate()
+    }
+
+    /// Current line in the document.
+    public var line: Int { Int(unsafe xmlTextReaderGetParserLineNumber(reader)) }
+
+    private func string(_ p: UnsafePointer<xmlChar>?) -> String? {
+        guard let p = unsafe p else { return nil }
+        return unsafe String(cString: p)
+    }
+
+    private func fail() throws(XMLError) -> Never {
+        let e = sink.first
+        throw XMLError(.malformed, "not well-formed XML: \(e?.message ?? "parse error")", file: name, line: e?.line ?? line)
+    }
+
+    /// The next event, or nil at a clean end of document.
+    /// - Throws: `XMLError` on any parse error or limit.
+    public func next() throws(XMLError) -> XMLEvent? {
+        if let (n, ns) = pendingEnd {
+            pendingEnd = nil
+            depth -= 1
+            return .end(localName: n, namespace: ns)
+        }
+        if finished { return nil }
+        while true {
+            let rc = unsafe xmlTextReaderRead(reader)
+            if sink.first != nil { try fail() }
+            if rc < 0 { try fail() }
+            if rc == 0 {
+                finished = true
+                if depth != 0 { try fail() }
+                return nil
+            }
+            let type = unsafe xmlTextReaderNodeType(reader)
+            switch type {
+            case 1:  // element
+                depth += 1
+                if depth > limits.maxDepth {
+                    throw XMLError(.tooDeep, "elements nest deeper than \(limits.maxDepth)", file: name, line: line)
+                }
+                let local = string(unsafe xmlTextReaderConstLocalName(reader)) ?? ""
+                let ns = string(unsafe xmlTextReaderConstNamespaceUri(reader))
+                let empty = unsafe xmlTextReaderIsEmptyElement(reader) == 1
+                var attributes: [XMLAttribute] = []
+                while unsafe xmlTextReaderMoveToNextAttribute(reader) == 1 {
+                    let ans = string(unsafe xmlTextReaderConstNamespaceUri(reader))
+                    if ans == "http://www.w3.org/2000/xmlns/" { continue }
+                    let value = string(unsafe xmlTextReaderConstValue(reader)) ?? ""
+                    if value.utf8.count > limits.maxTextLength {
+                        throw XMLError(.textTooLong, "an attribute value is longer than \(limits.maxTextLength) bytes", file: name, line: line)
+                    }
+                    attributes.append(XMLAttribute(localName: string(unsafe xmlTextReaderConstLocalName(reader)) ?? "", namespace: ans, value: value))
+                }
+                unsafe xmlTextReaderMoveToElement(reader)
+                if empty { pendingEnd = (local, ns) }
+                return .start(localName: local, namespace: ns, attributes: attributes, line: line)
+            case 15:  // end element
+                depth -= 1
+                return .end(localName: string(unsafe xmlTextReaderConstLocalName(reader)) ?? "", namespace: string(unsafe xmlTextReaderConstNamespaceUri(reader)))
+            case 3, 4, 13, 14:  // text, CDATA, whitespace, significant whitespace
+                let value = string(unsafe xmlTextReaderConstValue(reader)) ?? ""
+                if value.utf8.count > limits.maxTextLength {
+                    throw XMLError(.textTooLong, "a text node is longer than \(limits.maxTextLength) bytes", file: name, line: line)
+                }
+                return .text(value)
+            case 10:  // DOCTYPE (the pre-scan already refuses it; defence in depth)
+                throw XMLError(.doctype, "document declares a DOCTYPE; refused", file: name, line: line)
+            case 5, 6:  // entity reference / entity: never expanded
+                throw XMLError(.doctype, "document uses an entity reference; refused", file: name, line: line)
+            default:
+                continue  // comments, processing instructions, XML declaration
+            }
+        }
+    }
+}
+
+/// A small element tree built from the streaming reader, for documents that are read whole
+/// (Gating-ML strategies, FlowJo workspaces).
+public struct XMLNode: Sendable, Hashable {
+    public var localName: String
+    public var namespace: String?
+    public var attributes: [XMLAttribute]
+    public var children: [XMLNode]
+    /// Concatenated direct text content.
+    public var text: String
+    public var line: Int
+
+    /// The value of the attribute with this local name (and namespace, when given).
+    public func attribute(_ localName: String, namespace: String? = nil) -> String? {
+        attributes.first { $0.localName == localName && (namespace == nil || $0.namespace == namespace) }?.value
+    }
+
+    /// Direct children with this local name (and namespace, when given).
+    public func children(_ localName: String, namespace: String? = nil) -> [XMLNode] {
+        children.filter { $0.localName == localName && (namespace == nil || $0.namespace == namespace) }
+    }
+
+    public func child(_ localName: String, namespace: String? = nil) -> XMLNode? {
+        children.first { $0.localName == localName && (namespace == nil || $0.namespace == namespace) }
+    }
+
+    /// Parses a whole document into a tree. At most `maxNodes` elements.
+    public static func parse(_ reader: XMLEventReader, maxNodes: Int = 1_000_000) throws(XMLError) -> XMLNode {
+        var stack: [XMLNode] = []
+        var root: XMLNode?
+        var count = 0
+        while let event = try reader.next() {
+            switch event {
+            case .start(let name, let ns, let attrs, let line):
+                count += 1
+                if count > maxNodes {
+                    throw XMLError(.tooLarge, "more than \(maxNodes) elements", file: reader.name, line: line)
+                }
+                stack.append(XMLNode(localName: name, namespace: ns, attributes: attrs, children: [], text: "", line: line))
+            case .end:
+                let node = stack.removeLast()
+                if stack.isEmpty { root = node } else { stack[stack.count - 1].children.append(node) }
+            case .text(let t):
+                if !stack.isEmpty { stack[stack.count - 1].text += t }
+            }
+        }
+        guard let root else { throw XMLError(.malformed, "the document has no root element", file: reader.name) }
+        return root
+    }
+}
+
+extension String {
+    /// The string without leading and trailing white space.
+    package func trimmingCharacters() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s = s.dropFirst() }
+        while let l = s.last, l.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+}
