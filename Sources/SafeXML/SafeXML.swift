@@ -204,8 +204,14 @@ public final class XMLEventReader {
         unsafe memory?.deallocate()
     }
 
-    /// Current line in the document.
-    public var line: Int { Int(unsafe xmlTextReaderGetParserLineNumber(reader)) }
+    /// Line of the current node (the parser's line when the node has none).
+    public var line: Int {
+        if let node = unsafe xmlTextReaderCurrentNode(reader) {
+            let l = unsafe xmlGetLineNo(node)
+            if l > 0 { return Int(l) }
+        }
+        return Int(unsafe xmlTextReaderGetParserLineNumber(reader))
+    }
 
     private func string(_ p: UnsafePointer<xmlChar>?) -> String? {
         guard let p = unsafe p else { return nil }
