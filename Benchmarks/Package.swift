@@ -19,7 +19,17 @@ let package = Package(
             ],
             path: "Benchmarks/FCSParserBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        .executableTarget(
+            name: "GatingBenchmarks",
+            dependencies: [
+                .product(name: "FCSParser", package: "CytoIngest"),
+                .product(name: "Gating", package: "CytoIngest"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/GatingBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

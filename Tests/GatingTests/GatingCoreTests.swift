@@ -206,14 +206,14 @@ struct GatingCoreTests {
             if n > 4 { x[0] = .nan; y[1] = .infinity; x[2] = -.infinity }
             let lo: [Double?] = [round % 3 == 0 ? nil : 10, 20]
             let hi: [Double?] = [90, round % 2 == 0 ? nil : 80]
-            #expect(RectangleKernel.fast(columns: [x, y], min: lo, max: hi, count: n) == RectangleKernel.scalar(columns: [x, y], min: lo, max: hi, count: n))
+            #expect(RectangleKernel.fast(columns: [x[...], y[...]], min: lo, max: hi, count: n) == RectangleKernel.scalar(columns: [x[...], y[...]], min: lo, max: hi, count: n))
             let k = Int.random(in: 3...12, using: &rng)
             let xs = (0..<k).map { _ in Double.random(in: 0...100, using: &rng).rounded() }
             let ys = (0..<k).map { _ in Double.random(in: 0...100, using: &rng).rounded() }
-            #expect(PolygonKernel.fast(x: x, y: y, xs: xs, ys: ys, count: n) == PolygonKernel.scalar(x: x, y: y, xs: xs, ys: ys, count: n), "polygon round \(round)")
+            #expect(PolygonKernel.fast(x: x[...], y: y[...], xs: xs, ys: ys, count: n) == PolygonKernel.scalar(x: x[...], y: y[...], xs: xs, ys: ys, count: n), "polygon round \(round)")
             let inv = [[0.002, -0.0005], [-0.0005, 0.003]]
-            #expect(EllipsoidKernel.fast(columns: [x, y], mean: [50, 40], inverseCovariance: inv, distanceSquare: 2, count: n)
-                == EllipsoidKernel.scalar(columns: [x, y], mean: [50, 40], inverseCovariance: inv, distanceSquare: 2, count: n))
+            #expect(EllipsoidKernel.fast(columns: [x[...], y[...]], mean: [50, 40], inverseCovariance: inv, distanceSquare: 2, count: n)
+                == EllipsoidKernel.scalar(columns: [x[...], y[...]], mean: [50, 40], inverseCovariance: inv, distanceSquare: 2, count: n))
             let u = (0..<3).map { _ in (0..<3).map { _ in Double.random(in: -1...1, using: &rng) } }
             let cols = (0..<3).map { _ in (0..<n).map { _ in Double.random(in: -1e4...1e5, using: &rng) }[...] }
             #expect(CompensationKernel.apply(columns: cols, unmixing: u, count: n) == CompensationKernel.scalar(columns: cols, unmixing: u, count: n))
@@ -229,14 +229,14 @@ struct GatingCoreTests {
             let ys = (0..<k).map { _ in Double.random(in: 0...50, using: &rng).rounded() }
             let px = (0..<500).map { _ in Double.random(in: -5...55, using: &rng).rounded() }
             let py = (0..<500).map { _ in Double.random(in: -5...55, using: &rng).rounded() }
-            let base = PolygonKernel.fast(x: px, y: py, xs: xs, ys: ys, count: 500)
+            let base = PolygonKernel.fast(x: px[...], y: py[...], xs: xs, ys: ys, count: 500)
             let r = Int.random(in: 1..<k, using: &rng)
-            let rotated = PolygonKernel.fast(x: px, y: py, xs: Array(xs[r...] + xs[..<r]), ys: Array(ys[r...] + ys[..<r]), count: 500)
-            let reversed = PolygonKernel.fast(x: px, y: py, xs: xs.reversed(), ys: ys.reversed(), count: 500)
+            let rotated = PolygonKernel.fast(x: px[...], y: py[...], xs: Array(xs[r...] + xs[..<r]), ys: Array(ys[r...] + ys[..<r]), count: 500)
+            let reversed = PolygonKernel.fast(x: px[...], y: py[...], xs: xs.reversed(), ys: ys.reversed(), count: 500)
             #expect(base == rotated)
             #expect(base == reversed)
             // Every vertex is inside.
-            #expect(PolygonKernel.fast(x: xs, y: ys, xs: xs, ys: ys, count: k).allSatisfy { $0 == 1 })
+            #expect(PolygonKernel.fast(x: xs[...], y: ys[...], xs: xs, ys: ys, count: k).allSatisfy { $0 == 1 })
         }
     }
 

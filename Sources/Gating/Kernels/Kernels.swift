@@ -5,36 +5,48 @@
 // MARK: - Compensation
 
 enum CompensationKernel {
-    /// out[f][e] = sum_d columns[d][e] * unmixing[d][f].
+    /// out[f][e] = sum_d columns[d][e] * unmixing[d][f], summed over d in order.
     static func apply(columns: [ArraySlice<Double>], unmixing: [[Double]], count: Int) -> [[Double]] {
         let detectors = columns.count
         let fluors = unmixing.first?.count ?? 0
         precondition(unmixing.count == detectors && columns.allSatisfy { $0.count >= count })
-        var out = [[Double]](repeating: [Double](repeating: 0, count: count), count: fluors)
-        for f in 0..<fluors {
-            out[f].withUnsafeMutableBufferPointer { dst in
-                for d in 0..<detectors {
-                    let u = unmixing[d][f]
-                    if u == 0 { continue }
-                    columns[d].withUnsafeBufferPointer { src in
-                        let s = unsafe src.baseAddress!
-                        let o = unsafe dst.baseAddress!
-                        var e = 0
-                        while e + 4 <= count {
-                            let v = unsafe UnsafeRawPointer(s + e).loadUnaligned(as: SIMD4<Double>.self)
-                            let acc = unsafe UnsafeRawPointer(o + e).loadUnaligned(as: SIMD4<Double>.self)
-                            unsafe UnsafeMutableRawPointer(o + e).storeBytes(of: acc + v * u, as: SIMD4<Double>.self)
-                            e += 4
+        let flatU = (0..<detectors).flatMap { d in unmixing[d] }
+        var flat = [Double](repeating: 0, count: fluors * count)
+        var sources: [UnsafePointer<Double>] = []
+        sources.reserveCapacity(detectors)
+        // Pointers into the caller's columns live only inside this function.
+        func withSources(_ d: Int, _ body: ([UnsafePointer<Double>]) -> Void) {
+            if d == detectors { return body(sources) }
+            columns[d].withUnsafeBufferPointer { b in
+                unsafe sources.append(b.baseAddress!)
+                withSources(d + 1, body)
+                sources.removeLast()
+            }
+        }
+        withSources(0) { src in
+            flat.withUnsafeMutableBufferPointer { ob in
+                flatU.withUnsafeBufferPointer { ub in
+                    let o = unsafe ob.baseAddress!, u = unsafe ub.baseAddress!
+                    // Chunks of 256 events: the output rows of a chunk stay in L1.
+                    let chunk = 256
+                    var start = 0
+                    while start < count {
+                        let n = Swift.min(chunk, count - start)
+                        for d in 0..<detectors {
+                            let s = unsafe src[d] + start
+                            for f in 0..<fluors {
+                                let coefficient = unsafe u[d * fluors + f]
+                                if coefficient == 0 { continue }
+                                let row = unsafe o + f * count + start
+                                for e in 0..<n { unsafe row[e] += s[e] * coefficient }
+                            }
                         }
-                        while e < count {
-                            unsafe o[e] += s[e] * u
-                            e += 1
-                        }
+                        start += n
                     }
                 }
             }
         }
-        return out
+        return (0..<fluors).map { Array(flat[($0 * count)..<($0 * count + count)]) }
     }
 
     /// Safe twin: the same sums in the same order.
@@ -59,7 +71,7 @@ enum RectangleKernel {
     /// mask[e] = 1 when min[k] <= x_k < max[k] for every dimension. An open end is an infinite
     /// bound with the same half-open rule (as the reference implementation evaluates it):
     /// -inf is inside an open low end, +inf is outside an open high end, NaN is never inside.
-    static func fast(columns: [[Double]], min: [Double?], max: [Double?], count: Int) -> [UInt8] {
+    static func fast(columns: [ArraySlice<Double>], min: [Double?], max: [Double?], count: Int) -> [UInt8] {
         var mask = [UInt8](repeating: 1, count: count)
         for (k, col) in columns.enumerated() {
             precondition(col.count >= count)
@@ -69,19 +81,11 @@ enum RectangleKernel {
                 col.withUnsafeBufferPointer { c in
                     let src = unsafe c.baseAddress!
                     let dst = unsafe m.baseAddress!
-                    let vlo = SIMD4<Double>(repeating: lo)
-                    let vhi = SIMD4<Double>(repeating: hi)
-                    var e = 0
-                    while e + 4 <= count {
-                        let v = unsafe UnsafeRawPointer(src + e).loadUnaligned(as: SIMD4<Double>.self)
-                        let inside = (v .>= vlo) .& (v .< vhi)
-                        for j in 0..<4 where !inside[j] { unsafe dst[e + j] = 0 }
-                        e += 4
-                    }
-                    while e < count {
+                    // Branch-free, so the compiler vectorises it.
+                    for e in 0..<count {
                         let v = unsafe src[e]
-                        if !(v >= lo && v < hi) { unsafe dst[e] = 0 }
-                        e += 1
+                        let inside = UInt8(truncatingIfNeeded: (v >= lo ? 1 : 0) & (v < hi ? 1 : 0))
+                        unsafe dst[e] &= inside
                     }
                 }
             }
@@ -89,10 +93,10 @@ enum RectangleKernel {
         return mask
     }
 
-    static func scalar(columns: [[Double]], min: [Double?], max: [Double?], count: Int) -> [UInt8] {
+    static func scalar(columns: [ArraySlice<Double>], min: [Double?], max: [Double?], count: Int) -> [UInt8] {
         (0..<count).map { e in
             for k in columns.indices {
-                let v = columns[k][e]
+                let v = columns[k][columns[k].startIndex + e]
                 if !(v >= (min[k] ?? -.infinity)) { return 0 }
                 if !(v < (max[k] ?? .infinity)) { return 0 }
             }
@@ -104,12 +108,33 @@ enum RectangleKernel {
 // MARK: - Polygon
 
 enum PolygonKernel {
+    /// Per-edge constants: start point, direction, and whether the edge goes up.
+    struct Edge {
+        var ax: Double, ay: Double, ex: Double, ey: Double, bx: Double, by: Double
+        var up: Bool
+    }
+
+    static func edges(_ xs: [Double], _ ys: [Double]) -> [Edge] {
+        var out: [Edge] = []
+        var j = xs.count - 1
+        for i in xs.indices {
+            out.append(Edge(ax: xs[j], ay: ys[j], ex: xs[i] - xs[j], ey: ys[i] - ys[j], bx: xs[i], by: ys[i], up: ys[i] > ys[j]))
+            j = i
+        }
+        return out
+    }
+
     /// Even-odd rule; a point on an edge or vertex is inside. `xs`/`ys` are the vertices.
-    static func fast(x: [Double], y: [Double], xs: [Double], ys: [Double], count: Int) -> [UInt8] {
+    ///
+    /// Crossing test without division: for an edge straddling the point's y, the point lies left
+    /// of the crossing exactly when `cross = ex (py - ay) - ey (px - ax)` has the sign of `ey`;
+    /// `cross == 0` within the edge's bounding box is a point on the edge.
+    static func fast(x: ArraySlice<Double>, y: ArraySlice<Double>, xs: [Double], ys: [Double], count: Int) -> [UInt8] {
         precondition(x.count >= count && y.count >= count && xs.count == ys.count && xs.count >= 3)
         var mask = [UInt8](repeating: 0, count: count)
-        let n = xs.count
+        let es = edges(xs, ys)
         let minX = xs.min()!, maxX = xs.max()!, minY = ys.min()!, maxY = ys.max()!
+        let zero = SIMD4<Double>(repeating: 0)
         mask.withUnsafeMutableBufferPointer { m in
             x.withUnsafeBufferPointer { xb in
                 y.withUnsafeBufferPointer { yb in
@@ -126,27 +151,26 @@ enum PolygonKernel {
                         }
                         var odd = SIMDMask<SIMD4<Int64>>(repeating: false)
                         var onEdge = SIMDMask<SIMD4<Int64>>(repeating: false)
-                        var j = n - 1
-                        for i in 0..<n {
-                            let ax = SIMD4(repeating: xs[j]), ay = SIMD4(repeating: ys[j])
-                            let bx = SIMD4(repeating: xs[i]), by = SIMD4(repeating: ys[i])
-                            let cross = (bx - ax) * (vy - ay) - (by - ay) * (vx - ax)
-                            let withinX = (vx .>= pointwiseMin(ax, bx)) .& (vx .<= pointwiseMax(ax, bx))
-                            let withinY = (vy .>= pointwiseMin(ay, by)) .& (vy .<= pointwiseMax(ay, by))
-                            onEdge = onEdge .| ((cross .== SIMD4(repeating: 0)) .& withinX .& withinY)
-                            let straddles = (ay .> vy) .^ (by .> vy)
-                            if any(straddles) {
-                                let xint = ax + (bx - ax) * (vy - ay) / (by - ay)
-                                odd = odd .^ (straddles .& (vx .< xint))
+                        for edge in es {
+                            let ay = SIMD4(repeating: edge.ay)
+                            let cross = SIMD4(repeating: edge.ex) * (vy - ay) - SIMD4(repeating: edge.ey) * (vx - SIMD4(repeating: edge.ax))
+                            let collinear = cross .== zero
+                            if any(collinear) {
+                                let withinX = (vx .>= SIMD4(repeating: Swift.min(edge.ax, edge.bx))) .& (vx .<= SIMD4(repeating: Swift.max(edge.ax, edge.bx)))
+                                let withinY = (vy .>= SIMD4(repeating: Swift.min(edge.ay, edge.by))) .& (vy .<= SIMD4(repeating: Swift.max(edge.ay, edge.by)))
+                                onEdge = onEdge .| (collinear .& withinX .& withinY)
                             }
-                            j = i
+                            let straddles = (ay .> vy) .^ (SIMD4(repeating: edge.by) .> vy)
+                            let left = edge.up ? (cross .> zero) : (cross .< zero)
+                            odd = odd .^ (straddles .& left)
                         }
                         let inside = inBox .& (odd .| onEdge)
-                        for k in 0..<4 where inside[k] { unsafe dst[e + k] = 1 }
+                        let bytes = SIMD4<Int64>(repeating: 0).replacing(with: 1, where: inside)
+                        unsafe UnsafeMutableRawPointer(dst + e).storeBytes(of: SIMD4<UInt8>(truncatingIfNeeded: bytes), as: SIMD4<UInt8>.self)
                         e += 4
                     }
                     while e < count {
-                        unsafe dst[e] = pointInPolygon(unsafe px[e], unsafe py[e], xs, ys) ? 1 : 0
+                        unsafe dst[e] = inside(unsafe px[e], unsafe py[e], es, minX, maxX, minY, maxY) ? 1 : 0
                         e += 1
                     }
                 }
@@ -155,29 +179,28 @@ enum PolygonKernel {
         return mask
     }
 
-    /// Scalar twin (also the tail of the fast loop).
-    static func pointInPolygon(_ px: Double, _ py: Double, _ xs: [Double], _ ys: [Double]) -> Bool {
-        let n = xs.count
-        guard px >= xs.min()!, px <= xs.max()!, py >= ys.min()!, py <= ys.max()! else { return false }
+    /// Scalar twin (also the tail of the fast loop): the same arithmetic per point.
+    static func inside(_ px: Double, _ py: Double, _ es: [Edge], _ minX: Double, _ maxX: Double, _ minY: Double, _ maxY: Double) -> Bool {
+        guard px >= minX, px <= maxX, py >= minY, py <= maxY else { return false }
         var odd = false
-        var j = n - 1
-        for i in 0..<n {
-            let ax = xs[j], ay = ys[j], bx = xs[i], by = ys[i]
-            let cross = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
-            if cross == 0 && px >= min(ax, bx) && px <= max(ax, bx) && py >= min(ay, by) && py <= max(ay, by) {
+        for edge in es {
+            let cross = edge.ex * (py - edge.ay) - edge.ey * (px - edge.ax)
+            if cross == 0 && px >= Swift.min(edge.ax, edge.bx) && px <= Swift.max(edge.ax, edge.bx) && py >= Swift.min(edge.ay, edge.by)
+                && py <= Swift.max(edge.ay, edge.by)
+            {
                 return true
             }
-            if (ay > py) != (by > py) {
-                let xint = ax + (bx - ax) * (py - ay) / (by - ay)
-                if px < xint { odd.toggle() }
-            }
-            j = i
+            if (edge.ay > py) != (edge.by > py) && (edge.up ? cross > 0 : cross < 0) { odd.toggle() }
         }
         return odd
     }
 
-    static func scalar(x: [Double], y: [Double], xs: [Double], ys: [Double], count: Int) -> [UInt8] {
-        (0..<count).map { pointInPolygon(x[$0], y[$0], xs, ys) ? 1 : 0 }
+    static func pointInPolygon(_ px: Double, _ py: Double, _ xs: [Double], _ ys: [Double]) -> Bool {
+        inside(px, py, edges(xs, ys), xs.min()!, xs.max()!, ys.min()!, ys.max()!)
+    }
+
+    static func scalar(x: ArraySlice<Double>, y: ArraySlice<Double>, xs: [Double], ys: [Double], count: Int) -> [UInt8] {
+        (0..<count).map { pointInPolygon(x[x.startIndex + $0], y[y.startIndex + $0], xs, ys) ? 1 : 0 }
     }
 }
 
@@ -185,7 +208,7 @@ enum PolygonKernel {
 
 enum EllipsoidKernel {
     /// (x - mean)' inverseCovariance (x - mean) <= distanceSquare.
-    static func fast(columns: [[Double]], mean: [Double], inverseCovariance: [[Double]], distanceSquare: Double, count: Int) -> [UInt8] {
+    static func fast(columns: [ArraySlice<Double>], mean: [Double], inverseCovariance: [[Double]], distanceSquare: Double, count: Int) -> [UInt8] {
         let n = columns.count
         guard n == 2 else { return scalar(columns: columns, mean: mean, inverseCovariance: inverseCovariance, distanceSquare: distanceSquare, count: count) }
         precondition(columns.allSatisfy { $0.count >= count })
@@ -218,10 +241,10 @@ enum EllipsoidKernel {
     }
 
     /// Scalar twin, any dimension count: q = sum_i u_i (sum_j u_j C_ji).
-    static func scalar(columns: [[Double]], mean: [Double], inverseCovariance: [[Double]], distanceSquare: Double, count: Int) -> [UInt8] {
+    static func scalar(columns: [ArraySlice<Double>], mean: [Double], inverseCovariance: [[Double]], distanceSquare: Double, count: Int) -> [UInt8] {
         let n = columns.count
         return (0..<count).map { e in
-            let u = (0..<n).map { columns[$0][e] - mean[$0] }
+            let u = (0..<n).map { columns[$0][columns[$0].startIndex + e] - mean[$0] }
             var q = 0.0
             for i in 0..<n {
                 var s = 0.0

@@ -1,3 +1,17 @@
+/// Number of 1 bytes in a mask (vectorised sum).
+public func countOnes(_ mask: [UInt8]) -> Int {
+    var total = 0
+    var i = 0
+    while i < mask.count {
+        let end = Swift.min(mask.count, i + 255 * 64)
+        var partial: UInt64 = 0
+        for k in i..<end { partial &+= UInt64(mask[k]) }
+        total += Int(partial)
+        i = end
+    }
+    return total
+}
+
 /// Per-gate counts of a gating run.
 public struct GateCount: Sendable, Hashable, Codable {
     public var id: String
@@ -124,10 +138,10 @@ public struct GatingEngine: Sendable {
     /// Per-block cache of compensated and transformed columns.
     final class BlockCache {
         var compensated: [String: [String: [Double]]] = [:]
-        var dimensions: [Dimension: [Double]] = [:]
+        var dimensions: [Dimension: ArraySlice<Double>] = [:]
     }
 
-    func channelValues(_ name: String, _ comp: CompensationSource, _ columns: [ArraySlice<Double>], _ count: Int, _ cache: BlockCache) -> [Double] {
+    func channelValues(_ name: String, _ comp: CompensationSource, _ columns: [ArraySlice<Double>], _ count: Int, _ cache: BlockCache) -> ArraySlice<Double> {
         let key: String?
         switch comp {
         case .none: key = nil
@@ -145,15 +159,14 @@ public struct GatingEngine: Sendable {
                 for (f, col) in zip(c.spillover.fluorochromes, out) { byName[f] = col }
                 cache.compensated[key] = byName
             }
-            if let v = cache.compensated[key]![name] { return v }
+            if let v = cache.compensated[key]![name] { return v[...] }
         }
-        let col = columns[columnIndex(name)!]
-        return Array(col.prefix(count))
+        return columns[columnIndex(name)!].prefix(count)
     }
 
-    func dimensionValues(_ d: Dimension, _ columns: [ArraySlice<Double>], _ count: Int, _ cache: BlockCache) -> [Double] {
+    func dimensionValues(_ d: Dimension, _ columns: [ArraySlice<Double>], _ count: Int, _ cache: BlockCache) -> ArraySlice<Double> {
         if let v = cache.dimensions[d] { return v }
-        var values: [Double]
+        var values: ArraySlice<Double>
         switch d.source {
         case .channel(let name):
             values = channelValues(name, d.compensation, columns, count, cache)
@@ -162,10 +175,10 @@ public struct GatingEngine: Sendable {
             guard case .ratio(_, _, _, let num, let den) = t.kind else { return [] }
             let x1 = channelValues(num, d.compensation, columns, count, cache)
             let x2 = channelValues(den, d.compensation, columns, count, cache)
-            values = (0..<count).map { t.applyRatio(x1[$0], x2[$0]) }
+            values = (0..<count).map { t.applyRatio(x1[x1.startIndex + $0], x2[x2.startIndex + $0]) }[...]
         }
         if let tid = d.transformation, let t = strategy.transformations[tid] {
-            values = t.apply(column: values[...])
+            values = t.apply(column: values)[...]
         }
         cache.dimensions[d] = values
         return values
@@ -203,7 +216,10 @@ public struct GatingEngine: Sendable {
                     let lo = target == 0 ? -Double.infinity : div.values[target - 1]
                     let hi = target == div.values.count ? Double.infinity : div.values[target]
                     let v = dimensionValues(div.dimension, columns, count, cache)
-                    for e in 0..<count where !(v[e] >= lo && v[e] < hi) { own[e] = 0 }
+                    for e in 0..<count {
+                        let x = v[v.startIndex + e]
+                        if !(x >= lo && x < hi) { own[e] = 0 }
+                    }
                 }
             case .and(let refs):
                 own = [UInt8](repeating: 1, count: count)
@@ -276,9 +292,7 @@ public struct GatingEngine: Sendable {
             let cols = table.columns.map { $0[start..<end] }
             let masks = evaluate(columns: cols, count: end - start)
             for g in masks.indices {
-                var c = 0
-                for b in masks[g] { c &+= Int(b) }
-                counts[g] += c
+                counts[g] += countOnes(masks[g])
                 if keepMembership { membership[g] += masks[g] }
             }
             start = end

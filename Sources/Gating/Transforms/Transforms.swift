@@ -232,10 +232,6 @@ struct Biexponential: Sendable, Hashable {
     }
 
     func inverse(column: ArraySlice<Double>, into out: inout [Double]) {
-        var i = 0
-        for x in column {
-            out[i] = table.inverse(x, exact: self)
-            i += 1
-        }
+        table.inverse(column: column, into: &out, exact: self)
     }
 }
