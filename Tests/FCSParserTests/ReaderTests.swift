@@ -381,3 +381,17 @@ struct ReaderTests {
 extension FixtureCatalog {
     static var allOrEmpty: [Fixture] { (try? all()) ?? [] }
 }
+
+@Suite("FCS writer kernels")
+struct WriterKernelTests {
+    @Test("fast float encoder equals the scalar encoder", arguments: [FCSDataType.float, .double], [FCSByteOrder.littleEndian, .bigEndian])
+    func fastEncoder(type: FCSDataType, order: FCSByteOrder) throws {
+        var rng = SeededRandom(seed: 77)
+        let columns = (0..<5).map { _ in (0..<333).map { _ in Double.random(in: -1e6...1e6, using: &rng) } }
+        var o = FCSWriteOptions()
+        o.dataType = type
+        o.byteOrder = order
+        let enc = try DataSetEncoder(parameters: (0..<5).map { FCSWriteParameter(name: "P\($0)") }, eventCount: 333, options: o, nextData: 0)
+        #expect(try enc.encodeRows(columns: columns, from: 11, count: 300) == enc.encodeRowsScalar(columns: columns, from: 11, count: 300))
+    }
+}

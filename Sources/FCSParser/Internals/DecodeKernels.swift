@@ -114,3 +114,36 @@ extension ByteSource {
         return try result.get()
     }
 }
+
+// MARK: - Encoding (writer)
+
+/// UNSAFE KERNEL: row-major encoding of uniform float32 / float64 columns, the writer's hot
+/// loop. Its safe twin is `DataSetEncoder.encodeRowsScalar`; `WriterKernelTests` compares them.
+enum FastEncoder {
+    static func encode<C: RandomAccessCollection>(
+        columns: [C], from: Int, count: Int, width: Int, bigEndian: Bool, into out: inout [UInt8]
+    ) where C.Element == Double, C.Index == Int {
+        let params = columns.count
+        let rowBytes = params * width
+        precondition(out.count >= count * rowBytes && columns.allSatisfy { $0.count >= from + count })
+        unsafe out.withUnsafeMutableBytes { raw in
+            let base = unsafe raw.baseAddress!
+            for (p, col) in columns.enumerated() {
+                var at = p * width
+                var i = col.startIndex + from
+                for _ in 0..<count {
+                    let v = col[i]
+                    if width == 4 {
+                        let bits = Float(v).bitPattern
+                        unsafe (base + at).storeBytes(of: bigEndian ? bits.bigEndian : bits.littleEndian, as: UInt32.self)
+                    } else {
+                        let bits = v.bitPattern
+                        unsafe (base + at).storeBytes(of: bigEndian ? bits.bigEndian : bits.littleEndian, as: UInt64.self)
+                    }
+                    at += rowBytes
+                    i += 1
+                }
+            }
+        }
+    }
+}

@@ -306,6 +306,19 @@ struct DataSetEncoder {
     /// Encodes `count` rows starting at row `from`.
     func encodeRows<C: RandomAccessCollection>(columns: [C], from: Int, count: Int) throws(FCSError) -> [UInt8]
     where C.Element == Double, C.Index == Int {
+        if let first = fields.first, first.kind != .unsigned, fields.allSatisfy({ $0.kind == first.kind && $0.order == first.order }),
+            first.order == Array(0..<first.width) || first.order == Array((0..<first.width).reversed())
+        {
+            var out = [UInt8](repeating: 0, count: count * rowBytes)
+            FastEncoder.encode(columns: columns, from: from, count: count, width: first.width, bigEndian: first.order.first != 0, into: &out)
+            return out
+        }
+        return try encodeRowsScalar(columns: columns, from: from, count: count)
+    }
+
+    /// Safe reference encoder for every layout (the twin of `FastEncoder`).
+    func encodeRowsScalar<C: RandomAccessCollection>(columns: [C], from: Int, count: Int) throws(FCSError) -> [UInt8]
+    where C.Element == Double, C.Index == Int {
         var out = [UInt8](repeating: 0, count: count * rowBytes)
         var at = 0
         for r in from..<(from + count) {
