@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "FCSParser", targets: ["FCSParser"]),
         .library(name: "Gating", targets: ["Gating"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
+        .library(name: "Synth", targets: ["Synth"]),
         .executable(name: "cytoingest", targets: ["cytoingest"]),
     ],
     dependencies: [
@@ -33,10 +34,15 @@ let package = Package(
             name: "Pipeline",
             dependencies: ["Gating", "FCSParser", "SafeXML"]
         ),
+        /// Synthetic cohorts with known truth (`cytoingest synth`).
+        .target(
+            name: "Synth",
+            dependencies: ["FCSParser", "Gating"]
+        ),
         .executableTarget(
             name: "cytoingest",
             dependencies: [
-                "Pipeline", "Gating", "FCSParser",
+                "Pipeline", "Gating", "FCSParser", "Synth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -72,6 +78,10 @@ let package = Package(
         .testTarget(
             name: "GatingTests",
             dependencies: ["Gating", "FCSParser", "SafeXML", "TestSupport"]
+        ),
+        .testTarget(
+            name: "SynthTests",
+            dependencies: ["Synth", "Gating", "FCSParser", "TestSupport"]
         ),
         .testTarget(
             name: "CLITests",

@@ -1,4 +1,3 @@
-import CZlib
 import FCSParser
 
 /// One generated FCS fixture with what reading it must give.
@@ -306,22 +305,5 @@ public enum FixtureCatalog {
     }
 
     /// Gzip-compresses bytes with zlib (no time stamp, so the output is reproducible).
-    public static func gzip(_ input: [UInt8]) throws -> [UInt8] {
-        var stream = z_stream()
-        guard cytoingest_deflateInit2(&stream, 9, 15 + 16) == Z_OK else { throw FCSError(.gzip, "deflateInit2 failed") }
-        defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(input.count))) + 64)
-        var src = input
-        let produced: Int = src.withUnsafeMutableBufferPointer { inBuf in
-            output.withUnsafeMutableBufferPointer { outBuf in
-                stream.next_in = inBuf.baseAddress
-                stream.avail_in = UInt32(inBuf.count)
-                stream.next_out = outBuf.baseAddress
-                stream.avail_out = UInt32(outBuf.count)
-                _ = deflate(&stream, Z_FINISH)
-                return outBuf.count - Int(stream.avail_out)
-            }
-        }
-        return Array(output.prefix(produced))
-    }
+    public static func gzip(_ input: [UInt8]) throws -> [UInt8] { try Gzip.compress(input, level: 9) }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct CytoIngest: ParsableCommand {
+struct CytoIngest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cytoingest",
         abstract: "Flow-cytometry ingestion: FCS files and lab XML to per-patient monthly records.",
@@ -9,7 +9,7 @@ struct CytoIngest: ParsableCommand {
             Exit codes: 0 success; 1 other failure; 64 usage error; 65 finished, but some input \
             was rejected (unreadable file, bad record); 75 temporary failure, retry later.
             """,
-        subcommands: [Inspect.self, GateCommand.self]
+        subcommands: [Inspect.self, GateCommand.self, SynthCommand.self]
     )
 }
 

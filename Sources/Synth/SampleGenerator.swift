@@ -1,0 +1,133 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Counts and derived values of one generated file, computed from its labels.
+public struct SampleTruth: Sendable, Codable, Hashable {
+    public var events: Int
+    /// Events per population name.
+    public var populations: [String: Int]
+    public var beadEvents: Int
+    public var lymphocyteEvents: Int
+    public var cd4Events: Int
+    public var cd8Events: Int
+    public var cd4Abs: Double
+    public var cd8Abs: Double
+    public var cd4Pct: Double
+    public var cd8Pct: Double
+    public var cd8HladrPct: Double
+    public var cd4Cd25Pct: Double
+
+    /// Recomputes everything from a label sequence (the definition the tests check).
+    public init(labels: [UInt8], beadsPerTube: Double, bloodVolume: Double) {
+        var counts = [Int](repeating: 0, count: Panel.Population.allCases.count)
+        for l in labels { counts[Int(l)] += 1 }
+        func n(_ p: Panel.Population) -> Int { counts[Int(p.rawValue)] }
+        events = labels.count
+        populations = Dictionary(uniqueKeysWithValues: Panel.Population.allCases.map { ($0.name, n($0)) })
+        beadEvents = n(.bead)
+        lymphocyteEvents = Panel.Population.allCases.filter(\.isLymphocyte).map(n).reduce(0, +)
+        cd4Events = n(.cd4T) + n(.cd4TCD25)
+        cd8Events = n(.cd8T) + n(.cd8THLADR)
+        let perBead = beadEvents > 0 ? beadsPerTube / bloodVolume / Double(beadEvents) : .nan
+        cd4Abs = Double(cd4Events) * perBead
+        cd8Abs = Double(cd8Events) * perBead
+        cd4Pct = 100 * Double(cd4Events) / Double(max(lymphocyteEvents, 1))
+        cd8Pct = 100 * Double(cd8Events) / Double(max(lymphocyteEvents, 1))
+        cd8HladrPct = 100 * Double(n(.cd8THLADR)) / Double(max(cd8Events, 1))
+        cd4Cd25Pct = 100 * Double(n(.cd4TCD25)) / Double(max(cd4Events, 1))
+    }
+}
+
+/// Generates the events of one tube: labels drawn from the visit's composition, then scatter,
+/// marker intensities (log-normal positives, normal background), spillover and detector noise.
+struct SampleGenerator {
+    let options: SynthOptions
+
+    /// Population probabilities for the visit's targets.
+    func composition(_ t: VisitTargets) -> [(Panel.Population, Double)] {
+        let dn = 4.0
+        var b = 12.0
+        var nk = 100 - t.cd4Pct - t.cd8Pct - dn - b
+        if nk < 4 {
+            b = max(2, b - (4 - nk))
+            nk = max(2, 100 - t.cd4Pct - t.cd8Pct - dn - b)
+        }
+        let lymphShares: [(Panel.Population, Double)] = [
+            (.cd4T, t.cd4Pct * (1 - t.cd25Pct / 100)), (.cd4TCD25, t.cd4Pct * t.cd25Pct / 100),
+            (.cd8T, t.cd8Pct * (1 - t.hladrPct / 100)), (.cd8THLADR, t.cd8Pct * t.hladrPct / 100), (.dnT, dn), (.bCell, b), (.nkCell, nk),
+        ]
+        let lymphTotal = lymphShares.map(\.1).reduce(0, +)
+        let absLymph = t.cd4Abs / (t.cd4Pct / 100)
+        let wbc = absLymph / 0.3
+        let mono = 0.08 * wbc
+        let gran = wbc - absLymph - mono
+        let beadConc = options.beadsPerTube / options.bloodVolumeMicroliters
+        let cellular = 0.965
+        let scale = cellular / (wbc + beadConc)
+        var out: [(Panel.Population, Double)] = [(.debris, 0.02), (.doublet, 0.015)]
+        for (p, share) in lymphShares { out.append((p, scale * absLymph * share / lymphTotal)) }
+        out += [(.monocyte, scale * mono), (.granulocyte, scale * gran), (.bead, scale * beadConc)]
+        return out
+    }
+
+    /// Labels and columns (FSC-A, FSC-H, SSC-A, 6 markers' detectors, Time) for one tube.
+    func generate(_ t: VisitTargets, events n: Int, rng: inout Xoshiro) -> (labels: [UInt8], columns: [[Double]]) {
+        let comp = composition(t)
+        var cumulative: [Double] = []
+        var acc = 0.0
+        for (_, p) in comp {
+            acc += p
+            cumulative.append(acc)
+        }
+        let total = acc
+        let pops = comp.map(\.0)
+        let markerCount = Panel.markers.count
+        var labels = [UInt8](repeating: 0, count: n)
+        var columns = [[Double]](repeating: [Double](repeating: 0, count: n), count: 3 + markerCount + 1)
+        let lymphPops: [Panel.Population] = [.cd4T, .cd8T, .bCell, .nkCell]
+        var truth = [Double](repeating: 0, count: markerCount)
+        for e in 0..<n {
+            let u = rng.uniform() * total
+            var k = 0
+            while k < cumulative.count - 1 && u >= cumulative[k] { k += 1 }
+            let pop = pops[k]
+            labels[e] = pop.rawValue
+            var fscA: Double, fscH: Double, ssc: Double
+            if pop == .doublet {
+                let a = lymphPops[Int(rng.next() % 4)], b = lymphPops[Int(rng.next() % 4)]
+                fscA = rng.normal(104_000, 9000)
+                fscH = fscA / rng.normal(1.75, 0.12)
+                ssc = rng.normal(24_000, 3500)
+                let ea = Panel.expression(a), eb = Panel.expression(b)
+                for m in 0..<markerCount { truth[m] = intensity(ea[m], &rng) + intensity(eb[m], &rng) }
+            } else {
+                let s = Panel.scatter(pop)
+                fscA = rng.normal(s.fsc, s.fscSD)
+                fscH = fscA / rng.normal(1.05, 0.035)
+                ssc = rng.normal(s.ssc, s.sscSD)
+                let ex = Panel.expression(pop)
+                for m in 0..<markerCount { truth[m] = intensity(ex[m], &rng) }
+            }
+            columns[0][e] = clampScatter(fscA)
+            columns[1][e] = clampScatter(fscH)
+            columns[2][e] = clampScatter(ssc)
+            for d in 0..<markerCount {
+                var v = rng.normal(0, 25)
+                for m in 0..<markerCount { v += truth[m] * Panel.spillover[m][d] }
+                columns[3 + d][e] = v
+            }
+            // Time in $TIMESTEP (0.01 s) units over a 2-minute acquisition.
+            columns[3 + markerCount][e] = (Double(e) * 12_000 / Double(max(n, 1))).rounded(.down)
+        }
+        return (labels, columns)
+    }
+
+    @inline(__always) func intensity(_ log10Mean: Double, _ rng: inout Xoshiro) -> Double {
+        log10Mean > 0 ? rng.logNormal10(log10Mean, 0.15) : rng.normal(0, 60)
+    }
+
+    @inline(__always) func clampScatter(_ v: Double) -> Double { min(max(v, 0), 262_143) }
+}
