@@ -45,6 +45,11 @@ public struct SampleTruth: Sendable, Codable, Hashable {
 /// marker intensities (log-normal positives, normal background), spillover and detector noise.
 struct SampleGenerator {
     let options: SynthOptions
+    /// Expression and scatter per population code, looked up once (no allocation per event).
+    let expressions: [[Double]] = Panel.Population.allCases.map { Panel.expression($0) }
+    let scatters = Panel.Population.allCases.map { Panel.scatter($0) }
+
+    init(options: SynthOptions) { self.options = options }
 
     /// Population probabilities for the visit's targets.
     func composition(_ t: VisitTargets) -> [(Panel.Population, Double)] {
@@ -89,6 +94,7 @@ struct SampleGenerator {
         var columns = [[Double]](repeating: [Double](repeating: 0, count: n), count: 3 + markerCount + 1)
         let lymphPops: [Panel.Population] = [.cd4T, .cd8T, .bCell, .nkCell]
         var truth = [Double](repeating: 0, count: markerCount)
+        let spill = Panel.spillover.flatMap { $0 }
         for e in 0..<n {
             let u = rng.uniform() * total
             var k = 0
@@ -101,14 +107,14 @@ struct SampleGenerator {
                 fscA = rng.normal(104_000, 9000)
                 fscH = fscA / rng.normal(1.75, 0.12)
                 ssc = rng.normal(24_000, 3500)
-                let ea = Panel.expression(a), eb = Panel.expression(b)
+                let ea = expressions[Int(a.rawValue)], eb = expressions[Int(b.rawValue)]
                 for m in 0..<markerCount { truth[m] = intensity(ea[m], &rng) + intensity(eb[m], &rng) }
             } else {
-                let s = Panel.scatter(pop)
+                let s = scatters[Int(pop.rawValue)]
                 fscA = rng.normal(s.fsc, s.fscSD)
                 fscH = fscA / rng.normal(1.05, 0.035)
                 ssc = rng.normal(s.ssc, s.sscSD)
-                let ex = Panel.expression(pop)
+                let ex = expressions[Int(pop.rawValue)]
                 for m in 0..<markerCount { truth[m] = intensity(ex[m], &rng) }
             }
             columns[0][e] = clampScatter(fscA)
@@ -116,7 +122,7 @@ struct SampleGenerator {
             columns[2][e] = clampScatter(ssc)
             for d in 0..<markerCount {
                 var v = rng.normal(0, 25)
-                for m in 0..<markerCount { v += truth[m] * Panel.spillover[m][d] }
+                for m in 0..<markerCount { v += truth[m] * spill[m * markerCount + d] }
                 columns[3 + d][e] = v
             }
             // Time in $TIMESTEP (0.01 s) units over a 2-minute acquisition.
