@@ -29,6 +29,8 @@ public struct XMLError: Error, Sendable, Hashable, CustomStringConvertible {
         case textTooLong = "xml_text_too_long"
         /// The file cannot be read.
         case io = "xml_io"
+        /// Not UTF-8, not UTF-16 with a byte-order mark, or a declaration that contradicts the bytes.
+        case encoding = "xml_encoding"
     }
     public var code: Code
     public var message: String
@@ -63,6 +65,48 @@ public enum XMLEvent: Sendable, Hashable {
     case text(String)
 }
 
+/// The byte encoding of a document, as found by the pre-scan.
+public enum XMLDocumentEncoding: String, Sendable, Hashable {
+    case utf8
+    case utf8WithBOM = "utf8-bom"
+    case utf16LE = "utf16le-bom"
+    case utf16BE = "utf16be-bom"
+}
+
+/// Incremental UTF-8 validation (RFC 3629: no overlongs, no surrogates, <= U+10FFFF).
+struct UTF8Validator {
+    private var need = 0
+    private var lower: UInt8 = 0x80
+    private var upper: UInt8 = 0xBF
+    private(set) var valid = true
+
+    mutating func feed<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        guard valid else { return }
+        for b in bytes {
+            if need == 0 {
+                switch b {
+                case 0x00...0x7F: continue
+                case 0xC2...0xDF: need = 1; lower = 0x80; upper = 0xBF
+                case 0xE0: need = 2; lower = 0xA0; upper = 0xBF
+                case 0xE1...0xEC, 0xEE...0xEF: need = 2; lower = 0x80; upper = 0xBF
+                case 0xED: need = 2; lower = 0x80; upper = 0x9F
+                case 0xF0: need = 3; lower = 0x90; upper = 0xBF
+                case 0xF1...0xF3: need = 3; lower = 0x80; upper = 0xBF
+                case 0xF4: need = 3; lower = 0x80; upper = 0x8F
+                default: valid = false; return
+                }
+            } else {
+                guard b >= lower && b <= upper else { valid = false; return }
+                lower = 0x80
+                upper = 0xBF
+                need -= 1
+            }
+        }
+    }
+
+    var complete: Bool { valid && need == 0 }
+}
+
 /// Refuses `<!DOCTYPE` and `<!ENTITY` anywhere in a document (UTF-8, UTF-16 either order), and
 /// documents over the size limit, by scanning the raw (decompressed) bytes before any parsing.
 public enum XMLPrescan {
@@ -93,18 +137,53 @@ public enum XMLPrescan {
         return false
     }
 
-    /// Checks bytes in memory.
-    public static func check(_ bytes: [UInt8], name: String, limits: XMLLimits) throws(XMLError) {
+    /// Classifies the first bytes; UTF-16 without a byte-order mark is refused.
+    static func encoding(of head: ArraySlice<UInt8>, name: String) throws(XMLError) -> XMLDocumentEncoding {
+        let b = Array(head.prefix(4))
+        if b.starts(with: [0xEF, 0xBB, 0xBF]) { return .utf8WithBOM }
+        if b.starts(with: [0xFF, 0xFE]) { return .utf16LE }
+        if b.starts(with: [0xFE, 0xFF]) { return .utf16BE }
+        if b.count >= 2 && (b[0] == 0 || b[1] == 0) {
+            throw XMLError(.encoding, "document looks like UTF-16 or UTF-32 without a byte-order mark; only UTF-8, or UTF-16 with a BOM, is accepted", file: name)
+        }
+        return .utf8
+    }
+
+    /// The declared encoding of an 8-bit document must be UTF-8 (or ASCII) when present.
+    static func checkDeclaration(_ head: ArraySlice<UInt8>, name: String) throws(XMLError) {
+        guard head.starts(with: Array("<?xml".utf8)) || head.dropFirst(3).starts(with: Array("<?xml".utf8)) else { return }
+        let text = String(decoding: head.prefix(200), as: UTF8.self)
+        guard let end = text.firstRange(of: "?>"), let r = text[..<end.lowerBound].firstRange(of: "encoding") else { return }
+        let after = text[r.upperBound..<end.lowerBound].drop { $0 == " " || $0 == "=" }
+        guard let quote = after.first, quote == "\"" || quote == "'" else { return }
+        let value = after.dropFirst().prefix { $0 != quote }.lowercased()
+        if !["utf-8", "utf8", "us-ascii", "ascii"].contains(value) {
+            throw XMLError(.encoding, "the XML declaration names encoding \(value) but the bytes are 8-bit; only UTF-8 (or UTF-16 with a BOM) is accepted", file: name)
+        }
+    }
+
+    /// Checks bytes in memory; returns the encoding.
+    @discardableResult
+    public static func check(_ bytes: [UInt8], name: String, limits: XMLLimits) throws(XMLError) -> XMLDocumentEncoding {
         if Int64(bytes.count) > limits.maxBytes {
             throw XMLError(.tooLarge, "document is larger than \(limits.maxBytes) bytes", file: name)
+        }
+        let enc = try encoding(of: bytes.prefix(4), name: name)
+        if enc == .utf8 || enc == .utf8WithBOM {
+            try checkDeclaration(bytes.prefix(256), name: name)
+            var v = UTF8Validator()
+            v.feed(bytes)
+            if !v.complete { throw XMLError(.encoding, "document is not valid UTF-8", file: name) }
         }
         if scan(bytes[...]) {
             throw XMLError(.doctype, "document declares a DOCTYPE or ENTITY; refused (external entities and entity expansion are never processed)", file: name)
         }
+        return enc
     }
 
-    /// Checks a file (plain or gzip-compressed) in 1 MiB chunks.
-    public static func check(path: String, limits: XMLLimits) throws(XMLError) {
+    /// Checks a file (plain or gzip-compressed) in 1 MiB chunks; returns the encoding.
+    @discardableResult
+    public static func check(path: String, limits: XMLLimits) throws(XMLError) -> XMLDocumentEncoding {
         guard let gz = unsafe gzopen(path, "rb") else {
             throw XMLError(.io, "cannot open the file", file: path)
         }
@@ -113,6 +192,8 @@ public enum XMLPrescan {
         var buffer = [UInt8](repeating: 0, count: chunk + 32)
         var carry = 0
         var total: Int64 = 0
+        var encoding: XMLDocumentEncoding? = nil
+        var validator = UTF8Validator()
         while true {
             let n = unsafe buffer.withUnsafeMutableBytes { raw in
                 unsafe gzread(gz, raw.baseAddress! + carry, UInt32(chunk))
@@ -124,6 +205,15 @@ public enum XMLPrescan {
                 throw XMLError(.tooLarge, "document is larger than \(limits.maxBytes) bytes", file: path)
             }
             let end = carry + Int(n)
+            if encoding == nil {
+                let enc = try Self.encoding(of: buffer[0..<end], name: path)
+                if enc == .utf8 || enc == .utf8WithBOM { try checkDeclaration(buffer[0..<min(end, 256)], name: path) }
+                encoding = enc
+            }
+            if encoding == .utf8 || encoding == .utf8WithBOM {
+                validator.feed(buffer[carry..<end])
+                if !validator.valid { throw XMLError(.encoding, "document is not valid UTF-8 (around byte \(total))", file: path) }
+            }
             if scan(buffer[0..<end]) {
                 throw XMLError(.doctype, "document declares a DOCTYPE or ENTITY; refused (external entities and entity expansion are never processed)", file: path)
             }
@@ -131,6 +221,10 @@ public enum XMLPrescan {
             carry = Swift.min(31, end)
             for k in 0..<carry { buffer[k] = buffer[end - carry + k] }
         }
+        if (encoding == .utf8 || encoding == .utf8WithBOM) && !validator.complete {
+            throw XMLError(.encoding, "document is not valid UTF-8 (it ends inside a character)", file: path)
+        }
+        return encoding ?? .utf8
     }
 }
 
@@ -149,6 +243,8 @@ public final class XMLEventReader {
     private let memory: UnsafeMutableRawBufferPointer?
     public let name: String
     public let limits: XMLLimits
+    /// The byte encoding found by the pre-scan.
+    public let encoding: XMLDocumentEncoding
     private var pendingEnd: (String, String?)?
     private var depth = 0
     private var finished = false
@@ -157,7 +253,7 @@ public final class XMLEventReader {
 
     /// Opens a file (gzip-compressed files are read transparently).
     public init(path: String, limits: XMLLimits = XMLLimits()) throws(XMLError) {
-        try XMLPrescan.check(path: path, limits: limits)
+        self.encoding = try XMLPrescan.check(path: path, limits: limits)
         guard let r = unsafe xmlReaderForFile(path, nil, Self.options) else {
             throw XMLError(.io, "cannot open the file", file: path)
         }
@@ -171,7 +267,7 @@ public final class XMLEventReader {
 
     /// Reads a document from memory; `name` is used in errors.
     public init(bytes: [UInt8], name: String, limits: XMLLimits = XMLLimits()) throws(XMLError) {
-        try XMLPrescan.check(bytes, name: name, limits: limits)
+        self.encoding = try XMLPrescan.check(bytes, name: name, limits: limits)
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(1, bytes.count), alignment: 1)
         unsafe bytes.withUnsafeBytes { unsafe copy.copyMemory(from: $0) }
         guard let r = unsafe xmlReaderForMemory(copy.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(bytes.count), nil, nil, Self.options) else {
@@ -294,6 +390,15 @@ public struct XMLNode: Sendable, Hashable {
     /// Concatenated direct text content.
     public var text: String
     public var line: Int
+
+    public init(localName: String, namespace: String?, attributes: [XMLAttribute], children: [XMLNode], text: String, line: Int) {
+        self.localName = localName
+        self.namespace = namespace
+        self.attributes = attributes
+        self.children = children
+        self.text = text
+        self.line = line
+    }
 
     /// The value of the attribute with this local name (and namespace, when given).
     public func attribute(_ localName: String, namespace: String? = nil) -> String? {

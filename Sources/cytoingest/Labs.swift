@@ -1,0 +1,151 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+
+struct LabsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "labs", abstract: "HIV RNA lab XML (neutral export, FHIR R4, mapped vendor formats).", subcommands: [LabsCheck.self])
+}
+
+struct LabsCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Parse lab XML files without storing; print each result or the errors.",
+        discussion: "Exit 0 when every file is accepted, 65 when any file or record is rejected."
+    )
+
+    @Argument(help: "Lab XML files (.xml or .xml.gz).")
+    var files: [String]
+
+    @Option(help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    @Option(help: "Configuration giving mapping profiles (labs.profiles) and the FHIR patient identifier system.")
+    var config: String?
+
+    @Option(name: .customLong("patient-system"), help: "FHIR Patient.identifier system holding the study subject id.")
+    var patientSystem: String?
+
+    func run() throws {
+        var options = LabImportOptions()
+        options.profiles = [MappingProfile.vendorGenericLIS]
+        if let config {
+            let labs = try LabsConfiguration.load(path: config)
+            options.profiles = labs.profiles
+            options.patientIdentifierSystem = labs.patientIdentifierSystem
+        }
+        if let patientSystem { options.patientIdentifierSystem = patientSystem }
+        let reports = files.map { LabImporter.check(path: $0, options: options) }
+        switch format {
+        case .json:
+            let doc = LabsDocument(files: reports.map(LabsDocument.File.init))
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try e.encode(doc), as: UTF8.self))
+        case .text:
+            for r in reports { print(Self.text(r), terminator: "") }
+        }
+        if reports.contains(where: { $0.status != .accepted }) { throw exitDataError }
+    }
+
+    static func text(_ r: LabFileReport) -> String {
+        var s = "\(r.file): \(r.status.rawValue)\(r.format.map { " (\($0))" } ?? "")\n"
+        if let e = r.error { s += "  error \(e.code): \(e.message)\(e.line.map { " (line \($0))" } ?? "")\n" }
+        for x in r.results {
+            let value: String
+            switch x.outcome {
+            case .quantified: value = x.copies.map { "\(formatShort($0)) copies/mL (log10 \(String(format: "%.2f", log10($0))))" } ?? "\(x.reportedValue.map(formatShort) ?? "?") \(x.reportedUnit?.rawValue ?? "") (not converted)"
+            case .belowLimit: value = "< \(x.limit.map(formatShort) ?? "?") copies/mL"
+            case .aboveLimit: value = "> \(x.limit.map(formatShort) ?? "?") copies/mL"
+            case .notDetected: value = "not detected (limit \(x.limit.map(formatShort) ?? "unknown"))"
+            case .failed: value = "failed \(x.failureCode ?? "")"
+            case .notPerformed: value = "not performed"
+            }
+            s += "  \(x.id)  \(x.patient)  \(x.specimen)  \(x.collected.isoDate)  \(value)  [\(x.assay?.name ?? "assay unknown")]\n"
+            for w in x.warnings { s += "    warning: \(w)\n" }
+        }
+        for x in r.rejected { s += "  rejected \(x.id ?? "?") \(x.code): \(x.message)\(x.line.map { " (line \($0))" } ?? "")\n" }
+        for x in r.retracted { s += "  retracted \(x) (entered-in-error)\n" }
+        for x in r.skipped { s += "  skipped \(x)\n" }
+        return s
+    }
+}
+
+/// `labs check --format json`.
+struct LabsDocument: Encodable {
+    var schemaVersion = 1
+    var files: [File]
+
+    struct File: Encodable {
+        var file: String
+        var status: String
+        var error: ErrorInfo?
+        var results: [Result]
+        var rejected: [Rejected]
+
+        init(_ r: LabFileReport) {
+            file = r.file
+            status = r.status.rawValue
+            error = r.error.map { ErrorInfo(code: $0.code, message: $0.message, line: $0.line) }
+            results = r.results.map(Result.init)
+            rejected = r.rejected.map { Rejected(id: $0.id, code: $0.code, message: $0.message) }
+        }
+    }
+    struct ErrorInfo: Encodable {
+        var code: String
+        var message: String
+        var line: Int?
+        enum CodingKeys: String, CodingKey { case code, message, line }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(code, forKey: .code)
+            try c.encode(message, forKey: .message)
+            try c.encode(line, forKey: .line)
+        }
+    }
+    struct Rejected: Encodable {
+        var id: String?
+        var code: String
+        var message: String
+    }
+    struct Result: Encodable {
+        var id: String
+        var patient: String
+        var specimen: String
+        var collected: String
+        var outcome: String
+        var copies: Double?
+        var log10: Double?
+        var censor: String?
+        var limit: Double?
+        var assay: String?
+
+        init(_ r: HIVRNAResult) {
+            id = r.id
+            patient = r.patient
+            specimen = r.specimen
+            collected = r.collected.text
+            outcome = r.outcome.rawValue
+            copies = r.copies
+            log10 = r.log10
+            censor = r.censor?.rawValue
+            limit = r.limit
+            assay = r.assay?.name
+        }
+
+        enum CodingKeys: String, CodingKey { case id, patient, specimen, collected, outcome, copies, log10, censor, limit, assay }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(patient, forKey: .patient)
+            try c.encode(specimen, forKey: .specimen)
+            try c.encode(collected, forKey: .collected)
+            try c.encode(outcome, forKey: .outcome)
+            try c.encode(copies, forKey: .copies)
+            try c.encode(log10, forKey: .log10)
+            try c.encode(censor, forKey: .censor)
+            try c.encode(limit, forKey: .limit)
+            try c.encode(assay, forKey: .assay)
+        }
+    }
+}
