@@ -84,6 +84,10 @@ let package = Package(
             dependencies: ["Synth", "Gating", "FCSParser", "TestSupport"]
         ),
         .testTarget(
+            name: "PipelineTests",
+            dependencies: ["Pipeline", "SafeXML", "Synth", "TestSupport"]
+        ),
+        .testTarget(
             name: "CLITests",
             dependencies: ["cytoingest", "FCSParser", "TestSupport"]
         ),

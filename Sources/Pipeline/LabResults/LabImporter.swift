@@ -46,6 +46,29 @@ public enum LabImporter {
         return report
     }
 
+    /// Checks a document in memory (used by the fuzz target and tests).
+    public static func check(bytes: [UInt8], name: String, options: LabImportOptions = LabImportOptions()) -> LabFileReport {
+        var report = LabFileReport(file: name, format: nil, status: .accepted, error: nil, results: [], rejected: [], retracted: [], skipped: [], warnings: [])
+        var sink = CollectingSink()
+        do throws(LabFileError) {
+            var limits = XMLLimits()
+            limits.maxBytes = options.maxBytes
+            let reader: XMLEventReader
+            do { reader = try XMLEventReader(bytes: bytes, name: name, limits: limits) } catch { throw map(error) }
+            var parser = LabDocumentParser(reader: reader, options: options, report: report)
+            try parser.run(sink: &sink)
+            report = parser.report
+            report.status = report.rejected.isEmpty ? .accepted : .partial
+            report.results = sink.results
+        } catch {
+            report.status = .rejected
+            report.error = error
+            report.rejected = []
+            report.retracted = []
+        }
+        return report
+    }
+
     /// Imports a file into `sink`. `report.results` is left empty (the sink has them).
     public static func importFile<S: LabResultSink>(path: String, options: LabImportOptions, sink: inout S) -> LabFileReport {
         var report = LabFileReport(file: path, format: nil, status: .accepted, error: nil, results: [], rejected: [], retracted: [], skipped: [], warnings: [])

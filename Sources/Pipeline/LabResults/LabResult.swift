@@ -12,7 +12,7 @@ public enum ViralLoadOutcome: String, Sendable, Hashable, Codable {
     /// The censoring code; nil for failed and not performed.
     public var censor: Censor? {
         switch self {
-        case .quantified: .none
+        case .quantified: Censor.none
         case .belowLimit: .lt
         case .notDetected: .nd
         case .aboveLimit: .gt
