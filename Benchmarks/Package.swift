@@ -31,6 +31,15 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "LabBenchmarks",
+            dependencies: [
+                .product(name: "Pipeline", package: "CytoIngest"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/LabBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "SynthBenchmarks",
             dependencies: [
                 .product(name: "Synth", package: "CytoIngest"),

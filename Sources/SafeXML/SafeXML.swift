@@ -124,12 +124,18 @@ public enum XMLPrescan {
     static func scan(_ chunk: ArraySlice<UInt8>) -> Bool {
         guard let first = chunk.first else { return false }
         _ = first
+        // Every pattern starts with '<' then '!' (or '<', 0, '!' in UTF-16 LE; 0, '<', 0, '!' in BE).
         var i = chunk.startIndex
-        while i < chunk.endIndex {
+        let end = chunk.endIndex
+        while i + 1 < end {
             let b = chunk[i]
             if b == UInt8(ascii: "<") || b == 0 {
-                for p in patterns where chunk.endIndex - i >= p.count {
-                    if chunk[i..<(i + p.count)].elementsEqual(p) { return true }
+                let n = chunk[i + 1]
+                let m = i + 2 < end ? chunk[i + 2] : 0
+                if n == UInt8(ascii: "!") || m == UInt8(ascii: "!") || n == UInt8(ascii: "<") {
+                    for p in patterns where end - i >= p.count {
+                        if chunk[i..<(i + p.count)].elementsEqual(p) { return true }
+                    }
                 }
             }
             i += 1

@@ -229,12 +229,34 @@ protocol LabFormatHandler {
 // MARK: - Shared record checks
 
 enum RecordChecks {
-    static let numberPattern = #"^[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]{1,3})?$"#
+    /// `[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]{1,3})?`: the schema's NumberText with an
+    /// optional sign.
+    static func isNumberText<S: StringProtocol>(_ t: S) -> Bool {
+        var it = Array(t.utf8)[...]
+        if let f = it.first, f == 43 || f == 45 { it = it.dropFirst() }
+        func digits(_ max: Int = .max) -> Int {
+            var n = 0
+            while let c = it.first, c >= 48 && c <= 57 && n < max { it = it.dropFirst(); n += 1 }
+            return n
+        }
+        guard digits() > 0 else { return false }
+        if it.first == 46 {
+            it = it.dropFirst()
+            guard digits() > 0 else { return false }
+        }
+        if let e = it.first, e == 101 || e == 69 {
+            it = it.dropFirst()
+            if let f = it.first, f == 43 || f == 45 { it = it.dropFirst() }
+            let n = digits(3)
+            guard n >= 1 else { return false }
+        }
+        return it.isEmpty
+    }
 
     /// A number with an optional sign (so that negatives can be named by the next check).
     static func number(_ s: String, field: String) throws(RecordError) -> Double {
-        let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard t.range(of: numberPattern, options: .regularExpression) != nil, let v = Double(t) else {
+        let t = s.trimmed
+        guard isNumberText(t), let v = Double(t) else {
             throw RecordError(code: "E-REC-BAD-FORMAT", message: "\(field) '\(t.prefix(40))' is not a number")
         }
         return v

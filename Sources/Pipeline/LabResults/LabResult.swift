@@ -112,7 +112,7 @@ public struct LabTimestamp: Sendable, Hashable, Codable, Comparable, CustomStrin
     /// Parses `yyyy-mm-dd`, or `yyyy-mm-ddThh:mm[:ss[.fff]](Z|±hh:mm)`; a date-time without a
     /// zone is accepted only when `requireZone` is false (then read as UTC).
     public static func parseISO(_ s: String, requireZone: Bool = true) -> LabTimestamp? {
-        let t = s.trimmingCharacters(in: .whitespaces)
+        let t = s.trimmed
         let b = Array(t.utf8)
         func num(_ r: Range<Int>) -> Int? {
             guard r.upperBound <= b.count, r.allSatisfy({ b[$0] >= 48 && b[$0] <= 57 }) else { return nil }

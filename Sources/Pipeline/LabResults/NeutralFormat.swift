@@ -101,7 +101,7 @@ struct NeutralFormat: LabFormatHandler {
         }
         func num(_ name: String) throws(LabFileError) -> Double? {
             guard let s = a.attribute(name) else { return nil }
-            guard let v = Double(s.trimmingCharacters(in: .whitespaces)), v.isFinite, v >= 0 else {
+            guard let v = Double(s.trimmed), v.isFinite, v >= 0 else {
                 throw LabFileError(code: "E-XML-MISSING-HEADER", message: "Assay \(id) \(name) is not a number", line: a.line)
             }
             return v
@@ -123,10 +123,17 @@ struct NeutralFormat: LabFormatHandler {
     static let outcomeElements = ["Quantified", "BelowLimit", "NotDetected", "AboveLimit", "Failed", "NotPerformed"]
 
     func record(_ node: XMLNode, id: String, run: (id: String, assay: AssayInfo, completed: LabTimestamp, valid: Bool)) throws(RecordError) -> RecordOutcome {
-        func text(_ name: String) -> String? {
-            node.child(name, namespace: LabImporter.neutralNS).map { $0.text.trimmingCharacters(in: .whitespacesAndNewlines) }
+        // One pass over the children.
+        var fields: [String: String] = [:]
+        var outcomeNode: XMLNode? = nil
+        for c in node.children where c.namespace == LabImporter.neutralNS {
+            if Self.outcomeElements.contains(c.localName) {
+                if outcomeNode == nil { outcomeNode = c }
+            } else if fields[c.localName] == nil {
+                fields[c.localName] = c.text.trimmed
+            }
         }
-        let outcomeNode = node.children.first { Self.outcomeElements.contains($0.localName) && $0.namespace == LabImporter.neutralNS }
+        func text(_ name: String) -> String? { fields[name] }
         // 1. Missing fields.
         for field in ["PatientId", "SpecimenId", "CollectedAt", "ResultedAt", "Status"] where (text(field) ?? "").isEmpty {
             throw RecordError(code: "E-REC-MISSING-FIELD", message: "\(field) is missing")
@@ -208,7 +215,7 @@ struct NeutralFormat: LabFormatHandler {
             id: id, patient: patient, specimen: text("SpecimenId")!, specimenType: text("SpecimenType"), collected: collected, resulted: resulted,
             status: status, replaces: text("Replaces"), outcome: outcome, reportedValue: value ?? limit, reportedUnit: unit, copies: nil, log10: nil,
             limit: nil, detected: detected, assay: run.assay, dilution: dilution, failureCode: o.localName == "Failed" ? (o.attribute("code") ?? "OTHER") : nil,
-            reason: o.localName == "NotPerformed" ? o.attribute("reason") : (o.localName == "Failed" ? o.text.trimmingCharacters(in: .whitespacesAndNewlines) : nil),
+            reason: o.localName == "NotPerformed" ? o.attribute("reason") : (o.localName == "Failed" ? o.text.trimmed : nil),
             instrumentText: text("InstrumentText"), comment: text("Comment"), warnings: [], line: node.line, format: "neutral")
         if outcome == .notDetected && limit == nil { limit = run.assay.lod ?? run.assay.lloq }
         RecordChecks.quantities(&r, value: value ?? limit, unit: unit ?? run.assay.unit, assay: run.assay)

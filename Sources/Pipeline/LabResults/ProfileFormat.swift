@@ -32,7 +32,7 @@ struct ProfileFormat: LabFormatHandler {
         }
         func field(_ name: String?) -> String? {
             guard let name else { return nil }
-            let v = node.child(name)?.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let v = node.child(name)?.text.trimmed
             return v?.isEmpty == true ? nil : v
         }
         let specimen = field(profile.fields.specimen)

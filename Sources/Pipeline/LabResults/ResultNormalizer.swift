@@ -49,7 +49,7 @@ public enum ResultNormalizer {
     /// Parses a plain or scientific number with optional thousands groups of exactly three
     /// digits ("38,500", "10,000,000"). Decimal commas ("1,5E+04") are a format error.
     public static func number(_ s: Substring) throws(Failure) -> Double {
-        let t = s.trimmingCharacters(in: .whitespaces)
+        let t = s.trimmed
         guard !t.isEmpty else { throw .badFormat("empty number") }
         var digits = t
         if t.contains(",") {
@@ -62,8 +62,7 @@ public enum ResultNormalizer {
             guard headOK && tailOK && lastOK else { throw .badFormat("'\(t)' is not a number (decimal comma or malformed thousands groups)") }
             digits = t.replacingOccurrences(of: ",", with: "")
         }
-        guard digits.range(of: #"^[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]{1,3})?$"#, options: .regularExpression) != nil,
-            let v = Double(digits)
+        guard RecordChecks.isNumberText(digits), let v = Double(digits)
         else { throw .badFormat("'\(t)' is not a number") }
         return v
     }
@@ -79,7 +78,7 @@ public enum ResultNormalizer {
 
     /// Classifies a result string.
     public static func normalize(_ raw: String) throws(Failure) -> NormalizedString {
-        let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = raw.trimmed
         let lower = text.lowercased()
         guard !lower.isEmpty else { throw .unrecognised("empty result") }
         let (unit, isLog) = unit(in: text)
@@ -98,7 +97,7 @@ public enum ResultNormalizer {
             guard let r = text.range(of: symbol) else { continue }
             var rest = text[r.upperBound...]
             if rest.first == "=" { rest = rest.dropFirst() }
-            let numberText = rest.trimmingCharacters(in: .whitespaces).prefix { "0123456789.,eE+-".contains($0) }
+            let numberText = rest.trimmed.prefix { "0123456789.,eE+-".contains($0) }
             guard !numberText.isEmpty else { throw .badFormat("'\(text)': comparator without a number") }
             let v = try number(numberText[...])
             let prefix = text[..<r.lowerBound].lowercased()
@@ -109,7 +108,7 @@ public enum ResultNormalizer {
         // A plain number with an optional unit.
         let numberText = text.prefix { "0123456789.,eE+-".contains($0) }
         if !numberText.isEmpty {
-            let rest = text.dropFirst(numberText.count).trimmingCharacters(in: .whitespaces)
+            let rest = text.dropFirst(numberText.count).trimmed
             if rest.isEmpty || unit != nil || isLog {
                 let v = try number(numberText[...])
                 return NormalizedString(outcome: .quantified, value: v, form: form, unit: unit, detected: true, failureCode: nil)
