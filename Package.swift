@@ -17,6 +17,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: - Modules
@@ -32,7 +34,11 @@ let package = Package(
         ),
         .target(
             name: "Pipeline",
-            dependencies: ["Gating", "FCSParser", "SafeXML"]
+            dependencies: [
+                "Gating", "FCSParser", "SafeXML",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         /// Synthetic cohorts with known truth (`cytoingest synth`).
         .target(

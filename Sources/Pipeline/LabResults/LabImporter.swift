@@ -24,6 +24,13 @@ public protocol LabResultSink {
     mutating func stage(_ result: HIVRNAResult) throws
 }
 
+/// Forwards staged results to a closure.
+public struct ClosureSink: LabResultSink {
+    let body: (HIVRNAResult) throws -> Void
+    public init(_ body: @escaping (HIVRNAResult) throws -> Void) { self.body = body }
+    public mutating func stage(_ result: HIVRNAResult) throws { try body(result) }
+}
+
 /// Collects results in memory (for `labs check` and tests).
 public struct CollectingSink: LabResultSink {
     public var results: [HIVRNAResult] = []

@@ -1,8 +1,7 @@
 import Foundation
 
-/// The `labs` section of `pipeline.json`: folders, format, profiles, FHIR patient system.
+/// The `labs` section of `pipeline.json`: mapping profiles and the FHIR patient system.
 public struct LabsConfiguration: Sendable, Codable {
-    public var inputs: [String] = []
     /// FHIR `Patient.identifier` system of the study subject id.
     public var patientIdentifierSystem: String?
     public var profiles: [MappingProfile] = []

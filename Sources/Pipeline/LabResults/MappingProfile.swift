@@ -50,7 +50,8 @@ public struct MappingProfile: Sendable, Hashable, Codable {
     /// Test codes that are HIV-1 RNA; any other code is skipped.
     public var testCodes: [String: TestKind]
     public var analyzers: [String: Analyzer]
-    public var decimalSeparator: String = "."
+    /// Only "." is supported (nil means ".").
+    public var decimalSeparator: String? = "."
     public var thousandsSeparator: String? = ","
 
     var rootElement: String { recordPath.split(separator: "/").first.map(String.init) ?? "" }
@@ -65,7 +66,7 @@ public struct MappingProfile: Sendable, Hashable, Codable {
         guard TimeZone(identifier: timeZone) != nil else {
             throw LabFileError(code: "E-CONFIG", message: "profile \(name): unknown time zone \(timeZone)")
         }
-        guard decimalSeparator == "." else {
+        guard (decimalSeparator ?? ".") == "." else {
             throw LabFileError(code: "E-CONFIG", message: "profile \(name): only '.' is supported as decimal separator")
         }
     }

@@ -1,0 +1,245 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// Errors of a run, with the process exit code they map to.
+public struct PipelineError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case locked, configuration, store, io }
+    public var kind: Kind
+    public var message: String
+    public var description: String { message }
+    /// 75 (EX_TEMPFAIL) for a busy store, 1 otherwise.
+    public var exitCode: Int32 { kind == .locked ? 75 : 1 }
+}
+
+/// What a run did.
+public struct RunSummary: Sendable, Codable {
+    public var newFiles = 0
+    public var unchangedFiles = 0
+    public var supersededFiles = 0
+    public var rejectedFiles = 0
+    public var missingFiles = 0
+    public var labFilesImported = 0
+    public var labFilesUnchanged = 0
+    public var labFilesRejected = 0
+    public var labResultsStored = 0
+    public var labRecordsRejected = 0
+    public var recordsUpdated = 0
+    public var events = 0
+    public var seconds = 0.0
+    /// True when anything was rejected during this run (exit code 65).
+    public var hadRejections: Bool { rejectedFiles + labFilesRejected + labRecordsRejected > 0 }
+}
+
+/// Progress and log events (never with patient identifiers).
+public enum RunEvent: Sendable {
+    case fileDone(path: String, outcome: String, done: Int, total: Int, events: Int)
+    case fileRejected(path: String, code: String)
+    case labFile(path: String, status: String)
+    case summary(RunSummary)
+}
+
+/// The main job: incremental, idempotent, atomic per file. One run at a time per store.
+public final class IngestPipeline: @unchecked Sendable {
+    public struct Options: Sendable {
+        /// Wait for another run instead of failing with exit code 75.
+        public var wait = false
+        /// Re-hash every file even when size and modification time are unchanged.
+        public var verify = false
+        /// Parallel workers (default: the core count).
+        public var workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        public var now = Date()
+        public init() {}
+    }
+
+    public let config: PipelineConfiguration
+    public let databasePath: String
+    public let options: Options
+
+    public init(config: PipelineConfiguration, databasePath: String? = nil, options: Options = Options()) {
+        self.config = config
+        self.databasePath = databasePath ?? config.resolve(config.store.sqlite)
+        self.options = options
+    }
+
+    // MARK: Lock
+
+    /// Holds an exclusive `flock` on `<database>.lock` for the run.
+    final class RunLock {
+        let fd: Int32
+        init(path: String, wait: Bool) throws {
+            fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw PipelineError(kind: .io, message: "cannot open the lock file \(path)") }
+            if flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0 {
+                close(fd)
+                throw PipelineError(kind: .locked, message: "another cytoingest run is using this store (\(path)); retry later or pass --wait")
+            }
+        }
+        deinit {
+            flock(fd, LOCK_UN)
+            close(fd)
+        }
+    }
+
+    // MARK: Discovery
+
+    struct InputFile {
+        var path: String
+        var key: String
+        var size: Int64
+        var mtime: Double
+    }
+
+    static let fcsSuffixes = [".fcs", ".lmd", ".fcs.gz", ".lmd.gz"]
+    static let labSuffixes = [".xml", ".xml.gz"]
+
+    func discover(_ entries: [String], suffixes: [String]) -> [InputFile] {
+        var out: [String] = []
+        for entry in entries {
+            let path = config.resolve(entry)
+            var isDir: ObjCBool = false
+            if entry.contains("*") {
+                let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+                let pattern = URL(fileURLWithPath: path).lastPathComponent
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where SampleAnalyzer.matches(pattern, name) {
+                    out.append(dir + "/" + name)
+                }
+            } else if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
+                if isDir.boolValue {
+                    for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+                    where suffixes.contains(where: { name.lowercased().hasSuffix($0) }) {
+                        out.append(path + "/" + name)
+                    }
+                } else {
+                    out.append(path)
+                }
+            }
+        }
+        let base = config.baseDirectory.standardizedFileURL.path
+        return Set(out).sorted().compactMap { p in
+            var st = stat()
+            guard stat(p, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+            let standard = URL(fileURLWithPath: p).standardizedFileURL.path
+            let key = standard.hasPrefix(base + "/") ? String(standard.dropFirst(base.count + 1)) : standard
+            return InputFile(path: p, key: key, size: Int64(st.st_size), mtime: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+        }
+    }
+
+    // MARK: Run
+
+    /// Runs the job. `events` receives progress and log events.
+    public func run(events: @escaping @Sendable (RunEvent) -> Void = { _ in }) async throws -> RunSummary {
+        let start = Date()
+        let lock = try RunLock(path: databasePath + ".lock", wait: options.wait)
+        defer { _ = lock }
+        let store: SQLiteRecordStore
+        do { store = try SQLiteRecordStore(path: databasePath) } catch {
+            throw PipelineError(kind: .store, message: "cannot open the store \(databasePath): \(error)")
+        }
+        let configSHA = (try? FileHash.sha256(path: config.resolve(config.gating.strategy))) ?? ""
+        let runID = try store.beginRun(configSHA256: configSHA)
+        var summary = RunSummary()
+
+        var registry: [String: RegistryPatient] = [:]
+        if let r = config.registry { registry = try Registry.load(path: config.resolve(r)) }
+        try store.replacePatients(Array(registry.values))
+        let analyzer = try SampleAnalyzer(config: config, registry: registry)
+
+        // FCS files: new or changed ones are analysed in parallel, committed one by one.
+        let files = discover(config.inputs.fcs, suffixes: Self.fcsSuffixes)
+        var work: [(InputFile, String)] = []
+        for f in files {
+            let old = try store.fileState(f.key)
+            if let old, !options.verify, old.size == f.size, old.mtime == f.mtime, old.status != "missing" {
+                summary.unchangedFiles += 1
+                continue
+            }
+            let sha = try FileHash.sha256(path: f.path)
+            if let old, old.sha256 == sha {
+                try store.touchFile(path: f.key, size: f.size, mtime: f.mtime, lab: false)
+                summary.unchangedFiles += 1
+                continue
+            }
+            if old != nil { summary.supersededFiles += 1 } else { summary.newFiles += 1 }
+            work.append((f, sha))
+        }
+        let total = work.count
+        var done = 0
+        try await withThrowingTaskGroup(of: (InputFile, String, Result<SampleResult, SampleRejection>).self) { group in
+            var next = 0
+            func add() {
+                guard next < work.count else { return }
+                let (f, sha) = work[next]
+                next += 1
+                group.addTask { (f, sha, analyzer.analyze(path: f.path, displayName: f.key, sha256: sha)) }
+            }
+            for _ in 0..<options.workers { add() }
+            while let (f, sha, result) = try await group.next() {
+                done += 1
+                switch result {
+                case .success(let s):
+                    try store.commitSample(path: f.key, size: f.size, mtime: f.mtime, sample: s)
+                    summary.events += s.events
+                    events(.fileDone(path: f.key, outcome: "ingested", done: done, total: total, events: s.events))
+                case .failure(let r):
+                    try store.commitRejection(path: f.key, sha256: sha, size: f.size, mtime: f.mtime, code: r.code, message: r.message)
+                    summary.rejectedFiles += 1
+                    events(.fileRejected(path: f.key, code: r.code))
+                    events(.fileDone(path: f.key, outcome: "rejected", done: done, total: total, events: 0))
+                }
+                add()
+            }
+        }
+        let present = Set(files.map(\.key))
+        let missing = try store.filePaths().filter { !present.contains($0) }
+        for p in missing where try store.fileState(p)?.status != "missing" { summary.missingFiles += 1 }
+        try store.markMissing(missing, lab: false)
+
+        // Lab XML: each file in one transaction.
+        var labOptions = LabImportOptions()
+        labOptions.profiles = config.labs.profiles
+        labOptions.patientIdentifierSystem = config.labs.patientIdentifierSystem
+        labOptions.now = options.now
+        if !registry.isEmpty { labOptions.enrolledPatients = Set(registry.keys) }
+        let labFiles = discover(config.inputs.labs, suffixes: Self.labSuffixes)
+        for f in labFiles {
+            let old = try store.labFileState(f.key)
+            if let old, !options.verify, old.size == f.size, old.mtime == f.mtime, old.status != "missing" {
+                summary.labFilesUnchanged += 1
+                continue
+            }
+            let sha = try FileHash.sha256(path: f.path)
+            if let old, old.sha256 == sha, old.status != "missing" {
+                try store.touchFile(path: f.key, size: f.size, mtime: f.mtime, lab: true)
+                summary.labFilesUnchanged += 1
+                continue
+            }
+            let (report, stored, _) = try store.commitLabFile(path: f.key, sha256: sha, size: f.size, mtime: f.mtime) { stage in
+                var sink = ClosureSink(stage)
+                return LabImporter.importFile(path: f.path, options: labOptions, sink: &sink)
+            }
+            if report.status == .rejected { summary.labFilesRejected += 1 } else { summary.labFilesImported += 1 }
+            summary.labResultsStored += stored
+            summary.labRecordsRejected += report.rejected.count
+            events(.labFile(path: f.key, status: report.status.rawValue))
+        }
+        let presentLabs = Set(labFiles.map(\.key))
+        try store.markMissing(try store.labFilePaths().filter { !presentLabs.contains($0) }, lab: true)
+
+        // Monthly records, rebuilt deterministically from the store.
+        let records = MonthlyRecordBuilder(rules: config.records).build(
+            patients: Array(registry.values), samples: try store.samples(), labs: try store.labResults())
+        let before = try store.records(patient: nil)
+        try store.replaceRecords(records)
+        summary.recordsUpdated = Set(records).symmetricDifference(Set(before)).count > 0 ? records.filter { !before.contains($0) }.count : 0
+        summary.seconds = Date().timeIntervalSince(start)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        try store.finishRun(runID, summary: String(decoding: try encoder.encode(summary), as: UTF8.self))
+        events(.summary(summary))
+        return summary
+    }
+}

@@ -1,0 +1,270 @@
+import FCSParser
+import Foundation
+import Gating
+
+/// A patient of the registry: day 0 (first IL-2 infusion), cycle starts and dose.
+public struct RegistryPatient: Sendable, Hashable, Codable {
+    public var id: String
+    public var day0: Int
+    public var cycleStarts: [Int]
+    public var doseMIUPerDay: Double?
+}
+
+/// Reads the patient registry CSV (`patient_id,day0,cycle_starts,dose_miu_per_day`).
+public enum Registry {
+    public static func load(path: String) throws(ConfigurationError) -> [String: RegistryPatient] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError(path: "$.registry", message: "cannot read \(path)")
+        }
+        var out: [String: RegistryPatient] = [:]
+        let lines = text.split(whereSeparator: \.isNewline)
+        guard let header = lines.first?.split(separator: ",").map({ $0.trimmed }), header.first == "patient_id", header.contains("day0") else {
+            throw ConfigurationError(path: "$.registry", message: "\(path) must start with the header patient_id,day0,...")
+        }
+        for (n, line) in lines.dropFirst().enumerated() {
+            let f = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmed }
+            func col(_ name: String) -> String? { header.firstIndex(of: name).flatMap { $0 < f.count ? f[$0] : nil } }
+            guard let id = col("patient_id"), !id.isEmpty, let d0 = col("day0").flatMap({ LabTimestamp.parseISO($0, requireZone: false) }) else {
+                throw ConfigurationError(path: "$.registry", message: "\(path) line \(n + 2): needs a patient id and an ISO day0")
+            }
+            let cycles = (col("cycle_starts") ?? "").split(separator: ";").compactMap { LabTimestamp.parseISO(String($0), requireZone: false)?.localDays }
+            out[id] = RegistryPatient(id: id, day0: d0.localDays, cycleStarts: cycles.isEmpty ? [d0.localDays] : cycles, doseMIUPerDay: col("dose_miu_per_day").flatMap(Double.init))
+        }
+        return out
+    }
+}
+
+/// The derived values of one FCS file (domain.md section 6), with the counts behind them.
+public struct SampleResult: Sendable, Hashable, Codable {
+    public var file: String
+    public var sha256: String
+    public var patient: String
+    public var collectedDays: Int
+    public var collected: String
+    public var events: Int
+    public var beadEvents: Int
+    public var lymphocyteEvents: Int
+    public var cd3Events: Int
+    public var cd4Events: Int
+    public var cd8Events: Int
+    public var cd8HladrEvents: Int
+    public var cd4Cd25Events: Int
+    public var cd4Abs: Double?
+    public var cd8Abs: Double?
+    public var cd4Pct: Double
+    public var cd8Pct: Double
+    public var cd3Pct: Double
+    public var cd4cd8Ratio: Double?
+    public var cd8HladrPct: Double?
+    public var cd4Cd25Pct: Double?
+    /// "single-platform beads" or "dual-platform".
+    public var method: String
+    public var qcFlags: [String]
+    public var warnings: [String]
+    public var strategySHA256: String
+    public var programVersion: String
+}
+
+/// A file the pipeline could not use, with its code (never a patient id in the message).
+public struct SampleRejection: Error, Sendable, Hashable, Codable {
+    public var code: String
+    public var message: String
+}
+
+/// Everything the analysis of one file needs, prepared once per run.
+public struct SampleAnalyzer: Sendable {
+    public let config: PipelineConfiguration
+    public let strategy: GatingStrategy
+    public let strategySHA256: String
+    public let registry: [String: RegistryPatient]
+    let patientRegex: NSRegularExpression?
+    let cbc: [String: (wbc: Double, lymphPct: Double)]
+
+    public init(config: PipelineConfiguration, registry: [String: RegistryPatient]) throws {
+        self.config = config
+        let strategyPath = config.resolve(config.gating.strategy)
+        self.strategy = try GatingMLReader.read(path: strategyPath)
+        self.strategySHA256 = try FileHash.sha256(path: strategyPath)
+        self.registry = registry
+        self.patientRegex = try config.identity.fileNamePattern.map { try NSRegularExpression(pattern: $0) }
+        var cbc: [String: (Double, Double)] = [:]
+        if config.counting.method == "dual", let path = config.counting.cbc {
+            let text = try String(contentsOfFile: config.resolve(path), encoding: .utf8)
+            for line in text.split(whereSeparator: \.isNewline).dropFirst() {
+                let f = line.split(separator: ",").map { $0.trimmed }
+                if f.count >= 4, let d = LabTimestamp.parseISO(f[1], requireZone: false), let w = Double(f[2]), let l = Double(f[3]) {
+                    cbc["\(f[0])|\(d.localDays)"] = (w, l)
+                }
+            }
+        }
+        self.cbc = cbc
+        for (key, id) in config.gating.gates where strategy.gate(id) == nil {
+            throw ConfigurationError(path: "$.gating.gates.\(key)", message: "gate \(id) is not in the strategy")
+        }
+    }
+
+    /// The channel names the strategy sees: `$PnN`, or the marker when the panel maps it.
+    func channelNames(_ set: FCSDataSet) -> [String] {
+        set.parameters.map { p in
+            for (marker, patterns) in config.panel.markers.sorted(by: { $0.key < $1.key }) {
+                for pattern in patterns where Self.matches(pattern, p.name) || (p.label.map { Self.matches(pattern, $0) } ?? false) {
+                    return marker
+                }
+            }
+            return p.name
+        }
+    }
+
+    static func matches(_ pattern: String, _ text: String) -> Bool {
+        if !pattern.contains("*") { return pattern.lowercased() == text.lowercased() }
+        let parts = pattern.lowercased().split(separator: "*", omittingEmptySubsequences: false)
+        var rest = Substring(text.lowercased())
+        guard rest.hasPrefix(parts[0]) else { return false }
+        rest = rest.dropFirst(parts[0].count)
+        for part in parts.dropFirst().dropLast() {
+            guard let r = rest.range(of: part) else { return false }
+            rest = rest[r.upperBound...]
+        }
+        return rest.hasSuffix(parts.last!)
+    }
+
+    func keyword(_ set: FCSDataSet, _ key: String?) -> String? {
+        key.flatMap { set.text[$0]?.trimmed }.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// `$DATE` forms: dd-MMM-yyyy (also 2-digit years), yyyy-mm-dd.
+    static func parseDate(_ s: String) -> Int? {
+        if let t = LabTimestamp.parseISO(s, requireZone: false) { return t.localDays }
+        let months = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+        let parts = s.uppercased().split(separator: "-")
+        guard parts.count == 3, let d = Int(parts[0]), let m = months.firstIndex(of: String(parts[1])), var y = Int(parts[2]) else { return nil }
+        if parts[2].count == 2 { y += y < 70 ? 2000 : 1900 }
+        guard d >= 1, d <= LabTimestamp.daysInMonth(y, m + 1) else { return nil }
+        return LabTimestamp.days(y, m + 1, d)
+    }
+
+    /// Reads, identifies, gates and derives one file.
+    public func analyze(path: String, displayName: String, sha256: String) -> Result<SampleResult, SampleRejection> {
+        do {
+            return .success(try analyzeOrThrow(path: path, displayName: displayName, sha256: sha256))
+        } catch let e as SampleRejection {
+            return .failure(e)
+        } catch let e as FCSError {
+            return .failure(SampleRejection(code: "FCS-\(e.code.rawValue)", message: e.description))
+        } catch let e as GatingError {
+            return .failure(SampleRejection(code: "GATING-\(e.code.rawValue)", message: e.description))
+        } catch {
+            return .failure(SampleRejection(code: "E-INTERNAL", message: "\(error)"))
+        }
+    }
+
+    func analyzeOrThrow(path: String, displayName: String, sha256: String) throws -> SampleResult {
+        let reader = try FCSReader(path: path)
+        let set = reader.dataSets[0]
+        // Identity.
+        var patient: String? = keyword(set, config.identity.patientKeyword)
+        if patient == nil, let re = patientRegex {
+            let name = URL(fileURLWithPath: path).lastPathComponent
+            if let m = re.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)), let r = Range(m.range(withName: "patient"), in: name) {
+                patient = String(name[r])
+            }
+        }
+        guard let patient else {
+            throw SampleRejection(code: "E-NO-PATIENT", message: "no patient id in \(config.identity.patientKeyword ?? "the file name")")
+        }
+        guard registry.isEmpty || registry[patient] != nil else {
+            throw SampleRejection(code: "E-UNKNOWN-PATIENT", message: "the patient is not in the registry")
+        }
+        guard let dateText = keyword(set, config.identity.dateKeyword), let day = Self.parseDate(dateText) else {
+            throw SampleRejection(code: "E-NO-DATE", message: "no collection date in \(config.identity.dateKeyword)")
+        }
+        // Gating, streamed block by block.
+        let names = channelNames(set)
+        var spill: SpilloverMatrix? = nil
+        if let s = try set.spillover() {
+            let renamed = s.channels.map { c in set.parameterIndex(named: c).map { names[$0] } ?? c }
+            spill = try SpilloverMatrix(fluorochromes: renamed, detectors: renamed, matrix: s.matrix)
+        }
+        let engine = try GatingEngine(strategy: strategy, channels: names, labels: set.parameters.map(\.label), fcsSpillover: spill)
+        var counts = [Int](repeating: 0, count: strategy.gates.count)
+        var blocks = try reader.events(values: .scaled, blockSize: 8192)
+        while let block = try blocks.next() {
+            let masks = engine.evaluate(columns: (0..<block.parameterCount).map { block.column($0) }, count: block.count)
+            for g in masks.indices { counts[g] += countOnes(masks[g]) }
+        }
+        func n(_ key: String) -> Int { counts[strategy.gates.firstIndex { $0.id == config.gating.gates[key]! }!] }
+        let beads = n("beads"), lymph = n("lymphocytes"), cd3 = n("cd3"), cd4 = n("cd4"), cd8 = n("cd8")
+        let hladr = n("cd8Hladr"), cd25 = n("cd4Cd25")
+        let qc = config.qc
+        if lymph < qc.minLymphocytes {
+            throw SampleRejection(code: "QC-LOW-LYMPHOCYTES", message: "\(lymph) lymphocytes acquired, fewer than the \(qc.minLymphocytes) required; no results")
+        }
+        var flags: [String] = []
+        let cd4Pct = 100 * Double(cd4) / Double(lymph)
+        let cd8Pct = 100 * Double(cd8) / Double(lymph)
+        let cd3Pct = 100 * Double(cd3) / Double(lymph)
+        var cd4Abs: Double? = nil
+        var cd8Abs: Double? = nil
+        var method = "single-platform beads"
+        if config.counting.method == "dual" {
+            method = "dual-platform"
+            if let c = cbc["\(patient)|\(day)"] {
+                let lymphAbs = c.wbc * c.lymphPct / 100
+                cd4Abs = lymphAbs * cd4Pct / 100
+                cd8Abs = lymphAbs * cd8Pct / 100
+            } else {
+                flags.append("NO-CBC")
+            }
+        } else if beads < qc.minBeads {
+            flags.append("LOW-BEADS")
+        } else {
+            var perTube: Double? = nil
+            if let lot = keyword(set, config.counting.beadLotKeyword), let v = config.counting.beadLots[lot] { perTube = v }
+            if perTube == nil { perTube = keyword(set, config.counting.beadsPerTubeKeyword).flatMap(Double.init) }
+            let volume = keyword(set, config.counting.bloodVolumeKeyword).flatMap(Double.init) ?? config.counting.bloodVolumeMicroliters
+            if let perTube, perTube > 0, volume > 0 {
+                cd4Abs = Double(cd4) / Double(beads) * perTube / volume
+                cd8Abs = Double(cd8) / Double(beads) * perTube / volume
+            } else {
+                flags.append("NO-BEAD-LOT")
+            }
+        }
+        if cd4 == 0 || 1 / Double(cd4).squareRoot() > qc.maxCD4CountingCV { flags.append("CD4-LOW-COUNT") }
+        if abs(cd4Pct + cd8Pct - cd3Pct) > qc.tCellSumTolerance { flags.append("TCELL-SUM") }
+        for v in [cd4Abs, cd8Abs] {
+            if let v, v > qc.maxAbsolute {
+                throw SampleRejection(code: "QC-IMPLAUSIBLE", message: "absolute count \(Int(v))/uL is above \(Int(qc.maxAbsolute))/uL")
+            }
+        }
+        return SampleResult(
+            file: displayName, sha256: sha256, patient: patient, collectedDays: day, collected: Self.iso(day), events: set.eventCount,
+            beadEvents: beads, lymphocyteEvents: lymph, cd3Events: cd3, cd4Events: cd4, cd8Events: cd8, cd8HladrEvents: hladr, cd4Cd25Events: cd25,
+            cd4Abs: cd4Abs, cd8Abs: cd8Abs, cd4Pct: cd4Pct, cd8Pct: cd8Pct, cd3Pct: cd3Pct,
+            cd4cd8Ratio: (cd4Abs != nil && (cd8Abs ?? 0) > 0) ? cd4Abs! / cd8Abs! : (cd8 > 0 ? Double(cd4) / Double(cd8) : nil),
+            cd8HladrPct: cd8 > 0 ? 100 * Double(hladr) / Double(cd8) : nil, cd4Cd25Pct: cd4 > 0 ? 100 * Double(cd25) / Double(cd4) : nil,
+            method: method, qcFlags: flags, warnings: set.warnings.map(\.description), strategySHA256: strategySHA256,
+            programVersion: ProgramInfo.version)
+    }
+
+    static func iso(_ days: Int) -> String {
+        let c = LabTimestamp.civil(days)
+        return String(format: "%04d-%02d-%02d", c.0, c.1, c.2)
+    }
+}
+
+/// SHA-256 of files (swift-crypto), streamed in 1 MiB chunks.
+public enum FileHash {
+    public static func sha256(path: String) throws -> String {
+        guard let h = FileHandle(forReadingAtPath: path) else {
+            throw SampleRejection(code: "E-FILE-IO", message: "cannot open the file")
+        }
+        defer { try? h.close() }
+        var hasher = SHA256Hasher()
+        while true {
+            let chunk = h.readData(ofLength: 1 << 20)
+            if chunk.isEmpty { break }
+            hasher.update(chunk)
+        }
+        return hasher.hex()
+    }
+}

@@ -1,0 +1,121 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+
+/// Options every store-reading command takes.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "Configuration file.")
+    var config: String = "pipeline.json"
+
+    @Option(help: "SQLite store (default: store.sqlite of the configuration).")
+    var database: String?
+
+    func load() throws -> (PipelineConfiguration, String) {
+        do {
+            let c = try PipelineConfiguration.load(path: config)
+            return (c, database ?? c.resolve(c.store.sqlite))
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+enum LogFormat: String, ExpressibleByArgument { case text, json }
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Ingest FCS exports and lab XML into the store and print the monthly records.",
+        discussion: """
+            Incremental and idempotent: unchanged files (same content) are skipped, changed files \
+            supersede their earlier results, missing files keep theirs (flagged). Each file commits \
+            in one transaction. Exit codes: 0 all good; 65 finished with rejections; 75 the store \
+            is busy with another run (retry, or pass --wait); 1 other failure.
+            """
+    )
+
+    @OptionGroup var store: StoreOptions
+    @Flag(help: "Wait for a concurrent run to finish instead of exiting 75.") var wait = false
+    @Flag(help: "Re-hash every file even when size and modification time are unchanged.") var verify = false
+    @Option(name: .customLong("log-format"), help: "Log format on stderr: text or json (one JSON object per line).") var logFormat: LogFormat = .text
+    @Flag(help: "Do not print the monthly records table at the end.") var quiet = false
+
+    func run() async throws {
+        let (config, database) = try store.load()
+        var options = IngestPipeline.Options()
+        options.wait = wait
+        options.verify = verify
+        let pipeline = IngestPipeline(config: config, databasePath: database, options: options)
+        let progress = Progress(json: logFormat == .json)
+        let summary: RunSummary
+        do {
+            summary = try await pipeline.run { progress.handle($0) }
+        } catch let e as PipelineError {
+            printError("cytoingest run: \(e.message)")
+            throw ExitCode(e.exitCode)
+        } catch let e as ConfigurationError {
+            printError("cytoingest run: \(e.description)")
+            throw ExitCode(1)
+        }
+        if !quiet && logFormat == .text {
+            let records = try SQLiteRecordStore(path: database).records(patient: nil)
+            print(RecordsCommand.table(records), terminator: "")
+        }
+        if summary.hadRejections { throw exitDataError }
+    }
+}
+
+/// Terminal progress (files done/total, events/s, ETA) when stderr is a TTY; JSON lines for
+/// schedulers; quiet otherwise. No patient identifiers are printed.
+final class Progress: @unchecked Sendable {
+    let json: Bool
+    let tty = isatty(STDERR_FILENO) == 1
+    let start = Date()
+    let lock = NSLock()
+    var events = 0
+
+    init(json: Bool) { self.json = json }
+
+    func emit(_ object: [String: Any]) {
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+            FileHandle.standardError.write(data + Data("\n".utf8))
+        }
+    }
+
+    func handle(_ e: RunEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        switch e {
+        case .fileDone(let path, let outcome, let done, let total, let n):
+            events += n
+            if json {
+                emit(["event": "file", "file": path, "outcome": outcome, "done": done, "total": total])
+            } else if tty {
+                let elapsed = Date().timeIntervalSince(start)
+                let rate = elapsed > 0 ? Double(events) / elapsed : 0
+                let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+                FileHandle.standardError.write(Data(String(format: "\r\u{1B}[2K  %d/%d files  %.1f M events/s  ETA %.0f s", done, total, rate / 1e6, eta).utf8))
+                if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+            }
+        case .fileRejected(let path, let code):
+            if json { emit(["event": "rejected", "file": path, "code": code]) } else {
+                FileHandle.standardError.write(Data("\(tty ? "\r\u{1B}[2K" : "")rejected \(path): \(code)\n".utf8))
+            }
+        case .labFile(let path, let status):
+            if json { emit(["event": "lab", "file": path, "status": status]) }
+        case .summary(let s):
+            if json {
+                emit([
+                    "event": "summary", "new": s.newFiles, "unchanged": s.unchangedFiles, "superseded": s.supersededFiles, "rejected": s.rejectedFiles,
+                    "missing": s.missingFiles, "labFiles": s.labFilesImported, "labResults": s.labResultsStored, "labRecordsRejected": s.labRecordsRejected,
+                    "recordsUpdated": s.recordsUpdated, "seconds": s.seconds,
+                ])
+            } else {
+                FileHandle.standardError.write(Data(String(
+                    format: "FCS: %d new, %d unchanged, %d superseded, %d rejected, %d missing; labs: %d files, %d results, %d rejected records; %d records updated; %.2f s\n",
+                    s.newFiles, s.unchangedFiles, s.supersededFiles, s.rejectedFiles, s.missingFiles, s.labFilesImported, s.labResultsStored,
+                    s.labRecordsRejected, s.recordsUpdated, s.seconds).utf8))
+            }
+        }
+    }
+}
