@@ -129,7 +129,7 @@ public struct PipelineConfiguration: Sendable, Codable {
         }
         return [
             "inputs": dict(Inputs()), "identity": ["dateKeyword": "$DATE", "timeKeyword": "$BTIM"], "panel": dict(Panel()),
-            "counting": dict(Counting()), "qc": dict(QC()), "records": dict(Records()), "labs": dict(LabsConfiguration()), "store": dict(Store()),
+            "gating": ["mode": "template"], "counting": dict(Counting()), "qc": dict(QC()), "records": dict(Records()), "labs": dict(LabsConfiguration()), "store": dict(Store()),
         ]
     }
 
