@@ -40,6 +40,16 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "IngestBenchmarks",
+            dependencies: [
+                .product(name: "Pipeline", package: "CytoIngest"),
+                .product(name: "Synth", package: "CytoIngest"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/IngestBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "SynthBenchmarks",
             dependencies: [
                 .product(name: "Synth", package: "CytoIngest"),
