@@ -82,8 +82,8 @@ struct InspectConfigTests {
     @Test("no FILE: inspects inputs.fcs of the configuration, folders expanded")
     func configured() throws {
         let paths = try Inspect.configuredInputs(Paths.repoRoot.appendingPathComponent("pipeline.json").path)
-        #expect(paths.count >= 10)
-        #expect(paths.allSatisfy { $0.contains("fixtures/fcs/pass/") })
+        #expect(paths.count == 24)
+        #expect(paths.allSatisfy { $0.contains("fixtures/cohort/fcs/") })
         #expect(paths == paths.sorted())
         let dir = Paths.temporaryDirectory("config")
         defer { try? FileManager.default.removeItem(at: dir) }
