@@ -80,9 +80,22 @@ struct UTF8Validator {
     private var upper: UInt8 = 0xBF
     private(set) var valid = true
 
-    mutating func feed<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+    mutating func feed(_ bytes: ArraySlice<UInt8>) {
         guard valid else { return }
-        for b in bytes {
+        // Fast path: whole 8-byte words of ASCII.
+        var start = bytes.startIndex
+        if need == 0 {
+            unsafe bytes.withUnsafeBytes { raw in
+                var i = 0
+                while i + 8 <= raw.count {
+                    let w = unsafe raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                    if w & 0x8080_8080_8080_8080 != 0 { break }
+                    i += 8
+                }
+                start += i
+            }
+        }
+        for b in bytes[start...] {
             if need == 0 {
                 switch b {
                 case 0x00...0x7F: continue
@@ -122,25 +135,29 @@ public enum XMLPrescan {
     }()
 
     static func scan(_ chunk: ArraySlice<UInt8>) -> Bool {
-        guard let first = chunk.first else { return false }
-        _ = first
         // Every pattern starts with '<' then '!' (or '<', 0, '!' in UTF-16 LE; 0, '<', 0, '!' in BE).
-        var i = chunk.startIndex
         let end = chunk.endIndex
-        while i + 1 < end {
-            let b = chunk[i]
-            if b == UInt8(ascii: "<") || b == 0 {
-                let n = chunk[i + 1]
-                let m = i + 2 < end ? chunk[i + 2] : 0
-                if n == UInt8(ascii: "!") || m == UInt8(ascii: "!") || n == UInt8(ascii: "<") {
-                    for p in patterns where end - i >= p.count {
-                        if chunk[i..<(i + p.count)].elementsEqual(p) { return true }
+        return unsafe chunk.withUnsafeBytes { raw -> Bool in
+            let base = chunk.startIndex
+            var i = 0
+            let n = raw.count
+            while i + 1 < n {
+                let b = unsafe raw[i]
+                // '!' must follow within two bytes; most '<' are element tags.
+                if b == 0x3C || b == 0 {
+                    let next = unsafe raw[i + 1]
+                    let after = i + 2 < n ? unsafe raw[i + 2] : 0
+                    if next == 0x21 || after == 0x21 || next == 0x3C {
+                        let at = base + i
+                        for p in patterns where end - at >= p.count {
+                            if chunk[at..<(at + p.count)].elementsEqual(p) { return true }
+                        }
                     }
                 }
+                i += 1
             }
-            i += 1
+            return false
         }
-        return false
     }
 
     /// Classifies the first bytes; UTF-16 without a byte-order mark is refused.
@@ -178,7 +195,7 @@ public enum XMLPrescan {
         if enc == .utf8 || enc == .utf8WithBOM {
             try checkDeclaration(bytes.prefix(256), name: name)
             var v = UTF8Validator()
-            v.feed(bytes)
+            v.feed(bytes[...])
             if !v.complete { throw XMLError(.encoding, "document is not valid UTF-8", file: name) }
         }
         if scan(bytes[...]) {
@@ -252,10 +269,15 @@ public final class XMLEventReader {
     /// The byte encoding found by the pre-scan.
     public let encoding: XMLDocumentEncoding
     private var pendingEnd: (String, String?)?
+    /// Names and namespace URIs come from libxml2's dictionary: the same name is the same
+    /// pointer, so each is turned into a Swift string once.
+    private var internKeys = [UnsafeRawPointer?](repeating: nil, count: 512)
+    private var internValues = [String](repeating: "", count: 512)
     private var depth = 0
     private var finished = false
 
-    static let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOCDATA.rawValue)
+    /// NONET and NOCDATA; NOBLANKS drops the white space between elements (never text content).
+    static let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOCDATA.rawValue | XML_PARSE_NOBLANKS.rawValue)
 
     /// Opens a file (gzip-compressed files are read transparently).
     public init(path: String, limits: XMLLimits = XMLLimits()) throws(XMLError) {
@@ -320,6 +342,19 @@ public final class XMLEventReader {
         return unsafe String(cString: p)
     }
 
+    private func name(_ p: UnsafePointer<xmlChar>?) -> String? {
+        guard let p = unsafe p else { return nil }
+        let key = unsafe UnsafeRawPointer(p)
+        // Names from xmlTextReaderConst* live in the reader's dictionary until the reader is
+        // freed, so the pointer identifies the string for the reader's lifetime.
+        let slot = Int(truncatingIfNeeded: UInt(bitPattern: Int(bitPattern: key)) >> 4) & 511
+        if unsafe internKeys[slot] == key { return internValues[slot] }
+        let s = unsafe String(cString: p)
+        unsafe internKeys[slot] = key
+        internValues[slot] = s
+        return s
+    }
+
     private func fail() throws(XMLError) -> Never {
         let e = sink.first
         throw XMLError(.malformed, "not well-formed XML: \(e?.message ?? "parse error")", file: name, line: e?.line ?? line)
@@ -350,25 +385,25 @@ public final class XMLEventReader {
                 if depth > limits.maxDepth {
                     throw XMLError(.tooDeep, "elements nest deeper than \(limits.maxDepth)", file: name, line: line)
                 }
-                let local = string(unsafe xmlTextReaderConstLocalName(reader)) ?? ""
-                let ns = string(unsafe xmlTextReaderConstNamespaceUri(reader))
+                let local = name(unsafe xmlTextReaderConstLocalName(reader)) ?? ""
+                let ns = name(unsafe xmlTextReaderConstNamespaceUri(reader))
                 let empty = unsafe xmlTextReaderIsEmptyElement(reader) == 1
                 var attributes: [XMLAttribute] = []
                 while unsafe xmlTextReaderMoveToNextAttribute(reader) == 1 {
-                    let ans = string(unsafe xmlTextReaderConstNamespaceUri(reader))
+                    let ans = name(unsafe xmlTextReaderConstNamespaceUri(reader))
                     if ans == "http://www.w3.org/2000/xmlns/" { continue }
                     let value = string(unsafe xmlTextReaderConstValue(reader)) ?? ""
                     if value.utf8.count > limits.maxTextLength {
                         throw XMLError(.textTooLong, "an attribute value is longer than \(limits.maxTextLength) bytes", file: name, line: line)
                     }
-                    attributes.append(XMLAttribute(localName: string(unsafe xmlTextReaderConstLocalName(reader)) ?? "", namespace: ans, value: value))
+                    attributes.append(XMLAttribute(localName: name(unsafe xmlTextReaderConstLocalName(reader)) ?? "", namespace: ans, value: value))
                 }
                 unsafe xmlTextReaderMoveToElement(reader)
                 if empty { pendingEnd = (local, ns) }
                 return .start(localName: local, namespace: ns, attributes: attributes, line: line)
             case 15:  // end element
                 depth -= 1
-                return .end(localName: string(unsafe xmlTextReaderConstLocalName(reader)) ?? "", namespace: string(unsafe xmlTextReaderConstNamespaceUri(reader)))
+                return .end(localName: name(unsafe xmlTextReaderConstLocalName(reader)) ?? "", namespace: name(unsafe xmlTextReaderConstNamespaceUri(reader)))
             case 3, 4, 13, 14:  // text, CDATA, whitespace, significant whitespace
                 let value = string(unsafe xmlTextReaderConstValue(reader)) ?? ""
                 if value.utf8.count > limits.maxTextLength {

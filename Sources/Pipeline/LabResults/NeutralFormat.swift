@@ -123,17 +123,42 @@ struct NeutralFormat: LabFormatHandler {
     static let outcomeElements = ["Quantified", "BelowLimit", "NotDetected", "AboveLimit", "Failed", "NotPerformed"]
 
     func record(_ node: XMLNode, id: String, run: (id: String, assay: AssayInfo, completed: LabTimestamp, valid: Bool)) throws(RecordError) -> RecordOutcome {
-        // One pass over the children.
-        var fields: [String: String] = [:]
+        // One pass over the children (first occurrence of each field wins).
+        var patientID, specimenID, specimenType, collectedAt, resultedAt, statusText, replaces, log10Text, dilutionText, instrument, comment: String?
         var outcomeNode: XMLNode? = nil
         for c in node.children where c.namespace == LabImporter.neutralNS {
-            if Self.outcomeElements.contains(c.localName) {
-                if outcomeNode == nil { outcomeNode = c }
-            } else if fields[c.localName] == nil {
-                fields[c.localName] = c.text.trimmed
+            switch c.localName {
+            case "PatientId": if patientID == nil { patientID = c.text.trimmed }
+            case "SpecimenId": if specimenID == nil { specimenID = c.text.trimmed }
+            case "SpecimenType": if specimenType == nil { specimenType = c.text.trimmed }
+            case "CollectedAt": if collectedAt == nil { collectedAt = c.text.trimmed }
+            case "ResultedAt": if resultedAt == nil { resultedAt = c.text.trimmed }
+            case "Status": if statusText == nil { statusText = c.text.trimmed }
+            case "Replaces": if replaces == nil { replaces = c.text.trimmed }
+            case "Log10": if log10Text == nil { log10Text = c.text.trimmed }
+            case "DilutionFactor": if dilutionText == nil { dilutionText = c.text.trimmed }
+            case "InstrumentText": if instrument == nil { instrument = c.text.trimmed }
+            case "Comment": if comment == nil { comment = c.text.trimmed }
+            case "Quantified", "BelowLimit", "NotDetected", "AboveLimit", "Failed", "NotPerformed": if outcomeNode == nil { outcomeNode = c }
+            default: break
             }
         }
-        func text(_ name: String) -> String? { fields[name] }
+        func text(_ name: String) -> String? {
+            switch name {
+            case "PatientId": patientID
+            case "SpecimenId": specimenID
+            case "SpecimenType": specimenType
+            case "CollectedAt": collectedAt
+            case "ResultedAt": resultedAt
+            case "Status": statusText
+            case "Replaces": replaces
+            case "Log10": log10Text
+            case "DilutionFactor": dilutionText
+            case "InstrumentText": instrument
+            case "Comment": comment
+            default: nil
+            }
+        }
         // 1. Missing fields.
         for field in ["PatientId", "SpecimenId", "CollectedAt", "ResultedAt", "Status"] where (text(field) ?? "").isEmpty {
             throw RecordError(code: "E-REC-MISSING-FIELD", message: "\(field) is missing")
