@@ -1,6 +1,6 @@
 // C interop with libxml2 (xmlTextReader) and zlib (gzread for the pre-scan). Every XML input of
 // CytoIngest (Gating-ML, lab XML, FlowJo workspaces) goes through this file.
-@preconcurrency import CLibXML2
+@preconcurrency @unsafe import CLibXML2
 import CZlib
 
 /// Limits applied to every XML input.
@@ -259,7 +259,7 @@ private final class ErrorSink {
 /// Streaming XML reader over libxml2's `xmlTextReader`, with `XML_PARSE_NONET` and never
 /// NOENT, DTDLOAD, DTDATTR or HUGE. The document is pre-scanned: DOCTYPE/ENTITY refused.
 /// Results must be used only after ``next()`` returned nil (clean end of document).
-public final class XMLEventReader {
+@safe public final class XMLEventReader {
     private let reader: OpaquePointer
     private let sink = ErrorSink()
     private let sinkRef: Unmanaged<ErrorSink>
@@ -271,7 +271,7 @@ public final class XMLEventReader {
     private var pendingEnd: (String, String?)?
     /// Names and namespace URIs come from libxml2's dictionary: the same name is the same
     /// pointer, so each is turned into a Swift string once.
-    private var internKeys = [UnsafeRawPointer?](repeating: nil, count: 512)
+    private var internKeys = unsafe [UnsafeRawPointer?](repeating: nil, count: 512)
     private var internValues = [String](repeating: "", count: 512)
     private var depth = 0
     private var finished = false
@@ -285,11 +285,11 @@ public final class XMLEventReader {
         guard let r = unsafe xmlReaderForFile(path, nil, Self.options) else {
             throw XMLError(.io, "cannot open the file", file: path)
         }
-        self.reader = r
-        self.memory = nil
+        unsafe self.reader = unsafe r
+        unsafe self.memory = nil
         self.name = path
         self.limits = limits
-        self.sinkRef = Unmanaged.passRetained(sink)
+        unsafe self.sinkRef = unsafe Unmanaged.passRetained(sink)
         install()
     }
 
@@ -302,17 +302,17 @@ public final class XMLEventReader {
             unsafe copy.deallocate()
             throw XMLError(.malformed, "libxml2 could not start reading", file: name)
         }
-        self.reader = r
-        self.memory = copy
+        unsafe self.reader = unsafe r
+        unsafe self.memory = unsafe copy
         self.name = name
         self.limits = limits
-        self.sinkRef = Unmanaged.passRetained(sink)
+        unsafe self.sinkRef = unsafe Unmanaged.passRetained(sink)
         install()
     }
 
     private func install() {
         let handler: xmlStructuredErrorFunc = { ctx, error in
-            guard let ctx, let error else { return }
+            guard let ctx = unsafe ctx, let error = unsafe error else { return }
             let sink = unsafe Unmanaged<ErrorSink>.fromOpaque(ctx).takeUnretainedValue()
             if sink.first == nil {
                 let msg = unsafe error.pointee.message.map { unsafe String(cString: $0) } ?? "XML error"
@@ -324,7 +324,7 @@ public final class XMLEventReader {
 
     deinit {
         unsafe xmlFreeTextReader(reader)
-        sinkRef.release()
+        unsafe sinkRef.release()
         unsafe memory?.deallocate()
     }
 
@@ -385,27 +385,27 @@ public final class XMLEventReader {
                 if depth > limits.maxDepth {
                     throw XMLError(.tooDeep, "elements nest deeper than \(limits.maxDepth)", file: name, line: line)
                 }
-                let local = name(unsafe xmlTextReaderConstLocalName(reader)) ?? ""
-                let ns = name(unsafe xmlTextReaderConstNamespaceUri(reader))
+                let local = unsafe name(unsafe xmlTextReaderConstLocalName(reader)) ?? ""
+                let ns = unsafe name(unsafe xmlTextReaderConstNamespaceUri(reader))
                 let empty = unsafe xmlTextReaderIsEmptyElement(reader) == 1
                 var attributes: [XMLAttribute] = []
                 while unsafe xmlTextReaderMoveToNextAttribute(reader) == 1 {
-                    let ans = name(unsafe xmlTextReaderConstNamespaceUri(reader))
+                    let ans = unsafe name(unsafe xmlTextReaderConstNamespaceUri(reader))
                     if ans == "http://www.w3.org/2000/xmlns/" { continue }
-                    let value = string(unsafe xmlTextReaderConstValue(reader)) ?? ""
+                    let value = unsafe string(unsafe xmlTextReaderConstValue(reader)) ?? ""
                     if value.utf8.count > limits.maxTextLength {
                         throw XMLError(.textTooLong, "an attribute value is longer than \(limits.maxTextLength) bytes", file: name, line: line)
                     }
-                    attributes.append(XMLAttribute(localName: name(unsafe xmlTextReaderConstLocalName(reader)) ?? "", namespace: ans, value: value))
+                    unsafe attributes.append(XMLAttribute(localName: name(unsafe xmlTextReaderConstLocalName(reader)) ?? "", namespace: ans, value: value))
                 }
                 unsafe xmlTextReaderMoveToElement(reader)
                 if empty { pendingEnd = (local, ns) }
                 return .start(localName: local, namespace: ns, attributes: attributes, line: line)
             case 15:  // end element
                 depth -= 1
-                return .end(localName: name(unsafe xmlTextReaderConstLocalName(reader)) ?? "", namespace: name(unsafe xmlTextReaderConstNamespaceUri(reader)))
+                return unsafe .end(localName: name(unsafe xmlTextReaderConstLocalName(reader)) ?? "", namespace: name(unsafe xmlTextReaderConstNamespaceUri(reader)))
             case 3, 4, 13, 14:  // text, CDATA, whitespace, significant whitespace
-                let value = string(unsafe xmlTextReaderConstValue(reader)) ?? ""
+                let value = unsafe string(unsafe xmlTextReaderConstValue(reader)) ?? ""
                 if value.utf8.count > limits.maxTextLength {
                     throw XMLError(.textTooLong, "a text node is longer than \(limits.maxTextLength) bytes", file: name, line: line)
                 }

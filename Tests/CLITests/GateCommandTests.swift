@@ -57,7 +57,7 @@ struct GateCommandTests {
         let bad = dir.appendingPathComponent("bad.xml")
         try Data("<not-gating-ml/>".utf8).write(to: bad)
         for args in [[fcs, "--gating-ml", bad.path], [Paths.fixtures.appendingPathComponent("fcs/fail/truncated_data.fcs").path, "--gating-ml", xml]] {
-            var cmd = try GateCommand.parse(args)
+            let cmd = try GateCommand.parse(args)
             do {
                 try cmd.run()
                 Issue.record("expected exit 65")

@@ -49,14 +49,14 @@ struct InspectTests {
         let r = InspectReport.make(path: bad, options: FCSReader.Options(), stats: false)
         #expect(r.error?.code == "truncated_data")
         #expect(r.error?.offset != nil)
-        var command = try Inspect.parse([good, bad, "--format", "json"])
+        let command = try Inspect.parse([good, bad, "--format", "json"])
         #expect(throws: ExitCode.self) { try command.run() }
         do {
             try command.run()
         } catch let code as ExitCode {
             #expect(code.rawValue == 65)
         }
-        var ok = try Inspect.parse([good, "--stats"])
+        let ok = try Inspect.parse([good, "--stats"])
         try ok.run()
     }
 

@@ -35,7 +35,7 @@ extension ByteSource {
             out.append(contentsOf: repeatElement(0, count: want))
             let result = unsafe out.withUnsafeMutableBytes { (raw) -> Result<Int, FCSError> in
                 let slice = unsafe UnsafeMutableRawBufferPointer(rebasing: raw[old..<(old + want)])
-                return unsafe Result { () throws(FCSError) -> Int in try unsafe self.readFully(at: offset + Int64(done), into: slice) }
+                return Result { () throws(FCSError) -> Int in try unsafe self.readFully(at: offset + Int64(done), into: slice) }
             }
             let got = try result.get()
             done += got
@@ -152,7 +152,7 @@ package final class SequentialByteSource: ByteSource {
             while position < offset {
                 let want = Int(Swift.min(Int64(scratch.count), offset - position))
                 let result = unsafe scratch.withUnsafeMutableBytes { (raw) -> Result<Int, FCSError> in
-                    unsafe Result { () throws(FCSError) -> Int in
+                    Result { () throws(FCSError) -> Int in
                         try unsafe stream.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<want]))
                     }
                 }
@@ -197,7 +197,7 @@ package final class DescriptorStream: SequentialStream {
 
 /// Streaming gzip (or zlib) decompression of a descriptor, multi-member aware. Memory is bounded
 /// by the input buffer and zlib's 32 KiB window.
-package final class GzipStream: SequentialStream {
+@safe package final class GzipStream: SequentialStream {
     let fd: Int32
     let owns: Bool
     let seekable: Bool

@@ -17,8 +17,8 @@ enum FastDecoder {
         let masks = layout.fields.map { $0.mask }
         unsafe raw.withUnsafeBytes { src in
             unsafe out.withUnsafeMutableBufferPointer { dst in
-                let s = unsafe src.baseAddress!
-                let d = unsafe dst.baseAddress!
+                let s = src.baseAddress!
+                let d = dst.baseAddress!
                 switch uniform {
                 case .float32(let big):
                     for p in 0..<params {
@@ -107,7 +107,7 @@ extension ByteSource {
     func readFully(at offset: Int64, count: Int, into buffer: inout [UInt8]) throws(FCSError) -> Int {
         precondition(buffer.count >= count)
         let result = unsafe buffer.withUnsafeMutableBytes { (raw) -> Result<Int, FCSError> in
-            unsafe Result { () throws(FCSError) -> Int in
+            Result { () throws(FCSError) -> Int in
                 try unsafe self.readFully(at: offset, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<count]))
             }
         }
@@ -127,7 +127,7 @@ enum FastEncoder {
         let rowBytes = params * width
         precondition(out.count >= count * rowBytes && columns.allSatisfy { $0.count >= from + count })
         unsafe out.withUnsafeMutableBytes { raw in
-            let base = unsafe raw.baseAddress!
+            let base = raw.baseAddress!
             for (p, col) in columns.enumerated() {
                 var at = p * width
                 var i = col.startIndex + from

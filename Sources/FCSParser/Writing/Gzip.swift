@@ -5,7 +5,7 @@ public enum Gzip {
     /// Compresses bytes into a gzip member with no time stamp, so the output depends only on
     /// the input and the level.
     public static func compress(_ input: [UInt8], level: Int32 = 6) throws(FCSError) -> [UInt8] {
-        var stream = z_stream()
+        var stream = unsafe z_stream()
         guard unsafe cytoingest_deflateInit2(&stream, level, 15 + 16) == Z_OK else {
             throw FCSError(.gzip, "zlib could not start compressing")
         }
@@ -15,11 +15,11 @@ public enum Gzip {
         let (rc, produced) = unsafe source.withUnsafeMutableBufferPointer { inBuf in
             unsafe output.withUnsafeMutableBufferPointer { outBuf in
                 unsafe stream.next_in = inBuf.baseAddress
-                stream.avail_in = UInt32(inBuf.count)
+                unsafe stream.avail_in = UInt32(inBuf.count)
                 unsafe stream.next_out = outBuf.baseAddress
-                stream.avail_out = UInt32(outBuf.count)
+                unsafe stream.avail_out = UInt32(outBuf.count)
                 let rc = unsafe deflate(&stream, Z_FINISH)
-                return (rc, outBuf.count - Int(stream.avail_out))
+                return unsafe (rc, outBuf.count - Int(stream.avail_out))
             }
         }
         guard rc == Z_STREAM_END else { throw FCSError(.gzip, "zlib compression failed (\(rc))") }

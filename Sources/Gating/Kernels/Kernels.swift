@@ -12,21 +12,21 @@ enum CompensationKernel {
         precondition(unmixing.count == detectors && columns.allSatisfy { $0.count >= count })
         let flatU = (0..<detectors).flatMap { d in unmixing[d] }
         var flat = [Double](repeating: 0, count: fluors * count)
-        var sources: [UnsafePointer<Double>] = []
-        sources.reserveCapacity(detectors)
+        var sources: [UnsafePointer<Double>] = unsafe []
+        unsafe sources.reserveCapacity(detectors)
         // Pointers into the caller's columns live only inside this function.
         func withSources(_ d: Int, _ body: ([UnsafePointer<Double>]) -> Void) {
-            if d == detectors { return body(sources) }
-            columns[d].withUnsafeBufferPointer { b in
+            if d == detectors { return unsafe body(sources) }
+            unsafe columns[d].withUnsafeBufferPointer { b in
                 unsafe sources.append(b.baseAddress!)
-                withSources(d + 1, body)
-                sources.removeLast()
+                unsafe withSources(d + 1, body)
+                unsafe sources.removeLast()
             }
         }
-        withSources(0) { src in
-            flat.withUnsafeMutableBufferPointer { ob in
-                flatU.withUnsafeBufferPointer { ub in
-                    let o = unsafe ob.baseAddress!, u = unsafe ub.baseAddress!
+        unsafe withSources(0) { src in
+            unsafe flat.withUnsafeMutableBufferPointer { ob in
+                unsafe flatU.withUnsafeBufferPointer { ub in
+                    let o = ob.baseAddress!, u = ub.baseAddress!
                     // Chunks of 256 events: the output rows of a chunk stay in L1.
                     let chunk = 256
                     var start = 0
@@ -77,10 +77,10 @@ enum RectangleKernel {
             precondition(col.count >= count)
             let lo = min[k] ?? -.infinity
             let hi = max[k] ?? .infinity
-            mask.withUnsafeMutableBufferPointer { m in
-                col.withUnsafeBufferPointer { c in
-                    let src = unsafe c.baseAddress!
-                    let dst = unsafe m.baseAddress!
+            unsafe mask.withUnsafeMutableBufferPointer { m in
+                unsafe col.withUnsafeBufferPointer { c in
+                    let src = c.baseAddress!
+                    let dst = m.baseAddress!
                     // Branch-free, so the compiler vectorises it.
                     for e in 0..<count {
                         let v = unsafe src[e]
@@ -135,10 +135,10 @@ enum PolygonKernel {
         let es = edges(xs, ys)
         let minX = xs.min()!, maxX = xs.max()!, minY = ys.min()!, maxY = ys.max()!
         let zero = SIMD4<Double>(repeating: 0)
-        mask.withUnsafeMutableBufferPointer { m in
-            x.withUnsafeBufferPointer { xb in
-                y.withUnsafeBufferPointer { yb in
-                    let px = unsafe xb.baseAddress!, py = unsafe yb.baseAddress!, dst = unsafe m.baseAddress!
+        unsafe mask.withUnsafeMutableBufferPointer { m in
+            unsafe x.withUnsafeBufferPointer { xb in
+                unsafe y.withUnsafeBufferPointer { yb in
+                    let px = xb.baseAddress!, py = yb.baseAddress!, dst = m.baseAddress!
                     var e = 0
                     while e + 4 <= count {
                         let vx = unsafe UnsafeRawPointer(px + e).loadUnaligned(as: SIMD4<Double>.self)
@@ -214,10 +214,10 @@ enum EllipsoidKernel {
         precondition(columns.allSatisfy { $0.count >= count })
         var mask = [UInt8](repeating: 0, count: count)
         let a = inverseCovariance[0][0], b = inverseCovariance[0][1], c = inverseCovariance[1][0], d = inverseCovariance[1][1]
-        mask.withUnsafeMutableBufferPointer { m in
-            columns[0].withUnsafeBufferPointer { c0 in
-                columns[1].withUnsafeBufferPointer { c1 in
-                    let p0 = unsafe c0.baseAddress!, p1 = unsafe c1.baseAddress!, dst = unsafe m.baseAddress!
+        unsafe mask.withUnsafeMutableBufferPointer { m in
+            unsafe columns[0].withUnsafeBufferPointer { c0 in
+                unsafe columns[1].withUnsafeBufferPointer { c1 in
+                    let p0 = c0.baseAddress!, p1 = c1.baseAddress!, dst = m.baseAddress!
                     var e = 0
                     let m0 = SIMD4(repeating: mean[0]), m1 = SIMD4(repeating: mean[1]), lim = SIMD4(repeating: distanceSquare)
                     while e + 4 <= count {

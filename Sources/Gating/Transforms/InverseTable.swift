@@ -82,13 +82,13 @@ struct InverseTable: Sendable, Hashable {
         let knotCount = xs.count
         let bucketCount = bucket.count
         let y0 = self.y0, h = self.h, xMax = self.xMax, keyBase = self.keyBase
-        xs.withUnsafeBufferPointer { xsb in
-            coefficients.withUnsafeBufferPointer { cfb in
-                bucket.withUnsafeBufferPointer { bb in
-                    column.withUnsafeBufferPointer { cb in
-                        out.withUnsafeMutableBufferPointer { ob in
-                            let xp = unsafe xsb.baseAddress!, cf = unsafe cfb.baseAddress!, bp = unsafe bb.baseAddress!
-                            let cp = unsafe cb.baseAddress!, op = unsafe ob.baseAddress!
+        unsafe xs.withUnsafeBufferPointer { xsb in
+            unsafe coefficients.withUnsafeBufferPointer { cfb in
+                unsafe bucket.withUnsafeBufferPointer { bb in
+                    unsafe column.withUnsafeBufferPointer { cb in
+                        unsafe out.withUnsafeMutableBufferPointer { ob in
+                            let xp = xsb.baseAddress!, cf = cfb.baseAddress!, bp = bb.baseAddress!
+                            let cp = cb.baseAddress!, op = ob.baseAddress!
                             for i in 0..<n {
                                 let x = unsafe cp[i]
                                 let ax = abs(x)

@@ -130,7 +130,7 @@ public struct MonthlyRecordBuilder: Sendable {
                         r.hivCollected = last.result.collected.isoDate
                         r.hivRnaLog10 = baseLog
                         r.hivRnaCopies = bl.count == 1 ? last.result.copies : baseLog.map { pow(10, $0) }
-                        r.hivRnaCensor = bl.contains { $0.result.censor != .none } ? bl.last!.result.censor?.rawValue : Censor.none.rawValue
+                        r.hivRnaCensor = bl.contains { ($0.result.censor ?? Censor.none) != Censor.none } ? bl.last!.result.censor?.rawValue : Censor.none.rawValue
                         r.hivRnaLimit = bl.compactMap(\.result.limit).last
                         r.hivRnaAssay = last.result.assay?.name
                         r.sources += bl.map(\.result.id)
