@@ -268,7 +268,7 @@ private final class ErrorSink {
     public let limits: XMLLimits
     /// The byte encoding found by the pre-scan.
     public let encoding: XMLDocumentEncoding
-    private var pendingEnd: (String, String?)?
+    private var pendingEnd = false
     /// Names and namespace URIs come from libxml2's dictionary: the same name is the same
     /// pointer, so each is turned into a Swift string once.
     private var internKeys = unsafe [UnsafeRawPointer?](repeating: nil, count: 512)
@@ -363,10 +363,31 @@ private final class ErrorSink {
     /// The next event, or nil at a clean end of document.
     /// - Throws: `XMLError` on any parse error or limit.
     public func next() throws(XMLError) -> XMLEvent? {
-        if let (n, ns) = pendingEnd {
-            pendingEnd = nil
+        guard let kind = try advance() else { return nil }
+        switch kind {
+        case .start:
+            return .start(localName: localName, namespace: namespace, attributes: try attributes(), line: line)
+        case .end:
+            return .end(localName: localName, namespace: namespace)
+        case .text:
+            return .text(try text())
+        }
+    }
+
+    // MARK: Cursor
+    //
+    // The allocation-free layer under `next()`, for hot streaming readers (lab imports): the
+    // reader stays on the current node, names compare as interned tokens, and only the strings
+    // the caller asks for are made.
+
+    /// Moves to the next element start, element end or text node; nil at a clean end of
+    /// document. An empty element (`<a/>`) yields `.start` then `.end`.
+    /// - Throws: `XMLError` on any parse error or limit.
+    public func advance() throws(XMLError) -> XMLCursorKind? {
+        if pendingEnd {
+            pendingEnd = false
             depth -= 1
-            return .end(localName: n, namespace: ns)
+            return .end
         }
         if finished { return nil }
         while true {
@@ -378,38 +399,19 @@ private final class ErrorSink {
                 if depth != 0 { try fail() }
                 return nil
             }
-            let type = unsafe xmlTextReaderNodeType(reader)
-            switch type {
+            switch unsafe xmlTextReaderNodeType(reader) {
             case 1:  // element
                 depth += 1
                 if depth > limits.maxDepth {
                     throw XMLError(.tooDeep, "elements nest deeper than \(limits.maxDepth)", file: name, line: line)
                 }
-                let local = unsafe name(unsafe xmlTextReaderConstLocalName(reader)) ?? ""
-                let ns = unsafe name(unsafe xmlTextReaderConstNamespaceUri(reader))
-                let empty = unsafe xmlTextReaderIsEmptyElement(reader) == 1
-                var attributes: [XMLAttribute] = []
-                while unsafe xmlTextReaderMoveToNextAttribute(reader) == 1 {
-                    let ans = unsafe name(unsafe xmlTextReaderConstNamespaceUri(reader))
-                    if ans == "http://www.w3.org/2000/xmlns/" { continue }
-                    let value = unsafe string(unsafe xmlTextReaderConstValue(reader)) ?? ""
-                    if value.utf8.count > limits.maxTextLength {
-                        throw XMLError(.textTooLong, "an attribute value is longer than \(limits.maxTextLength) bytes", file: name, line: line)
-                    }
-                    unsafe attributes.append(XMLAttribute(localName: name(unsafe xmlTextReaderConstLocalName(reader)) ?? "", namespace: ans, value: value))
-                }
-                unsafe xmlTextReaderMoveToElement(reader)
-                if empty { pendingEnd = (local, ns) }
-                return .start(localName: local, namespace: ns, attributes: attributes, line: line)
+                pendingEnd = unsafe xmlTextReaderIsEmptyElement(reader) == 1
+                return .start
             case 15:  // end element
                 depth -= 1
-                return unsafe .end(localName: name(unsafe xmlTextReaderConstLocalName(reader)) ?? "", namespace: name(unsafe xmlTextReaderConstNamespaceUri(reader)))
+                return .end
             case 3, 4, 13, 14:  // text, CDATA, whitespace, significant whitespace
-                let value = unsafe string(unsafe xmlTextReaderConstValue(reader)) ?? ""
-                if value.utf8.count > limits.maxTextLength {
-                    throw XMLError(.textTooLong, "a text node is longer than \(limits.maxTextLength) bytes", file: name, line: line)
-                }
-                return .text(value)
+                return .text
             case 10:  // DOCTYPE (the pre-scan already refuses it; defence in depth)
                 throw XMLError(.doctype, "document declares a DOCTYPE; refused", file: name, line: line)
             case 5, 6:  // entity reference / entity: never expanded
@@ -419,6 +421,67 @@ private final class ErrorSink {
             }
         }
     }
+
+    /// The token of a name in this reader's dictionary: equal to ``localNameToken`` or
+    /// ``namespaceToken`` exactly when the names are equal.
+    public func token(_ string: String) -> XMLNameToken {
+        unsafe XMLNameToken(raw: UnsafeRawPointer(xmlTextReaderConstString(reader, string)))
+    }
+
+    /// The current element's local name as a token (after `.start` or `.end`).
+    public var localNameToken: XMLNameToken {
+        unsafe XMLNameToken(raw: UnsafeRawPointer(xmlTextReaderConstLocalName(reader)))
+    }
+
+    /// The current element's namespace URI as a token (nil token when it has none).
+    public var namespaceToken: XMLNameToken {
+        unsafe XMLNameToken(raw: UnsafeRawPointer(xmlTextReaderConstNamespaceUri(reader)))
+    }
+
+    /// The current element's local name.
+    public var localName: String { unsafe name(unsafe xmlTextReaderConstLocalName(reader)) ?? "" }
+
+    /// The current element's namespace URI.
+    public var namespace: String? { unsafe name(unsafe xmlTextReaderConstNamespaceUri(reader)) }
+
+    /// The current text node's content.
+    /// - Throws: `XMLError.textTooLong` past ``XMLLimits/maxTextLength``.
+    public func text() throws(XMLError) -> String {
+        let value = unsafe string(unsafe xmlTextReaderConstValue(reader)) ?? ""
+        if value.utf8.count > limits.maxTextLength {
+            throw XMLError(.textTooLong, "a text node is longer than \(limits.maxTextLength) bytes", file: name, line: line)
+        }
+        return value
+    }
+
+    /// The current element's attributes (namespace declarations left out).
+    public func attributes() throws(XMLError) -> [XMLAttribute] {
+        var attributes: [XMLAttribute] = []
+        guard unsafe xmlTextReaderHasAttributes(reader) == 1 else { return attributes }
+        while unsafe xmlTextReaderMoveToNextAttribute(reader) == 1 {
+            let ans = unsafe name(unsafe xmlTextReaderConstNamespaceUri(reader))
+            if ans == "http://www.w3.org/2000/xmlns/" { continue }
+            let value = unsafe string(unsafe xmlTextReaderConstValue(reader)) ?? ""
+            if value.utf8.count > limits.maxTextLength {
+                unsafe xmlTextReaderMoveToElement(reader)
+                throw XMLError(.textTooLong, "an attribute value is longer than \(limits.maxTextLength) bytes", file: name, line: line)
+            }
+            unsafe attributes.append(XMLAttribute(localName: name(unsafe xmlTextReaderConstLocalName(reader)) ?? "", namespace: ans, value: value))
+        }
+        unsafe xmlTextReaderMoveToElement(reader)
+        return attributes
+    }
+}
+
+/// A name interned in one reader's dictionary; compare only tokens of the same reader.
+@safe public struct XMLNameToken: Equatable {
+    let raw: UnsafeRawPointer?
+    public static func == (a: XMLNameToken, b: XMLNameToken) -> Bool { unsafe a.raw == b.raw }
+}
+
+/// What ``XMLEventReader/advance()`` moved to.
+public enum XMLCursorKind: Sendable, Hashable {
+    case start, end, text
 }
 
 /// A small element tree built from the streaming reader, for documents that are read whole

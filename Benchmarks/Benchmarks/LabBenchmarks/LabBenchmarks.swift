@@ -1,6 +1,7 @@
 import Benchmark
 import Foundation
 import Pipeline
+import SafeXML
 
 // Import of a 50 MB neutral-format file (about 85,000 results) into a counting sink: the
 // streaming path the pipeline uses (results staged, not kept). MB/s = file size / wall time.
@@ -53,6 +54,18 @@ let benchmarks: @Sendable () -> Void = {
             let report = LabImporter.importFile(path: path, options: options, sink: &sink)
             precondition(report.status == .accepted, "\(report.error?.description ?? "")")
             blackHole(sink.count)
+        }
+    }
+    // The floor: the hardened reader alone (pre-scan + libxml2 + cursor), no strings, no lab logic.
+    Benchmark("read 50 MB neutral HIV RNA export with the XML cursor only (floor)", configuration: .init(metrics: [.wallClock, .peakMemoryResident], timeUnits: .milliseconds, warmupIterations: 1, scalingFactor: .one, maxDuration: .seconds(30), maxIterations: 5)) { benchmark in
+        let path = makeFile()
+        let limits = XMLLimits()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let reader = try XMLEventReader(path: path, limits: limits)
+            var events = 0
+            while try reader.advance() != nil { events += 1 }
+            blackHole(events)
         }
     }
 }

@@ -201,12 +201,24 @@ struct LabDocumentParser {
         }
     }
 
-    /// Feeds each child element subtree of the root (and of neutral Runs) to the format.
+    /// Runs an `XMLEventReader` call, mapping its error.
+    static func call<T>(_ body: () throws(XMLError) -> T) throws(LabFileError) -> T {
+        do { return try body() } catch { throw LabImporter.map(error) }
+    }
+
+    /// Feeds each child element of the root (and of neutral Runs) to the format: streamed when
+    /// the format takes it off the cursor, else as a subtree.
     mutating func parseChildren<F: LabFormatHandler, S: LabResultSink>(format: inout F, sink: inout S) throws(LabFileError) {
         var depth = 1
-        while let e = try next() {
-            switch e {
-            case .start(let n, let ns, let a, let l):
+        let reader = self.reader
+        while let kind = try Self.call({ () throws(XMLError) in try reader.advance() }) {
+            switch kind {
+            case .start:
+                let l = reader.line
+                if try format.streamElement(reader, line: l, report: &report, sink: &sink) { continue }
+                let n = reader.localName
+                let ns = reader.namespace
+                let a = try Self.call { () throws(XMLError) in try reader.attributes() }
                 if format.opensScope(n, ns) {
                     try format.enterScope(n, a, line: l)
                     depth += 1
@@ -231,6 +243,15 @@ protocol LabFormatHandler {
     mutating func enterScope(_ name: String, _ attrs: [XMLAttribute], line: Int) throws(LabFileError)
     mutating func leaveScope()
     mutating func element<S: LabResultSink>(_ node: XMLNode, report: inout LabFileReport, sink: inout S) throws(LabFileError)
+    /// Takes the element the cursor is on (its start just read) straight off the reader,
+    /// through its end; false leaves the reader untouched.
+    mutating func streamElement<S: LabResultSink>(_ reader: XMLEventReader, line: Int, report: inout LabFileReport, sink: inout S) throws(LabFileError) -> Bool
+}
+
+extension LabFormatHandler {
+    mutating func streamElement<S: LabResultSink>(_ reader: XMLEventReader, line: Int, report: inout LabFileReport, sink: inout S) throws(LabFileError) -> Bool {
+        false
+    }
 }
 
 // MARK: - Shared record checks

@@ -8,6 +8,7 @@ struct NeutralFormat: LabFormatHandler {
     var run: (id: String, assay: AssayInfo, completed: LabTimestamp, valid: Bool)?
     var resultIDs = Set<String>()
     var createdAt: LabTimestamp?
+    var tokens: NeutralTokens?
 
     init(options: LabImportOptions) { self.options = options }
 
@@ -62,34 +63,47 @@ struct NeutralFormat: LabFormatHandler {
         case "Assays":
             for a in node.children("Assay", namespace: LabImporter.neutralNS) { try assay(a) }
         case "Result":
-            guard let run else {
-                report.warnings.append("line \(node.line): Result outside a Run ignored")
-                return
-            }
-            let id = node.attribute("id") ?? ""
-            guard !id.isEmpty else {
-                report.rejected.append(RejectedRecord(id: nil, code: "E-REC-MISSING-FIELD", message: "Result has no id", line: node.line))
-                return
-            }
-            var staged: [HIVRNAResult] = []
-            guard resultIDs.insert(id).inserted else {
-                throw LabFileError(code: "E-XML-DUPLICATE-ID", message: "result id \(id) appears twice in the file", line: node.line)
-            }
-            do throws(RecordError) {
-                switch try record(node, id: id, run: run) {
-                case .result(let r): staged.append(r)
-                case .retract: report.retracted.append(id)
-                case .skip(let why): report.skipped.append("\(id): \(why)")
-                }
-            } catch {
-                report.rejected.append(RejectedRecord(id: id, code: error.code, message: error.message, line: node.line))
-            }
-            for r in staged {
-                do { try sink.stage(r) } catch { throw LabFileError(code: "E-STAGE", message: "\(error)", line: node.line) }
-            }
+            // Unreachable: parseChildren offers every element to streamElement first, which
+            // consumes neutral Results.
+            report.warnings.append("line \(node.line): Result outside the streaming path ignored")
         default:
             report.warnings.append("line \(node.line): unknown element \(node.localName) ignored")
         }
+    }
+
+    /// Neutral `Result`s are read straight off the cursor (no element tree): the hot path of a
+    /// large export.
+    mutating func streamElement<S: LabResultSink>(_ reader: XMLEventReader, line: Int, report: inout LabFileReport, sink: inout S) throws(LabFileError) -> Bool {
+        if tokens == nil { tokens = NeutralTokens(reader) }
+        let t = tokens!
+        guard reader.localNameToken == t.result, reader.namespaceToken == t.namespace else { return false }
+        let id = Self.attr(try LabDocumentParser.call { () throws(XMLError) in try reader.attributes() }, "id") ?? ""
+        let fields = try NeutralFields.read(reader, tokens: t, line: line)
+        guard let run else {
+            report.warnings.append("line \(line): Result outside a Run ignored")
+            return true
+        }
+        guard !id.isEmpty else {
+            report.rejected.append(RejectedRecord(id: nil, code: "E-REC-MISSING-FIELD", message: "Result has no id", line: line))
+            return true
+        }
+        guard resultIDs.insert(id).inserted else {
+            throw LabFileError(code: "E-XML-DUPLICATE-ID", message: "result id \(id) appears twice in the file", line: line)
+        }
+        var staged: HIVRNAResult?
+        do throws(RecordError) {
+            switch try record(fields, id: id, run: run) {
+            case .result(let r): staged = r
+            case .retract: report.retracted.append(id)
+            case .skip(let why): report.skipped.append("\(id): \(why)")
+            }
+        } catch {
+            report.rejected.append(RejectedRecord(id: id, code: error.code, message: error.message, line: line))
+        }
+        if let staged {
+            do { try sink.stage(staged) } catch { throw LabFileError(code: "E-STAGE", message: "\(error)", line: line) }
+        }
+        return true
     }
 
     mutating func assay(_ a: XMLNode) throws(LabFileError) {
@@ -120,50 +134,13 @@ struct NeutralFormat: LabFormatHandler {
         case skip(String)
     }
 
-    static let outcomeElements = ["Quantified", "BelowLimit", "NotDetected", "AboveLimit", "Failed", "NotPerformed"]
-
-    func record(_ node: XMLNode, id: String, run: (id: String, assay: AssayInfo, completed: LabTimestamp, valid: Bool)) throws(RecordError) -> RecordOutcome {
-        // One pass over the children (first occurrence of each field wins).
-        var patientID, specimenID, specimenType, collectedAt, resultedAt, statusText, replaces, log10Text, dilutionText, instrument, comment: String?
-        var outcomeNode: XMLNode? = nil
-        for c in node.children where c.namespace == LabImporter.neutralNS {
-            switch c.localName {
-            case "PatientId": if patientID == nil { patientID = c.text.trimmed }
-            case "SpecimenId": if specimenID == nil { specimenID = c.text.trimmed }
-            case "SpecimenType": if specimenType == nil { specimenType = c.text.trimmed }
-            case "CollectedAt": if collectedAt == nil { collectedAt = c.text.trimmed }
-            case "ResultedAt": if resultedAt == nil { resultedAt = c.text.trimmed }
-            case "Status": if statusText == nil { statusText = c.text.trimmed }
-            case "Replaces": if replaces == nil { replaces = c.text.trimmed }
-            case "Log10": if log10Text == nil { log10Text = c.text.trimmed }
-            case "DilutionFactor": if dilutionText == nil { dilutionText = c.text.trimmed }
-            case "InstrumentText": if instrument == nil { instrument = c.text.trimmed }
-            case "Comment": if comment == nil { comment = c.text.trimmed }
-            case "Quantified", "BelowLimit", "NotDetected", "AboveLimit", "Failed", "NotPerformed": if outcomeNode == nil { outcomeNode = c }
-            default: break
-            }
-        }
-        func text(_ name: String) -> String? {
-            switch name {
-            case "PatientId": patientID
-            case "SpecimenId": specimenID
-            case "SpecimenType": specimenType
-            case "CollectedAt": collectedAt
-            case "ResultedAt": resultedAt
-            case "Status": statusText
-            case "Replaces": replaces
-            case "Log10": log10Text
-            case "DilutionFactor": dilutionText
-            case "InstrumentText": instrument
-            case "Comment": comment
-            default: nil
-            }
-        }
+    func record(_ f: NeutralFields, id: String, run: (id: String, assay: AssayInfo, completed: LabTimestamp, valid: Bool)) throws(RecordError) -> RecordOutcome {
+        func text(_ name: String) -> String? { NeutralFields.names.firstIndex(of: name).flatMap { f.texts[$0] } }
         // 1. Missing fields.
         for field in ["PatientId", "SpecimenId", "CollectedAt", "ResultedAt", "Status"] where (text(field) ?? "").isEmpty {
             throw RecordError(code: "E-REC-MISSING-FIELD", message: "\(field) is missing")
         }
-        guard let o = outcomeNode else {
+        guard let o = f.outcome else {
             throw RecordError(code: "E-REC-MISSING-FIELD", message: "the outcome element (Quantified, BelowLimit, NotDetected, AboveLimit, Failed or NotPerformed) is missing")
         }
         // 2. Formats.
@@ -241,7 +218,7 @@ struct NeutralFormat: LabFormatHandler {
             status: status, replaces: text("Replaces"), outcome: outcome, reportedValue: value ?? limit, reportedUnit: unit, copies: nil, log10: nil,
             limit: nil, detected: detected, assay: run.assay, dilution: dilution, failureCode: o.localName == "Failed" ? (o.attribute("code") ?? "OTHER") : nil,
             reason: o.localName == "NotPerformed" ? o.attribute("reason") : (o.localName == "Failed" ? o.text.trimmed : nil),
-            instrumentText: text("InstrumentText"), comment: text("Comment"), warnings: [], line: node.line, format: "neutral")
+            instrumentText: text("InstrumentText"), comment: text("Comment"), warnings: [], line: f.line, format: "neutral")
         if outcome == .notDetected && limit == nil { limit = run.assay.lod ?? run.assay.lloq }
         RecordChecks.quantities(&r, value: value ?? limit, unit: unit ?? run.assay.unit, assay: run.assay)
         if outcome == .notDetected {
@@ -256,5 +233,85 @@ struct NeutralFormat: LabFormatHandler {
             r.warnings.append("W-LIMIT-MISMATCH: limit \(l) differs from the assay ULOQ \(uloq)")
         }
         return .result(r)
+    }
+}
+
+/// The interned names a neutral Result is read with.
+struct NeutralTokens {
+    let namespace: XMLNameToken
+    let result: XMLNameToken
+    /// `NeutralFields.names` then `NeutralFields.outcomeNames`, in order.
+    let children: [XMLNameToken]
+
+    init(_ reader: XMLEventReader) {
+        namespace = reader.token(LabImporter.neutralNS)
+        result = reader.token("Result")
+        children = (NeutralFields.names + NeutralFields.outcomeNames).map { reader.token($0) }
+    }
+}
+
+/// The fields of one neutral Result: the first occurrence of each child element, trimmed.
+struct NeutralFields {
+    static let names = [
+        "PatientId", "SpecimenId", "SpecimenType", "CollectedAt", "ResultedAt", "Status", "Replaces", "Log10", "DilutionFactor",
+        "InstrumentText", "Comment",
+    ]
+    static let outcomeNames = ["Quantified", "BelowLimit", "NotDetected", "AboveLimit", "Failed", "NotPerformed"]
+
+    /// The outcome element: its name, attributes and direct text (untrimmed).
+    struct Outcome {
+        var localName: String
+        var attributes: [XMLAttribute]
+        var text: String
+        func attribute(_ name: String) -> String? { attributes.first { $0.localName == name }?.value }
+    }
+
+    var texts = [String?](repeating: nil, count: names.count)
+    var outcome: Outcome?
+    var line: Int
+
+    /// Reads the children of the Result element the cursor is on, through its end.
+    static func read(_ reader: XMLEventReader, tokens t: NeutralTokens, line: Int) throws(LabFileError) -> NeutralFields {
+        var f = NeutralFields(line: line)
+        var level = 0
+        var field = -1
+        var capturingOutcome = false
+        var buffer = ""
+        while true {
+            let kind = try LabDocumentParser.call { () throws(XMLError) in try reader.advance() }
+            guard let kind else {
+                throw LabFileError(code: "E-XML-NOT-WELL-FORMED", message: "document ended inside <Result>", line: line)
+            }
+            switch kind {
+            case .start:
+                level += 1
+                guard level == 1 else { continue }
+                field = -1
+                capturingOutcome = false
+                buffer = ""
+                guard reader.namespaceToken == t.namespace else { continue }
+                let name = reader.localNameToken
+                guard let k = t.children.firstIndex(of: name) else { continue }
+                field = k
+                if k >= names.count && f.outcome == nil {
+                    capturingOutcome = true
+                    let attributes = try LabDocumentParser.call { () throws(XMLError) in try reader.attributes() }
+                    f.outcome = Outcome(localName: outcomeNames[k - names.count], attributes: attributes, text: "")
+                }
+            case .text:
+                if level == 1 && field >= 0 { buffer += try LabDocumentParser.call { () throws(XMLError) in try reader.text() } }
+            case .end:
+                if level == 0 { return f }
+                if level == 1 && field >= 0 {
+                    if field < names.count {
+                        if f.texts[field] == nil { f.texts[field] = buffer.trimmed }
+                    } else if capturingOutcome {
+                        f.outcome?.text = buffer
+                    }
+                    field = -1
+                }
+                level -= 1
+            }
+        }
     }
 }
