@@ -454,6 +454,21 @@ private final class ErrorSink {
         return value
     }
 
+    /// The value of the current element's attribute with this local name and no namespace.
+    public func attribute(_ token: XMLNameToken) throws(XMLError) -> String? {
+        guard unsafe xmlTextReaderHasAttributes(reader) == 1 else { return nil }
+        defer { unsafe xmlTextReaderMoveToElement(reader) }
+        while unsafe xmlTextReaderMoveToNextAttribute(reader) == 1 {
+            guard unsafe xmlTextReaderConstNamespaceUri(reader) == nil, localNameToken == token else { continue }
+            let value = unsafe string(unsafe xmlTextReaderConstValue(reader)) ?? ""
+            if value.utf8.count > limits.maxTextLength {
+                throw XMLError(.textTooLong, "an attribute value is longer than \(limits.maxTextLength) bytes", file: name, line: line)
+            }
+            return value
+        }
+        return nil
+    }
+
     /// The current element's attributes (namespace declarations left out).
     public func attributes() throws(XMLError) -> [XMLAttribute] {
         var attributes: [XMLAttribute] = []

@@ -77,7 +77,7 @@ struct NeutralFormat: LabFormatHandler {
         if tokens == nil { tokens = NeutralTokens(reader) }
         let t = tokens!
         guard reader.localNameToken == t.result, reader.namespaceToken == t.namespace else { return false }
-        let id = Self.attr(try LabDocumentParser.call { () throws(XMLError) in try reader.attributes() }, "id") ?? ""
+        let id = try LabDocumentParser.call { () throws(XMLError) in try reader.attribute(t.id) } ?? ""
         let fields = try NeutralFields.read(reader, tokens: t, line: line)
         guard let run else {
             report.warnings.append("line \(line): Result outside a Run ignored")
@@ -135,27 +135,27 @@ struct NeutralFormat: LabFormatHandler {
     }
 
     func record(_ f: NeutralFields, id: String, run: (id: String, assay: AssayInfo, completed: LabTimestamp, valid: Bool)) throws(RecordError) -> RecordOutcome {
-        func text(_ name: String) -> String? { NeutralFields.names.firstIndex(of: name).flatMap { f.texts[$0] } }
+        func text(_ field: NeutralFields.Field) -> String? { f.texts[field.rawValue] }
         // 1. Missing fields.
-        for field in ["PatientId", "SpecimenId", "CollectedAt", "ResultedAt", "Status"] where (text(field) ?? "").isEmpty {
-            throw RecordError(code: "E-REC-MISSING-FIELD", message: "\(field) is missing")
+        for field in [NeutralFields.Field.patientId, .specimenId, .collectedAt, .resultedAt, .status] where (text(field) ?? "").isEmpty {
+            throw RecordError(code: "E-REC-MISSING-FIELD", message: "\(NeutralFields.names[field.rawValue]) is missing")
         }
         guard let o = f.outcome else {
             throw RecordError(code: "E-REC-MISSING-FIELD", message: "the outcome element (Quantified, BelowLimit, NotDetected, AboveLimit, Failed or NotPerformed) is missing")
         }
         // 2. Formats.
-        guard let status = ResultStatus(rawValue: text("Status")!), status != .amended else {
-            throw RecordError(code: "E-REC-BAD-FORMAT", message: "Status '\(text("Status")!.prefix(30))' is not a known status")
+        guard let status = ResultStatus(rawValue: text(.status)!), status != .amended else {
+            throw RecordError(code: "E-REC-BAD-FORMAT", message: "Status '\(text(.status)!.prefix(30))' is not a known status")
         }
         if status == .enteredInError { return .retract }
         if status == .preliminary { return .skip("preliminary result ignored until a final arrives") }
-        guard let collected = LabTimestamp.parseISO(text("CollectedAt")!) else {
+        guard let collected = LabTimestamp.parseISO(text(.collectedAt)!) else {
             throw RecordError(code: "E-REC-BAD-FORMAT", message: "CollectedAt is not a date or zoned date-time")
         }
-        guard let resulted = LabTimestamp.parseISO(text("ResultedAt")!) else {
+        guard let resulted = LabTimestamp.parseISO(text(.resultedAt)!) else {
             throw RecordError(code: "E-REC-BAD-FORMAT", message: "ResultedAt is not a zoned date-time")
         }
-        if (status == .cancelled) != (o.localName == "NotPerformed") {
+        if (status == .cancelled) != (o.kind == .notPerformed) {
             throw RecordError(code: "E-REC-BAD-FORMAT", message: "Status cancelled goes with NotPerformed, and only with it")
         }
         var unit: ConcentrationUnit? = nil
@@ -167,32 +167,32 @@ struct NeutralFormat: LabFormatHandler {
         var limit: Double? = nil
         let outcome: ViralLoadOutcome
         var detected: Bool? = nil
-        switch o.localName {
-        case "Quantified":
+        switch o.kind {
+        case .quantified:
             outcome = .quantified
             value = try RecordChecks.number(o.text, field: "Quantified")
-        case "BelowLimit":
+        case .belowLimit:
             outcome = .belowLimit
             limit = try RecordChecks.number(o.attribute("limit") ?? "", field: "limit")
             if let d = o.attribute("detected") {
                 guard ["true", "false", "1", "0"].contains(d) else { throw RecordError(code: "E-REC-BAD-FORMAT", message: "detected is not a boolean") }
                 detected = d == "true" || d == "1"
             }
-        case "NotDetected":
+        case .notDetected:
             outcome = .notDetected
             detected = false
             if let l = o.attribute("limit") { limit = try RecordChecks.number(l, field: "limit") }
-        case "AboveLimit":
+        case .aboveLimit:
             outcome = .aboveLimit
             limit = try RecordChecks.number(o.attribute("limit") ?? "", field: "limit")
-        case "Failed": outcome = .failed
+        case .failed: outcome = .failed
         default: outcome = .notPerformed
         }
-        if o.localName != "Failed" && o.localName != "NotPerformed" && unit == nil {
+        if o.kind != .failed && o.kind != .notPerformed && unit == nil {
             throw RecordError(code: "E-REC-MISSING-FIELD", message: "\(o.localName) has no unit")
         }
-        let log10 = try text("Log10").map { s throws(RecordError) in try RecordChecks.number(s, field: "Log10") }
-        let dilution = try text("DilutionFactor").map { s throws(RecordError) in try RecordChecks.number(s, field: "DilutionFactor") }
+        let log10 = try text(.log10).map { s throws(RecordError) in try RecordChecks.number(s, field: "Log10") }
+        let dilution = try text(.dilutionFactor).map { s throws(RecordError) in try RecordChecks.number(s, field: "DilutionFactor") }
         if log10 != nil && outcome != .quantified { throw RecordError(code: "E-REC-BAD-FORMAT", message: "Log10 goes only with Quantified") }
         if !run.valid && outcome != .failed && outcome != .notPerformed {
             throw RecordError(code: "E-REC-BAD-FORMAT", message: "run \(run.id) is invalid; its results must be Failed or NotPerformed")
@@ -209,16 +209,16 @@ struct NeutralFormat: LabFormatHandler {
             throw RecordError(code: "E-REC-UNIT", message: "IU/mL cannot be converted: assay \(run.assay.id) has no iuPerCopy")
         }
         // 11. Enrolment.
-        let patient = text("PatientId")!
+        let patient = text(.patientId)!
         if let enrolled = options.enrolledPatients, !enrolled.contains(patient) {
             throw RecordError(code: "E-REC-UNKNOWN-PATIENT", message: "the patient is not enrolled in the registry")
         }
         var r = HIVRNAResult(
-            id: id, patient: patient, specimen: text("SpecimenId")!, specimenType: text("SpecimenType"), collected: collected, resulted: resulted,
-            status: status, replaces: text("Replaces"), outcome: outcome, reportedValue: value ?? limit, reportedUnit: unit, copies: nil, log10: nil,
-            limit: nil, detected: detected, assay: run.assay, dilution: dilution, failureCode: o.localName == "Failed" ? (o.attribute("code") ?? "OTHER") : nil,
-            reason: o.localName == "NotPerformed" ? o.attribute("reason") : (o.localName == "Failed" ? o.text.trimmed : nil),
-            instrumentText: text("InstrumentText"), comment: text("Comment"), warnings: [], line: f.line, format: "neutral")
+            id: id, patient: patient, specimen: text(.specimenId)!, specimenType: text(.specimenType), collected: collected, resulted: resulted,
+            status: status, replaces: text(.replaces), outcome: outcome, reportedValue: value ?? limit, reportedUnit: unit, copies: nil, log10: nil,
+            limit: nil, detected: detected, assay: run.assay, dilution: dilution, failureCode: o.kind == .failed ? (o.attribute("code") ?? "OTHER") : nil,
+            reason: o.kind == .notPerformed ? o.attribute("reason") : (o.kind == .failed ? o.text.trimmed : nil),
+            instrumentText: text(.instrumentText), comment: text(.comment), warnings: [], line: f.line, format: "neutral")
         if outcome == .notDetected && limit == nil { limit = run.assay.lod ?? run.assay.lloq }
         RecordChecks.quantities(&r, value: value ?? limit, unit: unit ?? run.assay.unit, assay: run.assay)
         if outcome == .notDetected {
@@ -240,12 +240,14 @@ struct NeutralFormat: LabFormatHandler {
 struct NeutralTokens {
     let namespace: XMLNameToken
     let result: XMLNameToken
+    let id: XMLNameToken
     /// `NeutralFields.names` then `NeutralFields.outcomeNames`, in order.
     let children: [XMLNameToken]
 
     init(_ reader: XMLEventReader) {
         namespace = reader.token(LabImporter.neutralNS)
         result = reader.token("Result")
+        id = reader.token("id")
         children = (NeutralFields.names + NeutralFields.outcomeNames).map { reader.token($0) }
     }
 }
@@ -259,8 +261,17 @@ struct NeutralFields {
     static let outcomeNames = ["Quantified", "BelowLimit", "NotDetected", "AboveLimit", "Failed", "NotPerformed"]
 
     /// The outcome element: its name, attributes and direct text (untrimmed).
+    enum Field: Int {
+        case patientId, specimenId, specimenType, collectedAt, resultedAt, status, replaces, log10, dilutionFactor, instrumentText, comment
+    }
+
+    enum OutcomeKind: Int {
+        case quantified, belowLimit, notDetected, aboveLimit, failed, notPerformed
+    }
+
     struct Outcome {
-        var localName: String
+        var kind: OutcomeKind
+        var localName: String { NeutralFields.outcomeNames[kind.rawValue] }
         var attributes: [XMLAttribute]
         var text: String
         func attribute(_ name: String) -> String? { attributes.first { $0.localName == name }?.value }
@@ -296,7 +307,7 @@ struct NeutralFields {
                 if k >= names.count && f.outcome == nil {
                     capturingOutcome = true
                     let attributes = try LabDocumentParser.call { () throws(XMLError) in try reader.attributes() }
-                    f.outcome = Outcome(localName: outcomeNames[k - names.count], attributes: attributes, text: "")
+                    f.outcome = Outcome(kind: OutcomeKind(rawValue: k - names.count)!, attributes: attributes, text: "")
                 }
             case .text:
                 if level == 1 && field >= 0 { buffer += try LabDocumentParser.call { () throws(XMLError) in try reader.text() } }
