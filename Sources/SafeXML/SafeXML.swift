@@ -1,4 +1,4 @@
-// C interop with libxml2 (xmlTextReader) and zlib (gzread for the pre-scan). Every XML input of
+// C interop with libxml2 (SAX2 push parser) and zlib (gzread for the pre-scan). Every XML input of
 // CytoIngest (Gating-ML, lab XML, FlowJo workspaces) goes through this file.
 @preconcurrency @unsafe import CLibXML2
 import CZlib
@@ -252,45 +252,163 @@ public enum XMLPrescan {
 }
 
 /// Collects the first error libxml2 reports; any error or warning fails the document.
-private final class ErrorSink {
-    var first: (message: String, line: Int)?
+/// The events of one fed chunk, written by libxml2's SAX2 callbacks. Names are pointers into the
+/// parser's dictionary (stable for the parser's life); text and attribute values are copied into
+/// `bytes`, so the chunk's input buffer can go.
+@safe private struct SAXState {
+    @safe struct Event {
+        var kind: XMLCursorKind
+        var name: UnsafeRawPointer?
+        var namespace: UnsafeRawPointer?
+        var line: Int
+        /// Text: byte range in `bytes`. Start: attribute range in `attributes`.
+        var start: Int
+        var count: Int
+    }
+    @safe struct Attribute {
+        var name: UnsafeRawPointer?
+        var namespace: UnsafeRawPointer?
+        var start: Int
+        var count: Int
+    }
+    var events: [Event] = []
+    var bytes: [UInt8] = []
+    var attributes: [Attribute] = []
+    /// The first error libxml2 reported, or a limit this reader enforces.
+    var failure: (code: XMLError.Code, message: String, line: Int?)?
+    var depth = 0
+    var textRun = 0
+    let limits: XMLLimits
+    var context: xmlParserCtxtPtr?
+    /// The reader's position in `events`, and whether the input is used up.
+    var cursor = -1
+    var ended = false
+
+    init(limits: XMLLimits) { self.limits = limits }
+
+    var line: Int { unsafe context.map { Int(unsafe xmlSAX2GetLineNumber(UnsafeMutableRawPointer($0))) } ?? 0 }
+
+    mutating func fail(_ code: XMLError.Code, _ message: String) {
+        if failure == nil { failure = (code, message, line) }
+        if let c = unsafe context { unsafe xmlStopParser(c) }
+    }
+
+    mutating func reset() {
+        events.removeAll(keepingCapacity: true)
+        bytes.removeAll(keepingCapacity: true)
+        attributes.removeAll(keepingCapacity: true)
+    }
 }
 
-/// Streaming XML reader over libxml2's `xmlTextReader`, with `XML_PARSE_NONET` and never
-/// NOENT, DTDLOAD, DTDATTR or HUGE. The document is pre-scanned: DOCTYPE/ENTITY refused.
-/// Results must be used only after ``next()`` returned nil (clean end of document).
+/// The SAX2 callbacks: plain C functions, the state passed as user data.
+private enum SAXCallbacks {
+    /// The state lives in manually allocated memory: no reference counting and no dynamic
+    /// exclusivity checks on the hottest path of every XML import.
+    static func state(_ ctx: UnsafeMutableRawPointer?) -> UnsafeMutablePointer<SAXState>? {
+        unsafe ctx?.assumingMemoryBound(to: SAXState.self)
+    }
+
+    static func handler() -> xmlSAXHandler {
+        var h = unsafe xmlSAXHandler()
+        unsafe h.initialized = XML_SAX2_MAGIC
+        unsafe h.startElementNs = { ctx, localname, _, uri, _, _, count, _, attributes in
+            guard let b = unsafe SAXCallbacks.state(ctx), unsafe b.pointee.failure == nil else { return }
+            unsafe b.pointee.depth += 1
+            unsafe b.pointee.textRun = 0
+            if unsafe b.pointee.depth > b.pointee.limits.maxDepth { return unsafe b.pointee.fail(.tooDeep, unsafe "elements nest deeper than \(b.pointee.limits.maxDepth)") }
+            let first = unsafe b.pointee.attributes.count
+            if let attributes = unsafe attributes {
+                for i in 0..<Int(count) {
+                    guard let start = unsafe attributes[5 * i + 3], let end = unsafe attributes[5 * i + 4] else { continue }
+                    let n = unsafe end - start
+                    if unsafe n > b.pointee.limits.maxTextLength {
+                        return unsafe b.pointee.fail(.textTooLong, unsafe "an attribute value is longer than \(b.pointee.limits.maxTextLength) bytes")
+                    }
+                    let at = unsafe b.pointee.bytes.count
+                    unsafe b.pointee.bytes.append(contentsOf: UnsafeBufferPointer(start: start, count: n))
+                    unsafe b.pointee.attributes.append(.init(name: UnsafeRawPointer(attributes[5 * i]), namespace: UnsafeRawPointer(attributes[5 * i + 2]), start: at, count: n))
+                }
+            }
+            unsafe b.pointee.events.append(.init(kind: .start, name: UnsafeRawPointer(localname), namespace: UnsafeRawPointer(uri), line: b.pointee.line, start: first, count: b.pointee.attributes.count - first))
+        }
+        unsafe h.endElementNs = { ctx, localname, _, uri in
+            guard let b = unsafe SAXCallbacks.state(ctx), unsafe b.pointee.failure == nil else { return }
+            unsafe b.pointee.depth -= 1
+            unsafe b.pointee.textRun = 0
+            unsafe b.pointee.events.append(.init(kind: .end, name: UnsafeRawPointer(localname), namespace: UnsafeRawPointer(uri), line: b.pointee.line, start: 0, count: 0))
+        }
+        unsafe h.characters = { ctx, chars, len in
+            guard let b = unsafe SAXCallbacks.state(ctx), unsafe b.pointee.failure == nil, let chars = unsafe chars, len > 0 else { return }
+            let n = Int(len)
+            unsafe b.pointee.textRun += n
+            if unsafe b.pointee.textRun > b.pointee.limits.maxTextLength {
+                return unsafe b.pointee.fail(.textTooLong, unsafe "a text node is longer than \(b.pointee.limits.maxTextLength) bytes")
+            }
+            // Adjacent pieces of one text node become one event.
+            if let last = unsafe b.pointee.events.last, last.kind == .text, unsafe last.start + last.count == b.pointee.bytes.count {
+                unsafe b.pointee.events[b.pointee.events.count - 1].count += n
+            } else {
+                unsafe b.pointee.events.append(.init(kind: .text, name: nil, namespace: nil, line: 0, start: b.pointee.bytes.count, count: n))
+            }
+            unsafe b.pointee.bytes.append(contentsOf: UnsafeBufferPointer(start: chars, count: n))
+        }
+        unsafe h.ignorableWhitespace = unsafe h.characters
+        // Defence in depth: the pre-scan already refuses DOCTYPE and ENTITY.
+        unsafe h.internalSubset = { ctx, _, _, _ in
+            unsafe SAXCallbacks.state(ctx)?.pointee.fail(.doctype, "document declares a DOCTYPE; refused")
+        }
+        unsafe h.reference = { ctx, _ in
+            unsafe SAXCallbacks.state(ctx)?.pointee.fail(.doctype, "document uses an entity reference; refused")
+        }
+        unsafe h.serror = { ctx, error in
+            guard let b = unsafe SAXCallbacks.state(ctx), let error = unsafe error, unsafe b.pointee.failure == nil else { return }
+            let msg = unsafe error.pointee.message.map { unsafe String(cString: $0) } ?? "XML error"
+            unsafe b.pointee.failure = (.malformed, "not well-formed XML: \(msg.trimmingCharacters())", Int(unsafe error.pointee.line))
+            if let c = unsafe b.pointee.context { unsafe xmlStopParser(c) }
+        }
+        return unsafe h
+    }
+}
+
+/// Streaming XML reader over libxml2's SAX2 push parser, with `XML_PARSE_NONET` and never
+/// NOENT, DTDLOAD, DTDATTR or HUGE; no entity is ever declared or expanded. The document is
+/// pre-scanned: DOCTYPE/ENTITY refused. Input is fed in 256 KiB chunks; a chunk's events are
+/// delivered only when the chunk parsed cleanly. Results must be used only after ``next()``
+/// returned nil (clean end of document).
 @safe public final class XMLEventReader {
-    private let reader: OpaquePointer
-    private let sink = ErrorSink()
-    private let sinkRef: Unmanaged<ErrorSink>
-    private let memory: UnsafeMutableRawBufferPointer?
+    @safe private enum Source {
+        case file(gzFile)
+        case memory(UnsafeMutableRawBufferPointer, offset: Int)
+    }
+    private var source: Source
+    private let state: UnsafeMutablePointer<SAXState>
+    private var context: xmlParserCtxtPtr?
+    private var chunk: [UInt8]
     public let name: String
     public let limits: XMLLimits
     /// The byte encoding found by the pre-scan.
     public let encoding: XMLDocumentEncoding
-    private var pendingEnd = false
     /// Names and namespace URIs come from libxml2's dictionary: the same name is the same
     /// pointer, so each is turned into a Swift string once.
     private var internKeys = unsafe [UnsafeRawPointer?](repeating: nil, count: 512)
     private var internValues = [String](repeating: "", count: 512)
-    private var depth = 0
-    private var finished = false
 
     /// NONET and NOCDATA; NOBLANKS drops the white space between elements (never text content).
     static let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOCDATA.rawValue | XML_PARSE_NOBLANKS.rawValue)
+    static let chunkSize = 256 << 10
 
     /// Opens a file (gzip-compressed files are read transparently).
     public init(path: String, limits: XMLLimits = XMLLimits()) throws(XMLError) {
         self.encoding = try XMLPrescan.check(path: path, limits: limits)
-        guard let r = unsafe xmlReaderForFile(path, nil, Self.options) else {
-            throw XMLError(.io, "cannot open the file", file: path)
-        }
-        unsafe self.reader = unsafe r
-        unsafe self.memory = nil
+        guard let gz = unsafe gzopen(path, "rb") else { throw XMLError(.io, "cannot open the file", file: path) }
+        unsafe gzbuffer(gz, UInt32(Self.chunkSize))
+        unsafe self.source = .file(gz)
         self.name = path
         self.limits = limits
-        unsafe self.sinkRef = unsafe Unmanaged.passRetained(sink)
-        install()
+        unsafe self.state = UnsafeMutablePointer<SAXState>.allocate(capacity: 1)
+        unsafe state.initialize(to: SAXState(limits: limits))
+        self.chunk = [UInt8](repeating: 0, count: Self.chunkSize)
+        try start()
     }
 
     /// Reads a document from memory; `name` is used in errors.
@@ -298,66 +416,99 @@ private final class ErrorSink {
         self.encoding = try XMLPrescan.check(bytes, name: name, limits: limits)
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(1, bytes.count), alignment: 1)
         unsafe bytes.withUnsafeBytes { unsafe copy.copyMemory(from: $0) }
-        guard let r = unsafe xmlReaderForMemory(copy.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(bytes.count), nil, nil, Self.options) else {
-            unsafe copy.deallocate()
-            throw XMLError(.malformed, "libxml2 could not start reading", file: name)
-        }
-        unsafe self.reader = unsafe r
-        unsafe self.memory = unsafe copy
+        unsafe self.source = .memory(UnsafeMutableRawBufferPointer(rebasing: copy[0..<bytes.count]), offset: 0)
         self.name = name
         self.limits = limits
-        unsafe self.sinkRef = unsafe Unmanaged.passRetained(sink)
-        install()
+        unsafe self.state = UnsafeMutablePointer<SAXState>.allocate(capacity: 1)
+        unsafe state.initialize(to: SAXState(limits: limits))
+        self.chunk = []
+        try start()
     }
 
-    private func install() {
-        let handler: xmlStructuredErrorFunc = { ctx, error in
-            guard let ctx = unsafe ctx, let error = unsafe error else { return }
-            let sink = unsafe Unmanaged<ErrorSink>.fromOpaque(ctx).takeUnretainedValue()
-            if sink.first == nil {
-                let msg = unsafe error.pointee.message.map { unsafe String(cString: $0) } ?? "XML error"
-                sink.first = (msg.trimmingCharacters(), Int(unsafe error.pointee.line))
+    /// Creates the push parser on the first bytes (libxml2 detects the encoding from them).
+    private func start() throws(XMLError) {
+        var handler = unsafe SAXCallbacks.handler()
+        let head = try read(max: 4)
+        let ctxt = unsafe head.withUnsafeBufferPointer { b in
+            unsafe b.withMemoryRebound(to: CChar.self) { c in
+                unsafe xmlCreatePushParserCtxt(&handler, UnsafeMutableRawPointer(state), c.baseAddress, Int32(c.count), name)
             }
         }
-        unsafe xmlTextReaderSetStructuredErrorHandler(reader, handler, sinkRef.toOpaque())
+        guard let ctxt = unsafe ctxt else { throw XMLError(.malformed, "libxml2 could not start reading", file: name) }
+        unsafe xmlCtxtUseOptions(ctxt, Self.options)
+        unsafe self.context = unsafe ctxt
+        unsafe state.pointee.context = unsafe ctxt
+    }
+
+    /// Up to `max` bytes from the source; empty at its end.
+    private func read(max: Int) throws(XMLError) -> [UInt8] {
+        switch source {
+        case .file(let gz):
+            if chunk.count < max { chunk = [UInt8](repeating: 0, count: max) }
+            let n = unsafe chunk.withUnsafeMutableBytes { unsafe gzread(gz, $0.baseAddress!, UInt32(max)) }
+            if n < 0 { throw XMLError(.io, "the file cannot be read (corrupt gzip?)", file: name) }
+            return Array(chunk[0..<Int(n)])
+        case .memory(let m, let offset):
+            let n = Swift.min(max, m.count - offset)
+            unsafe source = .memory(m, offset: offset + n)
+            return unsafe Array(UnsafeRawBufferPointer(rebasing: m[offset..<(offset + n)]))
+        }
+    }
+
+    /// Feeds one chunk (or the end) to the parser.
+    private func feed() throws(XMLError) {
+        guard let ctxt = unsafe context else { return }
+        unsafe state.pointee.reset()
+        unsafe state.pointee.cursor = 0
+        let bytes = try read(max: Self.chunkSize)
+        let rc = unsafe bytes.withUnsafeBufferPointer { b in
+            unsafe b.withMemoryRebound(to: CChar.self) { c in
+                unsafe xmlParseChunk(ctxt, c.baseAddress, Int32(c.count), bytes.isEmpty ? 1 : 0)
+            }
+        }
+        if bytes.isEmpty { unsafe state.pointee.ended = true }
+        if let f = unsafe state.pointee.failure { throw XMLError(f.code, f.message, file: name, line: f.line) }
+        if unsafe rc != 0 || ctxt.pointee.wellFormed == 0 {
+            throw unsafe XMLError(.malformed, "not well-formed XML: parse error", file: name, line: state.pointee.line)
+        }
+        if unsafe state.pointee.ended && state.pointee.depth != 0 {
+            throw unsafe XMLError(.malformed, "not well-formed XML: the document ended inside an element", file: name, line: state.pointee.line)
+        }
     }
 
     deinit {
-        unsafe xmlFreeTextReader(reader)
-        unsafe sinkRef.release()
-        unsafe memory?.deallocate()
-    }
-
-    /// Line of the current node (the parser's line when the node has none).
-    public var line: Int {
-        if let node = unsafe xmlTextReaderCurrentNode(reader) {
-            let l = unsafe xmlGetLineNo(node)
-            if l > 0 { return Int(l) }
+        if let c = unsafe context {
+            if let doc = unsafe c.pointee.myDoc { unsafe xmlFreeDoc(doc) }
+            unsafe xmlFreeParserCtxt(c)
         }
-        return Int(unsafe xmlTextReaderGetParserLineNumber(reader))
+        unsafe state.deinitialize(count: 1)
+        unsafe state.deallocate()
+        switch source {
+        case .file(let gz): unsafe gzclose(gz)
+        case .memory(let m, _): unsafe m.deallocate()
+        }
     }
 
-    private func string(_ p: UnsafePointer<xmlChar>?) -> String? {
-        guard let p = unsafe p else { return nil }
-        return unsafe String(cString: p)
-    }
-
-    private func name(_ p: UnsafePointer<xmlChar>?) -> String? {
-        guard let p = unsafe p else { return nil }
-        let key = unsafe UnsafeRawPointer(p)
-        // Names from xmlTextReaderConst* live in the reader's dictionary until the reader is
-        // freed, so the pointer identifies the string for the reader's lifetime.
+    private func name(_ p: UnsafeRawPointer?) -> String? {
+        guard let key = unsafe p else { return nil }
+        // Names live in the parser's dictionary until the parser is freed, so the pointer
+        // identifies the string for the reader's lifetime.
         let slot = Int(truncatingIfNeeded: UInt(bitPattern: Int(bitPattern: key)) >> 4) & 511
         if unsafe internKeys[slot] == key { return internValues[slot] }
-        let s = unsafe String(cString: p)
+        let s = unsafe String(cString: key.assumingMemoryBound(to: CChar.self))
         unsafe internKeys[slot] = key
         internValues[slot] = s
         return s
     }
 
-    private func fail() throws(XMLError) -> Never {
-        let e = sink.first
-        throw XMLError(.malformed, "not well-formed XML: \(e?.message ?? "parse error")", file: name, line: e?.line ?? line)
+    private var current: SAXState.Event? {
+        unsafe state.pointee.cursor >= 0 && state.pointee.cursor < state.pointee.events.count ? state.pointee.events[state.pointee.cursor] : nil
+    }
+
+    /// Line of the current element start (the parser's line otherwise).
+    public var line: Int {
+        if let e = current, e.kind != .text { return e.line }
+        return unsafe state.pointee.line
     }
 
     /// The next event, or nil at a clean end of document.
@@ -376,115 +527,71 @@ private final class ErrorSink {
 
     // MARK: Cursor
     //
-    // The allocation-free layer under `next()`, for hot streaming readers (lab imports): the
-    // reader stays on the current node, names compare as interned tokens, and only the strings
-    // the caller asks for are made.
+    // The allocation-free layer under `next()`, for hot streaming readers (lab imports): names
+    // compare as interned tokens, and only the strings the caller asks for are made.
 
     /// Moves to the next element start, element end or text node; nil at a clean end of
-    /// document. An empty element (`<a/>`) yields `.start` then `.end`.
+    /// document. An empty element (`<a/>`) yields `.start` then `.end`. Text may come in more
+    /// than one `.text` event; concatenate them.
     /// - Throws: `XMLError` on any parse error or limit.
     public func advance() throws(XMLError) -> XMLCursorKind? {
-        if pendingEnd {
-            pendingEnd = false
-            depth -= 1
-            return .end
+        unsafe state.pointee.cursor += 1
+        while unsafe state.pointee.cursor >= state.pointee.events.count {
+            if unsafe state.pointee.ended { return nil }
+            try feed()
         }
-        if finished { return nil }
-        while true {
-            let rc = unsafe xmlTextReaderRead(reader)
-            if sink.first != nil { try fail() }
-            if rc < 0 { try fail() }
-            if rc == 0 {
-                finished = true
-                if depth != 0 { try fail() }
-                return nil
-            }
-            switch unsafe xmlTextReaderNodeType(reader) {
-            case 1:  // element
-                depth += 1
-                if depth > limits.maxDepth {
-                    throw XMLError(.tooDeep, "elements nest deeper than \(limits.maxDepth)", file: name, line: line)
-                }
-                pendingEnd = unsafe xmlTextReaderIsEmptyElement(reader) == 1
-                return .start
-            case 15:  // end element
-                depth -= 1
-                return .end
-            case 3, 4, 13, 14:  // text, CDATA, whitespace, significant whitespace
-                return .text
-            case 10:  // DOCTYPE (the pre-scan already refuses it; defence in depth)
-                throw XMLError(.doctype, "document declares a DOCTYPE; refused", file: name, line: line)
-            case 5, 6:  // entity reference / entity: never expanded
-                throw XMLError(.doctype, "document uses an entity reference; refused", file: name, line: line)
-            default:
-                continue  // comments, processing instructions, XML declaration
-            }
-        }
+        return unsafe state.pointee.events[state.pointee.cursor].kind
     }
 
     /// The token of a name in this reader's dictionary: equal to ``localNameToken`` or
     /// ``namespaceToken`` exactly when the names are equal.
     public func token(_ string: String) -> XMLNameToken {
-        unsafe XMLNameToken(raw: UnsafeRawPointer(xmlTextReaderConstString(reader, string)))
+        guard let c = unsafe context else { return unsafe XMLNameToken(raw: nil) }
+        return unsafe XMLNameToken(raw: UnsafeRawPointer(xmlDictLookup(c.pointee.dict, string, -1)))
     }
 
     /// The current element's local name as a token (after `.start` or `.end`).
-    public var localNameToken: XMLNameToken {
-        unsafe XMLNameToken(raw: UnsafeRawPointer(xmlTextReaderConstLocalName(reader)))
-    }
+    public var localNameToken: XMLNameToken { unsafe XMLNameToken(raw: current?.name) }
 
     /// The current element's namespace URI as a token (nil token when it has none).
-    public var namespaceToken: XMLNameToken {
-        unsafe XMLNameToken(raw: UnsafeRawPointer(xmlTextReaderConstNamespaceUri(reader)))
-    }
+    public var namespaceToken: XMLNameToken { unsafe XMLNameToken(raw: current?.namespace) }
 
     /// The current element's local name.
-    public var localName: String { unsafe name(unsafe xmlTextReaderConstLocalName(reader)) ?? "" }
+    public var localName: String { unsafe name(current?.name) ?? "" }
 
     /// The current element's namespace URI.
-    public var namespace: String? { unsafe name(unsafe xmlTextReaderConstNamespaceUri(reader)) }
+    public var namespace: String? { unsafe name(current?.namespace) }
 
     /// The current text node's content.
-    /// - Throws: `XMLError.textTooLong` past ``XMLLimits/maxTextLength``.
     public func text() throws(XMLError) -> String {
-        let value = unsafe string(unsafe xmlTextReaderConstValue(reader)) ?? ""
-        if value.utf8.count > limits.maxTextLength {
-            throw XMLError(.textTooLong, "a text node is longer than \(limits.maxTextLength) bytes", file: name, line: line)
-        }
-        return value
+        guard let e = current, e.kind == .text else { return "" }
+        return string(e.start, e.count)
+    }
+
+    private func string(_ start: Int, _ count: Int) -> String {
+        unsafe state.pointee.bytes.withUnsafeBufferPointer { unsafe String(decoding: UnsafeBufferPointer(rebasing: $0[start..<(start + count)]), as: UTF8.self) }
     }
 
     /// The value of the current element's attribute with this local name and no namespace.
     public func attribute(_ token: XMLNameToken) throws(XMLError) -> String? {
-        guard unsafe xmlTextReaderHasAttributes(reader) == 1 else { return nil }
-        defer { unsafe xmlTextReaderMoveToElement(reader) }
-        while unsafe xmlTextReaderMoveToNextAttribute(reader) == 1 {
-            guard unsafe xmlTextReaderConstNamespaceUri(reader) == nil, localNameToken == token else { continue }
-            let value = unsafe string(unsafe xmlTextReaderConstValue(reader)) ?? ""
-            if value.utf8.count > limits.maxTextLength {
-                throw XMLError(.textTooLong, "an attribute value is longer than \(limits.maxTextLength) bytes", file: name, line: line)
-            }
-            return value
+        guard let e = current, e.kind == .start else { return nil }
+        for i in e.start..<(e.start + e.count) {
+            let a = unsafe state.pointee.attributes[i]
+            if unsafe a.namespace == nil && a.name == token.raw { return string(a.start, a.count) }
         }
         return nil
     }
 
-    /// The current element's attributes (namespace declarations left out).
+    /// The current element's attributes (namespace declarations are not attributes).
     public func attributes() throws(XMLError) -> [XMLAttribute] {
-        var attributes: [XMLAttribute] = []
-        guard unsafe xmlTextReaderHasAttributes(reader) == 1 else { return attributes }
-        while unsafe xmlTextReaderMoveToNextAttribute(reader) == 1 {
-            let ans = unsafe name(unsafe xmlTextReaderConstNamespaceUri(reader))
-            if ans == "http://www.w3.org/2000/xmlns/" { continue }
-            let value = unsafe string(unsafe xmlTextReaderConstValue(reader)) ?? ""
-            if value.utf8.count > limits.maxTextLength {
-                unsafe xmlTextReaderMoveToElement(reader)
-                throw XMLError(.textTooLong, "an attribute value is longer than \(limits.maxTextLength) bytes", file: name, line: line)
-            }
-            unsafe attributes.append(XMLAttribute(localName: name(unsafe xmlTextReaderConstLocalName(reader)) ?? "", namespace: ans, value: value))
+        guard let e = current, e.kind == .start, e.count > 0 else { return [] }
+        var result: [XMLAttribute] = []
+        result.reserveCapacity(e.count)
+        for i in e.start..<(e.start + e.count) {
+            let a = unsafe state.pointee.attributes[i]
+            unsafe result.append(XMLAttribute(localName: name(a.name) ?? "", namespace: name(a.namespace), value: string(a.start, a.count)))
         }
-        unsafe xmlTextReaderMoveToElement(reader)
-        return attributes
+        return result
     }
 }
 

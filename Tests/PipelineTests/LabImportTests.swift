@@ -227,8 +227,9 @@ struct LabImportTests {
 
     @Test("staged results of a rejected file are flagged for rollback")
     func stagingThenReject() throws {
-        // Enough results that libxml2 reports the error only after the first ones were read.
-        let good = (0..<300).map { Self.result("Q\($0)", #"<Quantified unit="copies/mL">52400</Quantified>"#) }.joined()
+        // More than one 256 KiB input chunk of results, so the error is found only after the
+        // first chunk's results were staged.
+        let good = (0..<3000).map { Self.result("Q\($0)", #"<Quantified unit="copies/mL">52400</Quantified>"#) }.joined()
         let doc = Self.neutral(good + "<Result id=\"BROKEN\"><")
         let dir = Paths.temporaryDirectory("labs")
         defer { try? FileManager.default.removeItem(at: dir) }
