@@ -2,6 +2,11 @@
 // CytoIngest (Gating-ML, lab XML, FlowJo workspaces) goes through this file.
 @preconcurrency @unsafe import CLibXML2
 import CZlib
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Limits applied to every XML input.
 public struct XMLLimits: Sendable, Hashable {
@@ -135,20 +140,20 @@ public enum XMLPrescan {
     }()
 
     static func scan(_ chunk: ArraySlice<UInt8>) -> Bool {
-        // Every pattern starts with '<' then '!' (or '<', 0, '!' in UTF-16 LE; 0, '<', 0, '!' in BE).
+        // Every pattern has '<' followed by '!' (ASCII), by 0 then '!' (UTF-16 LE), or preceded
+        // by 0 and followed by 0 then '!' (UTF-16 BE): jump from '<' to '<' with memchr.
         let end = chunk.endIndex
         return unsafe chunk.withUnsafeBytes { raw -> Bool in
+            guard let start = raw.baseAddress, raw.count > 1 else { return false }
             let base = chunk.startIndex
-            var i = 0
             let n = raw.count
+            var i = 0
             while i + 1 < n {
-                let b = unsafe raw[i]
-                // '!' must follow within two bytes; most '<' are element tags.
-                if b == 0x3C || b == 0 {
-                    let next = unsafe raw[i + 1]
-                    let after = i + 2 < n ? unsafe raw[i + 2] : 0
-                    if next == 0x21 || after == 0x21 || next == 0x3C {
-                        let at = base + i
+                guard let hit = unsafe memchr(start + i, 0x3C, n - 1 - i) else { return false }
+                i = unsafe start.distance(to: UnsafeRawPointer(hit))
+                let next = unsafe raw[i + 1]
+                if unsafe next == 0x21 || (next == 0 && i + 2 < n && raw[i + 2] == 0x21) {
+                    for at in [base + i, base + i - 1] where at >= base {
                         for p in patterns where end - at >= p.count {
                             if chunk[at..<(at + p.count)].elementsEqual(p) { return true }
                         }
@@ -335,7 +340,7 @@ private enum SAXCallbacks {
             guard let b = unsafe SAXCallbacks.state(ctx), unsafe b.pointee.failure == nil else { return }
             unsafe b.pointee.depth -= 1
             unsafe b.pointee.textRun = 0
-            unsafe b.pointee.events.append(.init(kind: .end, name: UnsafeRawPointer(localname), namespace: UnsafeRawPointer(uri), line: b.pointee.line, start: 0, count: 0))
+            unsafe b.pointee.events.append(.init(kind: .end, name: UnsafeRawPointer(localname), namespace: UnsafeRawPointer(uri), line: 0, start: 0, count: 0))
         }
         unsafe h.characters = { ctx, chars, len in
             guard let b = unsafe SAXCallbacks.state(ctx), unsafe b.pointee.failure == nil, let chars = unsafe chars, len > 0 else { return }
@@ -428,11 +433,8 @@ private enum SAXCallbacks {
     /// Creates the push parser on the first bytes (libxml2 detects the encoding from them).
     private func start() throws(XMLError) {
         var handler = unsafe SAXCallbacks.handler()
-        let head = try read(max: 4)
-        let ctxt = unsafe head.withUnsafeBufferPointer { b in
-            unsafe b.withMemoryRebound(to: CChar.self) { c in
-                unsafe xmlCreatePushParserCtxt(&handler, UnsafeMutableRawPointer(state), c.baseAddress, Int32(c.count), name)
-            }
+        let ctxt = try unsafe withNextBytes(max: 4) { c in
+            unsafe xmlCreatePushParserCtxt(&handler, UnsafeMutableRawPointer(state), c.baseAddress, Int32(c.count), name)
         }
         guard let ctxt = unsafe ctxt else { throw XMLError(.malformed, "libxml2 could not start reading", file: name) }
         unsafe xmlCtxtUseOptions(ctxt, Self.options)
@@ -440,18 +442,22 @@ private enum SAXCallbacks {
         unsafe state.pointee.context = unsafe ctxt
     }
 
-    /// Up to `max` bytes from the source; empty at its end.
-    private func read(max: Int) throws(XMLError) -> [UInt8] {
+    /// Calls `body` with up to `max` bytes from the source (empty at its end), without copying.
+    private func withNextBytes<R>(max: Int, _ body: (UnsafeBufferPointer<CChar>) -> R) throws(XMLError) -> R {
         switch source {
         case .file(let gz):
             if chunk.count < max { chunk = [UInt8](repeating: 0, count: max) }
-            let n = unsafe chunk.withUnsafeMutableBytes { unsafe gzread(gz, $0.baseAddress!, UInt32(max)) }
-            if n < 0 { throw XMLError(.io, "the file cannot be read (corrupt gzip?)", file: name) }
-            return Array(chunk[0..<Int(n)])
+            let result = unsafe chunk.withUnsafeMutableBytes { raw -> R? in
+                let n = unsafe gzread(gz, raw.baseAddress!, UInt32(max))
+                if n < 0 { return nil }
+                return unsafe body(UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: CChar.self), count: Int(n)))
+            }
+            guard let result else { throw XMLError(.io, "the file cannot be read (corrupt gzip?)", file: name) }
+            return result
         case .memory(let m, let offset):
             let n = Swift.min(max, m.count - offset)
             unsafe source = .memory(m, offset: offset + n)
-            return unsafe Array(UnsafeRawBufferPointer(rebasing: m[offset..<(offset + n)]))
+            return unsafe body(UnsafeBufferPointer(start: m.baseAddress.map { unsafe ($0 + offset).assumingMemoryBound(to: CChar.self) }, count: n))
         }
     }
 
@@ -460,13 +466,10 @@ private enum SAXCallbacks {
         guard let ctxt = unsafe context else { return }
         unsafe state.pointee.reset()
         unsafe state.pointee.cursor = 0
-        let bytes = try read(max: Self.chunkSize)
-        let rc = unsafe bytes.withUnsafeBufferPointer { b in
-            unsafe b.withMemoryRebound(to: CChar.self) { c in
-                unsafe xmlParseChunk(ctxt, c.baseAddress, Int32(c.count), bytes.isEmpty ? 1 : 0)
-            }
+        let (rc, empty) = try unsafe withNextBytes(max: Self.chunkSize) { c in
+            (unsafe xmlParseChunk(ctxt, c.baseAddress, Int32(c.count), c.isEmpty ? 1 : 0), c.isEmpty)
         }
-        if bytes.isEmpty { unsafe state.pointee.ended = true }
+        if empty { unsafe state.pointee.ended = true }
         if let f = unsafe state.pointee.failure { throw XMLError(f.code, f.message, file: name, line: f.line) }
         if unsafe rc != 0 || ctxt.pointee.wellFormed == 0 {
             throw unsafe XMLError(.malformed, "not well-formed XML: parse error", file: name, line: state.pointee.line)

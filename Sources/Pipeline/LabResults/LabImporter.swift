@@ -260,25 +260,29 @@ enum RecordChecks {
     /// `[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]{1,3})?`: the schema's NumberText with an
     /// optional sign.
     static func isNumberText<S: StringProtocol>(_ t: S) -> Bool {
-        var it = Array(t.utf8)[...]
-        if let f = it.first, f == 43 || f == 45 { it = it.dropFirst() }
+        let u = t.utf8
+        var i = u.startIndex
+        func peek() -> UInt8? { i < u.endIndex ? u[i] : nil }
         func digits(_ max: Int = .max) -> Int {
             var n = 0
-            while let c = it.first, c >= 48 && c <= 57 && n < max { it = it.dropFirst(); n += 1 }
+            while n < max, let c = peek(), c >= 48 && c <= 57 {
+                u.formIndex(after: &i)
+                n += 1
+            }
             return n
         }
+        if let f = peek(), f == 43 || f == 45 { u.formIndex(after: &i) }
         guard digits() > 0 else { return false }
-        if it.first == 46 {
-            it = it.dropFirst()
+        if peek() == 46 {
+            u.formIndex(after: &i)
             guard digits() > 0 else { return false }
         }
-        if let e = it.first, e == 101 || e == 69 {
-            it = it.dropFirst()
-            if let f = it.first, f == 43 || f == 45 { it = it.dropFirst() }
-            let n = digits(3)
-            guard n >= 1 else { return false }
+        if let e = peek(), e == 101 || e == 69 {
+            u.formIndex(after: &i)
+            if let f = peek(), f == 43 || f == 45 { u.formIndex(after: &i) }
+            guard digits(3) >= 1 else { return false }
         }
-        return it.isEmpty
+        return i == u.endIndex
     }
 
     /// A number with an optional sign (so that negatives can be named by the next check).
@@ -297,12 +301,21 @@ enum RecordChecks {
         value: Double?, limit: Double?, log10: Double?, dilution: Double?, unit: ConcentrationUnit?, assay: AssayInfo?, outcome: ViralLoadOutcome,
         collected: LabTimestamp, resulted: LabTimestamp?, runCompleted: LabTimestamp?, now: Date
     ) throws(RecordError) {
-        for (name, v) in [("value", value), ("limit", limit), ("Log10", log10), ("dilution factor", dilution)] {
+        // Fixed order: all negatives first, then non-finite values (no per-record arrays).
+        func negative(_ name: String, _ v: Double?) throws(RecordError) {
             if let v, v < 0 { throw RecordError(code: "E-REC-NEGATIVE-VALUE", message: "\(name) \(v) is negative") }
         }
-        for (name, v) in [("value", value), ("limit", limit), ("Log10", log10), ("dilution factor", dilution)] {
+        func nonFinite(_ name: String, _ v: Double?) throws(RecordError) {
             if let v, !v.isFinite { throw RecordError(code: "E-REC-VALUE-OUT-OF-RANGE", message: "\(name) is not finite") }
         }
+        try negative("value", value)
+        try negative("limit", limit)
+        try negative("Log10", log10)
+        try negative("dilution factor", dilution)
+        try nonFinite("value", value)
+        try nonFinite("limit", limit)
+        try nonFinite("Log10", log10)
+        try nonFinite("dilution factor", dilution)
         let d = dilution ?? 1
         if d > 1000 { throw RecordError(code: "E-REC-VALUE-OUT-OF-RANGE", message: "dilution factor \(d) is above 1000") }
         if d < 1 { throw RecordError(code: "E-REC-VALUE-OUT-OF-RANGE", message: "dilution factor \(d) is below 1") }
@@ -325,9 +338,12 @@ enum RecordChecks {
             }
         }
         let ceiling = Int64(now.timeIntervalSince1970) + 86_400
-        for (name, t) in [("collected", Optional(collected)), ("resulted", resulted), ("run completed", runCompleted)] {
+        func future(_ name: String, _ t: LabTimestamp?) throws(RecordError) {
             if let t, t.epochSeconds > ceiling { throw RecordError(code: "E-REC-FUTURE-DATE", message: "\(name) \(t.text) is in the future") }
         }
+        try future("collected", collected)
+        try future("resulted", resulted)
+        try future("run completed", runCompleted)
         if collected.localDays < minimumCollected {
             throw RecordError(code: "E-REC-DATE-RANGE", message: "collected \(collected.text) is before 1980-01-01")
         }

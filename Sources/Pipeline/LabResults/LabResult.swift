@@ -112,8 +112,12 @@ public struct LabTimestamp: Sendable, Hashable, Codable, Comparable, CustomStrin
     /// Parses `yyyy-mm-dd`, or `yyyy-mm-ddThh:mm[:ss[.fff]](Z|±hh:mm)`; a date-time without a
     /// zone is accepted only when `requireZone` is false (then read as UTC).
     public static func parseISO(_ s: String, requireZone: Bool = true) -> LabTimestamp? {
-        let t = s.trimmed
-        let b = Array(t.utf8)
+        var t = s.trimmed
+        let text = t
+        return t.withUTF8 { parseISO(bytes: $0, text: text, requireZone: requireZone) }
+    }
+
+    private static func parseISO(bytes b: UnsafeBufferPointer<UInt8>, text t: String, requireZone: Bool) -> LabTimestamp? {
         func num(_ r: Range<Int>) -> Int? {
             guard r.upperBound <= b.count, r.allSatisfy({ b[$0] >= 48 && b[$0] <= 57 }) else { return nil }
             return r.reduce(0) { $0 * 10 + Int(b[$1] - 48) }
