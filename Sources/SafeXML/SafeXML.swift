@@ -216,47 +216,65 @@ public enum XMLPrescan {
             throw XMLError(.io, "cannot open the file", file: path)
         }
         defer { unsafe gzclose(gz) }
-        let chunk = 1 << 20
-        var buffer = [UInt8](repeating: 0, count: chunk + 32)
-        var carry = 0
-        var total: Int64 = 0
-        var encoding: XMLDocumentEncoding? = nil
-        var validator = UTF8Validator()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var scanner = XMLPrescanner(name: path, limits: limits)
         while true {
-            let n = unsafe buffer.withUnsafeMutableBytes { raw in
-                unsafe gzread(gz, raw.baseAddress! + carry, UInt32(chunk))
-            }
+            let n = unsafe buffer.withUnsafeMutableBytes { raw in unsafe gzread(gz, raw.baseAddress!, UInt32(raw.count)) }
             if n < 0 { throw XMLError(.io, "the file cannot be read (corrupt gzip?)", file: path) }
             if n == 0 { break }
-            total += Int64(n)
-            if total > limits.maxBytes {
-                throw XMLError(.tooLarge, "document is larger than \(limits.maxBytes) bytes", file: path)
-            }
-            let end = carry + Int(n)
-            if encoding == nil {
-                let enc = try Self.encoding(of: buffer[0..<end], name: path)
-                if enc == .utf8 || enc == .utf8WithBOM { try checkDeclaration(buffer[0..<min(end, 256)], name: path) }
-                encoding = enc
-            }
-            if encoding == .utf8 || encoding == .utf8WithBOM {
-                validator.feed(buffer[carry..<end])
-                if !validator.valid { throw XMLError(.encoding, "document is not valid UTF-8 (around byte \(total))", file: path) }
-            }
-            if scan(buffer[0..<end]) {
-                throw XMLError(.doctype, "document declares a DOCTYPE or ENTITY; refused (external entities and entity expansion are never processed)", file: path)
-            }
-            // Keep the last 31 bytes so a pattern split across chunks is still found.
-            carry = Swift.min(31, end)
-            for k in 0..<carry { buffer[k] = buffer[end - carry + k] }
+            try scanner.feed(buffer[0..<Int(n)])
         }
-        if (encoding == .utf8 || encoding == .utf8WithBOM) && !validator.complete {
-            throw XMLError(.encoding, "document is not valid UTF-8 (it ends inside a character)", file: path)
-        }
-        return encoding ?? .utf8
+        try scanner.finish()
+        return scanner.encoding ?? .utf8
     }
 }
 
-/// Collects the first error libxml2 reports; any error or warning fails the document.
+/// The pre-scan fed chunk by chunk, so that a reader checks each chunk before libxml2 sees it
+/// (one pass over the input): size limit, encoding, UTF-8 validity, DOCTYPE/ENTITY.
+struct XMLPrescanner {
+    let name: String
+    let limits: XMLLimits
+    private(set) var encoding: XMLDocumentEncoding?
+    private var total: Int64 = 0
+    private var validator = UTF8Validator()
+    /// The last bytes of the previous chunk, so that a pattern split across chunks is found.
+    private var carry: [UInt8] = []
+
+    init(name: String, limits: XMLLimits) {
+        self.name = name
+        self.limits = limits
+    }
+
+    private var isUTF8: Bool { encoding == .utf8 || encoding == .utf8WithBOM }
+
+    mutating func feed(_ bytes: ArraySlice<UInt8>) throws(XMLError) {
+        guard !bytes.isEmpty else { return }
+        total += Int64(bytes.count)
+        if total > limits.maxBytes {
+            throw XMLError(.tooLarge, "document is larger than \(limits.maxBytes) bytes", file: name)
+        }
+        if encoding == nil {
+            let enc = try XMLPrescan.encoding(of: bytes, name: name)
+            if enc == .utf8 || enc == .utf8WithBOM { try XMLPrescan.checkDeclaration(bytes.prefix(256), name: name) }
+            encoding = enc
+        }
+        if isUTF8 {
+            validator.feed(bytes)
+            if !validator.valid { throw XMLError(.encoding, "document is not valid UTF-8 (around byte \(total))", file: name) }
+        }
+        if XMLPrescan.scan(bytes) || (!carry.isEmpty && XMLPrescan.scan((carry + bytes.prefix(31))[...])) {
+            throw XMLError(.doctype, "document declares a DOCTYPE or ENTITY; refused (external entities and entity expansion are never processed)", file: name)
+        }
+        carry = Array(bytes.suffix(31))
+    }
+
+    func finish() throws(XMLError) {
+        if isUTF8 && !validator.complete {
+            throw XMLError(.encoding, "document is not valid UTF-8 (it ends inside a character)", file: name)
+        }
+    }
+}
+
 /// The events of one fed chunk, written by libxml2's SAX2 callbacks. Names are pointers into the
 /// parser's dictionary (stable for the parser's life); text and attribute values are copied into
 /// `bytes`, so the chunk's input buffer can go.
@@ -389,6 +407,7 @@ private enum SAXCallbacks {
     private let state: UnsafeMutablePointer<SAXState>
     private var context: xmlParserCtxtPtr?
     private var chunk: [UInt8]
+    private var prescanner: XMLPrescanner?
     public let name: String
     public let limits: XMLLimits
     /// The byte encoding found by the pre-scan.
@@ -404,16 +423,29 @@ private enum SAXCallbacks {
 
     /// Opens a file (gzip-compressed files are read transparently).
     public init(path: String, limits: XMLLimits = XMLLimits()) throws(XMLError) {
-        self.encoding = try XMLPrescan.check(path: path, limits: limits)
         guard let gz = unsafe gzopen(path, "rb") else { throw XMLError(.io, "cannot open the file", file: path) }
         unsafe gzbuffer(gz, UInt32(Self.chunkSize))
+        // The first chunk is pre-scanned before the parser exists: the encoding comes from it.
+        var chunk = [UInt8](repeating: 0, count: Self.chunkSize)
+        let n = unsafe chunk.withUnsafeMutableBytes { raw in unsafe gzread(gz, raw.baseAddress!, UInt32(raw.count)) }
+        var scanner = XMLPrescanner(name: path, limits: limits)
+        do throws(XMLError) {
+            if n < 0 { throw XMLError(.io, "the file cannot be read (corrupt gzip?)", file: path) }
+            try scanner.feed(chunk[0..<Int(n)])
+            if n == 0 { try scanner.finish() }
+        } catch {
+            unsafe gzclose(gz)
+            throw error
+        }
+        self.encoding = scanner.encoding ?? .utf8
+        self.prescanner = scanner
         unsafe self.source = .file(gz)
         self.name = path
         self.limits = limits
         unsafe self.state = UnsafeMutablePointer<SAXState>.allocate(capacity: 1)
         unsafe state.initialize(to: SAXState(limits: limits))
-        self.chunk = [UInt8](repeating: 0, count: Self.chunkSize)
-        try start()
+        self.chunk = chunk
+        try start(first: Int(n))
     }
 
     /// Reads a document from memory; `name` is used in errors.
@@ -427,19 +459,35 @@ private enum SAXCallbacks {
         unsafe self.state = UnsafeMutablePointer<SAXState>.allocate(capacity: 1)
         unsafe state.initialize(to: SAXState(limits: limits))
         self.chunk = []
-        try start()
+        self.prescanner = nil
+        try start(first: nil)
     }
 
     /// Creates the push parser on the first bytes (libxml2 detects the encoding from them).
-    private func start() throws(XMLError) {
+    /// `first`: the count of already read (and pre-scanned) bytes at the start of `chunk`.
+    private func start(first: Int?) throws(XMLError) {
         var handler = unsafe SAXCallbacks.handler()
-        let ctxt = try unsafe withNextBytes(max: 4) { c in
-            unsafe xmlCreatePushParserCtxt(&handler, UnsafeMutableRawPointer(state), c.baseAddress, Int32(c.count), name)
+        let ctxt: xmlParserCtxtPtr?
+        if let first {
+            unsafe ctxt = unsafe chunk.withUnsafeBytes { raw in
+                let c = unsafe raw.baseAddress!.assumingMemoryBound(to: CChar.self)
+                guard let ctxt = unsafe xmlCreatePushParserCtxt(&handler, UnsafeMutableRawPointer(state), c, Int32(Swift.min(4, first)), name) else { return nil }
+                unsafe xmlCtxtUseOptions(ctxt, Self.options)
+                unsafe state.pointee.context = unsafe ctxt
+                if first > 4 { unsafe xmlParseChunk(ctxt, c + 4, Int32(first - 4), 0) }
+                return unsafe ctxt
+            }
+        } else {
+            unsafe ctxt = try unsafe withNextBytes(max: 4) { c in
+                guard let ctxt = unsafe xmlCreatePushParserCtxt(&handler, UnsafeMutableRawPointer(state), c.baseAddress, Int32(c.count), name) else { return nil }
+                unsafe xmlCtxtUseOptions(ctxt, Self.options)
+                unsafe state.pointee.context = unsafe ctxt
+                return unsafe ctxt
+            }
         }
         guard let ctxt = unsafe ctxt else { throw XMLError(.malformed, "libxml2 could not start reading", file: name) }
-        unsafe xmlCtxtUseOptions(ctxt, Self.options)
         unsafe self.context = unsafe ctxt
-        unsafe state.pointee.context = unsafe ctxt
+        unsafe try check(ctxt)
     }
 
     /// Calls `body` with up to `max` bytes from the source (empty at its end), without copying.
@@ -447,13 +495,13 @@ private enum SAXCallbacks {
         switch source {
         case .file(let gz):
             if chunk.count < max { chunk = [UInt8](repeating: 0, count: max) }
-            let result = unsafe chunk.withUnsafeMutableBytes { raw -> R? in
-                let n = unsafe gzread(gz, raw.baseAddress!, UInt32(max))
-                if n < 0 { return nil }
-                return unsafe body(UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: CChar.self), count: Int(n)))
+            let n = Int(unsafe chunk.withUnsafeMutableBytes { raw in unsafe gzread(gz, raw.baseAddress!, UInt32(max)) })
+            if n < 0 { throw XMLError(.io, "the file cannot be read (corrupt gzip?)", file: name) }
+            // Each chunk is pre-scanned before libxml2 sees it.
+            if n == 0 { try prescanner?.finish() } else { try prescanner?.feed(chunk[0..<n]) }
+            return unsafe chunk.withUnsafeBytes { raw in
+                unsafe body(UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: CChar.self), count: n))
             }
-            guard let result else { throw XMLError(.io, "the file cannot be read (corrupt gzip?)", file: name) }
-            return result
         case .memory(let m, let offset):
             let n = Swift.min(max, m.count - offset)
             unsafe source = .memory(m, offset: offset + n)
@@ -470,6 +518,11 @@ private enum SAXCallbacks {
             (unsafe xmlParseChunk(ctxt, c.baseAddress, Int32(c.count), c.isEmpty ? 1 : 0), c.isEmpty)
         }
         if empty { unsafe state.pointee.ended = true }
+        unsafe try check(ctxt, rc)
+    }
+
+    /// Throws the first failure of the chunks fed so far.
+    private func check(_ ctxt: xmlParserCtxtPtr, _ rc: Int32 = 0) throws(XMLError) {
         if let f = unsafe state.pointee.failure { throw XMLError(f.code, f.message, file: name, line: f.line) }
         if unsafe rc != 0 || ctxt.pointee.wellFormed == 0 {
             throw unsafe XMLError(.malformed, "not well-formed XML: parse error", file: name, line: state.pointee.line)
