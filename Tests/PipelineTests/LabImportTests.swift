@@ -243,6 +243,33 @@ struct LabImportTests {
         #expect(LabImporter.check(path: path, options: Self.options).results.isEmpty)
     }
 
+    @Test("a DOCTYPE or ENTITY deep in a large file, or split across the reader's 256 KiB chunks, is refused")
+    func lateDoctype() throws {
+        let chunk = 256 << 10
+        let good = (0..<1500).map { Self.result("Q\($0)", #"<Quantified unit="copies/mL">52400</Quantified>"#) }.joined()
+        let whole = Self.neutral(good)
+        // Insert after a Result that ends below the first chunk boundary (between elements).
+        let cut = try #require(whole.range(of: "</Result>", options: .backwards, range: whole.startIndex..<whole.utf8.index(whole.startIndex, offsetBy: chunk - 300)))
+        let head = String(whole[..<cut.upperBound])
+        let tail = String(whole[cut.upperBound...])
+        let dir = Paths.temporaryDirectory("labs")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (k, pattern) in ["<!ENTITY x 'y'>", "<!DOCTYPE r>"].enumerated() {
+            // Pattern starting 6 bytes before the boundary (split), exactly at it, and 2 chunks later.
+            for target in [chunk - 6, chunk, 2 * chunk + 1000] {
+                let pad = target - head.utf8.count - 5
+                let doc = head + "<!-- " + String(repeating: "x", count: pad) + pattern + " -->" + tail
+                #expect(doc.utf8.count > target + pattern.utf8.count)
+                let path = dir.appendingPathComponent("late-\(k)-\(target).xml").path
+                try Data(doc.utf8).write(to: URL(fileURLWithPath: path))
+                var sink = CollectingSink()
+                let report = LabImporter.importFile(path: path, options: Self.options, sink: &sink)
+                #expect(report.status == .rejected)
+                #expect(report.error?.code == "E-XML-DTD-FORBIDDEN", "\(pattern) at byte \(target)")
+            }
+        }
+    }
+
     @Test("result strings: every form of domain.md section 3")
     func normaliser() throws {
         func n(_ s: String) throws -> NormalizedString { try ResultNormalizer.normalize(s) }
