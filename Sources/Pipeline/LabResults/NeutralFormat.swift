@@ -9,6 +9,7 @@ struct NeutralFormat: LabFormatHandler {
     var resultIDs = Set<String>()
     var createdAt: LabTimestamp?
     var tokens: NeutralTokens?
+    var scratch = NeutralFields(line: 0)
 
     init(options: LabImportOptions) { self.options = options }
 
@@ -78,7 +79,10 @@ struct NeutralFormat: LabFormatHandler {
         let t = tokens!
         guard reader.localNameToken == t.result, reader.namespaceToken == t.namespace else { return false }
         let id = try LabDocumentParser.call { () throws(XMLError) in try reader.attribute(t.id) } ?? ""
-        let fields = try NeutralFields.read(reader, tokens: t, line: line)
+        // One scratch record reused for every Result (no per-record field array).
+        scratch.reset(line: line)
+        try NeutralFields.read(reader, tokens: t, into: &scratch)
+        let fields = scratch
         guard let run else {
             report.warnings.append("line \(line): Result outside a Run ignored")
             return true
@@ -282,8 +286,14 @@ struct NeutralFields {
     var line: Int
 
     /// Reads the children of the Result element the cursor is on, through its end.
-    static func read(_ reader: XMLEventReader, tokens t: NeutralTokens, line: Int) throws(LabFileError) -> NeutralFields {
-        var f = NeutralFields(line: line)
+    mutating func reset(line: Int) {
+        for i in texts.indices { texts[i] = nil }
+        outcome = nil
+        self.line = line
+    }
+
+    static func read(_ reader: XMLEventReader, tokens t: NeutralTokens, into f: inout NeutralFields) throws(LabFileError) {
+        let line = f.line
         var level = 0
         var field = -1
         var capturingOutcome = false
@@ -312,7 +322,7 @@ struct NeutralFields {
             case .text:
                 if level == 1 && field >= 0 { buffer += try LabDocumentParser.call { () throws(XMLError) in try reader.text() } }
             case .end:
-                if level == 0 { return f }
+                if level == 0 { return }
                 if level == 1 && field >= 0 {
                     if field < names.count {
                         if f.texts[field] == nil { f.texts[field] = buffer.trimmed }
