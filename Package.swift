@@ -91,7 +91,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["Pipeline", "SafeXML", "Synth", "TestSupport"]
+            dependencies: ["FCSParser", "Pipeline", "SafeXML", "Synth", "TestSupport"]
         ),
         .testTarget(
             name: "CLITests",

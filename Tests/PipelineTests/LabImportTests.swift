@@ -1,3 +1,4 @@
+import FCSParser
 import Foundation
 import Pipeline
 import Testing
@@ -268,6 +269,31 @@ struct LabImportTests {
                 #expect(report.error?.code == "E-XML-DTD-FORBIDDEN", "\(pattern) at byte \(target)")
             }
         }
+    }
+
+    @Test(".xml.gz inputs read like plain files; a truncated gzip is rejected")
+    func gzipInput() throws {
+        let doc = Self.neutral((0..<2000).map { Self.result("G\($0)", #"<Quantified unit="copies/mL">52400</Quantified>"#) }.joined())
+        let dir = Paths.temporaryDirectory("labs")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let plain = dir.appendingPathComponent("e.xml").path
+        let gz = dir.appendingPathComponent("e.xml.gz").path
+        try Data(doc.utf8).write(to: URL(fileURLWithPath: plain))
+        let compressed = try Gzip.compress(Array(doc.utf8))
+        try Data(compressed).write(to: URL(fileURLWithPath: gz))
+        let a = LabImporter.check(path: plain, options: Self.options)
+        let b = LabImporter.check(path: gz, options: Self.options)
+        #expect(a.status == .accepted && b.status == .accepted)
+        #expect(b.results.count == 2000)
+        #expect(a.results.map(\.id) == b.results.map(\.id))
+        // Truncated gzip stream: rejected, nothing returned.
+        let broken = dir.appendingPathComponent("broken.xml.gz").path
+        try Data(compressed.prefix(compressed.count / 2)).write(to: URL(fileURLWithPath: broken))
+        let c = LabImporter.check(path: broken, options: Self.options)
+        #expect(c.status == .rejected)
+        #expect(c.results.isEmpty)
+        // zlib reports a cut stream either as a read error or as the end of a (then truncated) document.
+        #expect(["E-FILE-IO", "E-XML-NOT-WELL-FORMED"].contains(c.error?.code ?? "none"))
     }
 
     @Test("result strings: every form of domain.md section 3")
