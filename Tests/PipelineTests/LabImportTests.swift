@@ -170,6 +170,8 @@ struct LabImportTests {
             Self.result("ORD", #"<Quantified unit="copies/mL">500</Quantified>"#, collected: "2024-03-09T08:00:00Z"),
             Self.result("UNIT", #"<Quantified unit="IU/mL">500</Quantified>"#),
             Self.result("CAN", #"<Quantified unit="copies/mL">500</Quantified>"#, status: "cancelled"),
+            // Found by the fuzzer: a zero limit used to reach the result as log10 = -inf.
+            Self.result("ZERO", #"<AboveLimit unit="copies/mL" limit="0.00E+07"/>"#),
         ].joined(separator: "\n"))
         var o = Self.options
         o.enrolledPatients = ["P1"]
@@ -188,7 +190,7 @@ struct LabImportTests {
         #expect(codes == [
             "MISS": "E-REC-MISSING-FIELD", "FMT": "E-REC-BAD-FORMAT", "NEG": "E-REC-NEGATIVE-VALUE", "RNG": "E-REC-VALUE-OUT-OF-RANGE",
             "LOG": "E-REC-LOG-MISMATCH", "FUT": "E-REC-FUTURE-DATE", "OLD": "E-REC-DATE-RANGE", "ORD": "E-REC-DATE-ORDER", "UNIT": "E-REC-UNIT",
-            "CAN": "E-REC-BAD-FORMAT",
+            "CAN": "E-REC-BAD-FORMAT", "ZERO": "E-REC-VALUE-OUT-OF-RANGE",
         ])
         // Unknown patient when a registry is configured.
         o.enrolledPatients = ["P9"]

@@ -320,6 +320,8 @@ enum RecordChecks {
         if d > 1000 { throw RecordError(code: "E-REC-VALUE-OUT-OF-RANGE", message: "dilution factor \(d) is above 1000") }
         if d < 1 { throw RecordError(code: "E-REC-VALUE-OUT-OF-RANGE", message: "dilution factor \(d) is below 1") }
         if let limit, limit > 1e9 { throw RecordError(code: "E-REC-VALUE-OUT-OF-RANGE", message: "limit \(limit) is above 1E+9") }
+        // A censoring limit of zero has no meaning (and no logarithm).
+        if let limit, limit == 0 { throw RecordError(code: "E-REC-VALUE-OUT-OF-RANGE", message: "limit 0 is not a detection or quantification limit") }
         if let v = value {
             let copies = unit.flatMap { u in assay?.copies(v, unit: u) } ?? v
             if copies > 1e9 { throw RecordError(code: "E-REC-VALUE-OUT-OF-RANGE", message: "value \(v) is above the plausibility ceiling of 1E+9 copies/mL") }
