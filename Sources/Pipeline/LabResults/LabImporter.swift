@@ -39,7 +39,7 @@ public struct CollectingSink: LabResultSink {
 }
 
 /// Imports HIV-1 RNA results from XML: the neutral export (`urn:hivrna-export:v1`), HL7 FHIR R4
-/// (Bundle or Observation) and mapped vendor formats. Streaming (libxml2 `xmlTextReader` through
+/// (Bundle or Observation) and mapped vendor formats. Streaming (libxml2 SAX2 push parser through
 /// SafeXML), hostile-input safe, with the file- and record-level error codes of the corpus README.
 public enum LabImporter {
     public static let neutralNS = "urn:hivrna-export:v1"
