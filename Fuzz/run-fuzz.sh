@@ -37,8 +37,11 @@ case "$target" in
     xml=(-I Sources/CLibXML2 -I Sources/CZlib -Xcc -I/usr/include/libxml2)
     quiet swiftc "${flags[@]}" "${xml[@]}" -wmo -c -module-name SafeXML -emit-module \
       -emit-module-path "$work/SafeXML.swiftmodule" Sources/SafeXML/*.swift -o "$work/safexml.o"
+    # The lab sources use CivilDate from FCSParser.
+    quiet swiftc "${flags[@]}" -I Sources/CZlib -wmo -c -module-name FCSParser -emit-module \
+      -emit-module-path "$work/FCSParser.swiftmodule" Sources/FCSParser/*/*.swift -o "$work/fcsparser.o"
     quiet swiftc "${flags[@]}" "${xml[@]}" -I "$work" -module-name LabFuzz \
-      Sources/Pipeline/LabResults/*.swift Fuzz/LabImporterFuzz.swift "$work/safexml.o" -lxml2 -lz -o "$work/fuzz"
+      Sources/Pipeline/LabResults/*.swift Fuzz/LabImporterFuzz.swift "$work/safexml.o" "$work/fcsparser.o" -lxml2 -lz -o "$work/fuzz"
     ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac

@@ -126,7 +126,8 @@ struct UTF8Validator {
 }
 
 /// Refuses `<!DOCTYPE` and `<!ENTITY` anywhere in a document (UTF-8, UTF-16 either order), and
-/// documents over the size limit, by scanning the raw (decompressed) bytes before any parsing.
+/// documents over the size limit, by scanning the raw (decompressed) bytes before libxml2 sees
+/// them (whole in-memory documents at once; files chunk by chunk through `XMLPrescanner`).
 public enum XMLPrescan {
     static let patterns: [[UInt8]] = {
         var out: [[UInt8]] = []
@@ -193,37 +194,8 @@ public enum XMLPrescan {
     /// Checks bytes in memory; returns the encoding.
     @discardableResult
     public static func check(_ bytes: [UInt8], name: String, limits: XMLLimits) throws(XMLError) -> XMLDocumentEncoding {
-        if Int64(bytes.count) > limits.maxBytes {
-            throw XMLError(.tooLarge, "document is larger than \(limits.maxBytes) bytes", file: name)
-        }
-        let enc = try encoding(of: bytes.prefix(4), name: name)
-        if enc == .utf8 || enc == .utf8WithBOM {
-            try checkDeclaration(bytes.prefix(256), name: name)
-            var v = UTF8Validator()
-            v.feed(bytes[...])
-            if !v.complete { throw XMLError(.encoding, "document is not valid UTF-8", file: name) }
-        }
-        if scan(bytes[...]) {
-            throw XMLError(.doctype, "document declares a DOCTYPE or ENTITY; refused (external entities and entity expansion are never processed)", file: name)
-        }
-        return enc
-    }
-
-    /// Checks a file (plain or gzip-compressed) in 1 MiB chunks; returns the encoding.
-    @discardableResult
-    public static func check(path: String, limits: XMLLimits) throws(XMLError) -> XMLDocumentEncoding {
-        guard let gz = unsafe gzopen(path, "rb") else {
-            throw XMLError(.io, "cannot open the file", file: path)
-        }
-        defer { unsafe gzclose(gz) }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var scanner = XMLPrescanner(name: path, limits: limits)
-        while true {
-            let n = unsafe buffer.withUnsafeMutableBytes { raw in unsafe gzread(gz, raw.baseAddress!, UInt32(raw.count)) }
-            if n < 0 { throw XMLError(.io, "the file cannot be read (corrupt gzip?)", file: path) }
-            if n == 0 { break }
-            try scanner.feed(buffer[0..<Int(n)])
-        }
+        var scanner = XMLPrescanner(name: name, limits: limits)
+        try scanner.feed(bytes[...])
         try scanner.finish()
         return scanner.encoding ?? .utf8
     }
@@ -311,8 +283,9 @@ struct XMLPrescanner {
 
     var line: Int { unsafe context.map { Int(unsafe xmlSAX2GetLineNumber(UnsafeMutableRawPointer($0))) } ?? 0 }
 
-    mutating func fail(_ code: XMLError.Code, _ message: String) {
-        if failure == nil { failure = (code, message, line) }
+    /// Records the first failure (at `line`, else the parser's line) and stops the parser.
+    mutating func fail(_ code: XMLError.Code, _ message: String, line: Int? = nil) {
+        if failure == nil { failure = (code, message, line ?? self.line) }
         if let c = unsafe context { unsafe xmlStopParser(c) }
     }
 
@@ -386,16 +359,15 @@ private enum SAXCallbacks {
         unsafe h.serror = { ctx, error in
             guard let b = unsafe SAXCallbacks.state(ctx), let error = unsafe error, unsafe b.pointee.failure == nil else { return }
             let msg = unsafe error.pointee.message.map { unsafe String(cString: $0) } ?? "XML error"
-            unsafe b.pointee.failure = (.malformed, "not well-formed XML: \(msg.trimmingCharacters())", Int(unsafe error.pointee.line))
-            if let c = unsafe b.pointee.context { unsafe xmlStopParser(c) }
+            unsafe b.pointee.fail(.malformed, "not well-formed XML: \(msg.trimmingCharacters())", line: Int(unsafe error.pointee.line))
         }
         return unsafe h
     }
 }
 
 /// Streaming XML reader over libxml2's SAX2 push parser, with `XML_PARSE_NONET` and never
-/// NOENT, DTDLOAD, DTDATTR or HUGE; no entity is ever declared or expanded. The document is
-/// pre-scanned: DOCTYPE/ENTITY refused. Input is fed in 256 KiB chunks; a chunk's events are
+/// NOENT, DTDLOAD, DTDATTR or HUGE; no entity is ever declared or expanded. Every byte is
+/// pre-scanned before libxml2 sees it: DOCTYPE/ENTITY refused. Input is fed in 256 KiB chunks; a chunk's events are
 /// delivered only when the chunk parsed cleanly. Results must be used only after ``next()``
 /// returned nil (clean end of document).
 @safe public final class XMLEventReader {

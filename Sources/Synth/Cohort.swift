@@ -35,52 +35,6 @@ public struct SynthOptions: Sendable, Hashable, Codable {
     public init() {}
 }
 
-/// Calendar dates as days since 1970-01-01 (proleptic Gregorian), without time zones.
-public enum CivilDate {
-    public static func days(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146097 + doe - 719468
-    }
-
-    public static func components(_ days: Int) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719468
-        let era = (z >= 0 ? z : z - 146096) / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
-    }
-
-    /// ISO `yyyy-mm-dd`.
-    public static func iso(_ days: Int) -> String {
-        let c = components(days)
-        return String(format4: c.year) + "-" + String(format2: c.month) + "-" + String(format2: c.day)
-    }
-
-    /// FCS `$DATE` form `dd-MMM-yyyy`.
-    public static func fcs(_ days: Int) -> String {
-        let names = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-        let c = components(days)
-        return String(format2: c.day) + "-" + names[c.month - 1] + "-" + String(format4: c.year)
-    }
-}
-
-extension String {
-    init(format2 v: Int) { self = v < 10 ? "0\(v)" : "\(v)" }
-    init(format4 v: Int) {
-        let digits = "\(v)"
-        self = String(repeating: "0", count: Swift.max(0, 4 - digits.count)) + digits
-    }
-}
-
 /// One patient's plan: stratum, response and the trajectory parameters.
 public struct PatientPlan: Sendable, Codable, Hashable {
     public var id: String

@@ -10,25 +10,18 @@ public enum GatingMLReader {
 
     /// Reads a Gating-ML file.
     public static func read(path: String) throws(GatingError) -> GatingStrategy {
-        do {
-            let reader = try XMLEventReader(path: path)
-            return try parse(try XMLNode.parse(reader), file: path)
-        } catch let e as XMLError {
-            throw GatingError(.xml, e.message, element: nil, line: e.line, file: path)
-        } catch let e as GatingError {
-            var copy = e
-            copy.file = path
-            throw copy
-        } catch {
-            throw GatingError(.xml, "\(error)", file: path)
-        }
+        try read(name: path) { () throws(XMLError) in try XMLEventReader(path: path) }
     }
 
     /// Reads a Gating-ML document from memory.
     public static func read(bytes: [UInt8], name: String = "<memory>") throws(GatingError) -> GatingStrategy {
+        try read(name: name) { () throws(XMLError) in try XMLEventReader(bytes: bytes, name: name) }
+    }
+
+    /// Parses what `open` reads; every error names `name`.
+    private static func read(name: String, _ open: () throws(XMLError) -> XMLEventReader) throws(GatingError) -> GatingStrategy {
         do {
-            let reader = try XMLEventReader(bytes: bytes, name: name)
-            return try parse(try XMLNode.parse(reader), file: name)
+            return try parse(try XMLNode.parse(try open()), file: name)
         } catch let e as XMLError {
             throw GatingError(.xml, e.message, element: nil, line: e.line, file: name)
         } catch let e as GatingError {

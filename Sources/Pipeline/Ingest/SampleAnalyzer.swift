@@ -134,13 +134,7 @@ public struct SampleAnalyzer: Sendable {
 
     /// `$DATE` forms: dd-MMM-yyyy (also 2-digit years), yyyy-mm-dd.
     static func parseDate(_ s: String) -> Int? {
-        if let t = LabTimestamp.parseISO(s, requireZone: false) { return t.localDays }
-        let months = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-        let parts = s.uppercased().split(separator: "-")
-        guard parts.count == 3, let d = Int(parts[0]), let m = months.firstIndex(of: String(parts[1])), var y = Int(parts[2]) else { return nil }
-        if parts[2].count == 2 { y += y < 70 ? 2000 : 1900 }
-        guard d >= 1, d <= LabTimestamp.daysInMonth(y, m + 1) else { return nil }
-        return LabTimestamp.days(y, m + 1, d)
+        LabTimestamp.parseISO(s, requireZone: false)?.localDays ?? CivilDate.parseFCS(s)
     }
 
     /// Reads, identifies, gates and derives one file.
@@ -237,7 +231,7 @@ public struct SampleAnalyzer: Sendable {
             }
         }
         return SampleResult(
-            file: displayName, sha256: sha256, patient: patient, collectedDays: day, collected: Self.iso(day), events: set.eventCount,
+            file: displayName, sha256: sha256, patient: patient, collectedDays: day, collected: CivilDate.iso(day), events: set.eventCount,
             beadEvents: beads, lymphocyteEvents: lymph, cd3Events: cd3, cd4Events: cd4, cd8Events: cd8, cd8HladrEvents: hladr, cd4Cd25Events: cd25,
             cd4Abs: cd4Abs, cd8Abs: cd8Abs, cd4Pct: cd4Pct, cd8Pct: cd8Pct, cd3Pct: cd3Pct,
             cd4cd8Ratio: (cd4Abs != nil && (cd8Abs ?? 0) > 0) ? cd4Abs! / cd8Abs! : (cd8 > 0 ? Double(cd4) / Double(cd8) : nil),
@@ -246,10 +240,6 @@ public struct SampleAnalyzer: Sendable {
             programVersion: ProgramInfo.version)
     }
 
-    static func iso(_ days: Int) -> String {
-        let c = LabTimestamp.civil(days)
-        return String(format: "%04d-%02d-%02d", c.0, c.1, c.2)
-    }
 }
 
 /// SHA-256 of files (swift-crypto), streamed in 1 MiB chunks.

@@ -1,3 +1,4 @@
+import FCSParser
 import Foundation
 import SafeXML
 
@@ -294,7 +295,7 @@ enum RecordChecks {
         return v
     }
 
-    static let minimumCollected = LabTimestamp.days(1980, 1, 1)
+    static let minimumCollected = CivilDate.days(year: 1980, month: 1, day: 1)
 
     /// Negative, range, log and date checks in the README's order (steps 3-8).
     static func validate(

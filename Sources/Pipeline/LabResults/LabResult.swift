@@ -1,3 +1,4 @@
+import FCSParser
 import Foundation
 
 /// Canonical outcome of a viral-load result (domain.md section 3).
@@ -84,30 +85,7 @@ public struct LabTimestamp: Sendable, Hashable, Codable, Comparable, CustomStrin
     public var description: String { text }
 
     /// ISO date `yyyy-mm-dd` of the local civil date.
-    public var isoDate: String {
-        let c = Self.civil(localDays)
-        return String(format: "%04d-%02d-%02d", c.0, c.1, c.2)
-    }
-
-    static func days(_ y: Int, _ m: Int, _ d: Int) -> Int {
-        let yy = m <= 2 ? y - 1 : y
-        let era = (yy >= 0 ? yy : yy - 399) / 400
-        let yoe = yy - era * 400
-        let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1
-        return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468
-    }
-
-    static func civil(_ days: Int) -> (Int, Int, Int) {
-        let z = days + 719468
-        let era = (z >= 0 ? z : z - 146096) / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
-    }
+    public var isoDate: String { CivilDate.iso(localDays) }
 
     /// Parses `yyyy-mm-dd`, or `yyyy-mm-ddThh:mm[:ss[.fff]](Z|±hh:mm)`; a date-time without a
     /// zone is accepted only when `requireZone` is false (then read as UTC).
@@ -123,9 +101,9 @@ public struct LabTimestamp: Sendable, Hashable, Codable, Comparable, CustomStrin
             return r.reduce(0) { $0 * 10 + Int(b[$1] - 48) }
         }
         guard b.count >= 10, let y = num(0..<4), b[4] == 45, let mo = num(5..<7), b[7] == 45, let d = num(8..<10), (1...12).contains(mo),
-            d >= 1, d <= daysInMonth(y, mo)
+            d >= 1, d <= CivilDate.daysInMonth(year: y, month: mo)
         else { return nil }
-        let day = days(y, mo, d)
+        let day = CivilDate.days(year: y, month: mo, day: d)
         if b.count == 10 { return LabTimestamp(epochSeconds: Int64(day) * 86400, localDays: day, hasTime: false, text: t) }
         guard b.count >= 16, b[10] == 84 || b[10] == 116, let hh = num(11..<13), b[13] == 58, let mm = num(14..<16), hh < 24, mm < 60 else { return nil }
         var i = 16
@@ -153,14 +131,6 @@ public struct LabTimestamp: Sendable, Hashable, Codable, Comparable, CustomStrin
         }
         let local = Int64(day) * 86400 + Int64(hh * 3600 + mm * 60 + ss)
         return LabTimestamp(epochSeconds: local - Int64(offset * 60), localDays: day, hasTime: true, text: t)
-    }
-
-    static func daysInMonth(_ y: Int, _ m: Int) -> Int {
-        switch m {
-        case 2: (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
     }
 
     /// From a Foundation date and the zone it was written in.

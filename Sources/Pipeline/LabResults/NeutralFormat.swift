@@ -63,10 +63,6 @@ struct NeutralFormat: LabFormatHandler {
         case "Source", "Controls": return
         case "Assays":
             for a in node.children("Assay", namespace: LabImporter.neutralNS) { try assay(a) }
-        case "Result":
-            // Unreachable: parseChildren offers every element to streamElement first, which
-            // consumes neutral Results.
-            report.warnings.append("line \(node.line): Result outside the streaming path ignored")
         default:
             report.warnings.append("line \(node.line): unknown element \(node.localName) ignored")
         }

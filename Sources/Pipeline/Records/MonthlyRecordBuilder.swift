@@ -1,3 +1,4 @@
+import FCSParser
 import Foundation
 
 /// Builds per-patient monthly records from samples and lab results (domain.md section 7):
@@ -108,7 +109,7 @@ public struct MonthlyRecordBuilder: Sendable {
             for m in 0...lastMonth {
                 let (from, to) = m == 0 ? (rules.baselineFromDay, rules.baselineToDay) : window(m)
                 var r = MonthlyRecord(
-                    patient: p.id, month: m, targetDate: SampleAnalyzer.iso(target(p, m)), windowFromDay: from, windowToDay: to, baseline: m == 0,
+                    patient: p.id, month: m, targetDate: CivilDate.iso(target(p, m)), windowFromDay: from, windowToDay: to, baseline: m == 0,
                     stratum: stratum, responder: nil, missing: [], qc: [], sources: [], candidates: 0)
                 if m == 0 {
                     if let last = bs.last {

@@ -136,15 +136,21 @@ public final class SQLiteRecordStore: RecordStore {
         }
     }
 
+    /// Records an FCS file's new content and status and drops what an earlier version of it
+    /// stored (its sample row and its file-level rejection), inside the caller's transaction.
+    private static func replaceFCSFile(_ db: Database, path: String, sha256: String, size: Int64, mtime: Double, status: String) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO fcs_files (path, sha256, size, mtime, status) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mtime = excluded.mtime, status = excluded.status
+                """, arguments: [path, sha256, size, mtime, status])
+        try db.execute(sql: "DELETE FROM samples WHERE file = ?", arguments: [path])
+        try db.execute(sql: "DELETE FROM rejections WHERE file = ? AND kind = 'fcs'", arguments: [path])
+    }
+
     public func commitSample(path: String, size: Int64, mtime: Double, sample s: SampleResult) throws {
         try queue.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO fcs_files (path, sha256, size, mtime, status) VALUES (?, ?, ?, ?, 'ingested')
-                    ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mtime = excluded.mtime, status = 'ingested'
-                    """, arguments: [path, s.sha256, size, mtime])
-            try db.execute(sql: "DELETE FROM samples WHERE file = ?", arguments: [path])
-            try db.execute(sql: "DELETE FROM rejections WHERE file = ? AND kind = 'fcs'", arguments: [path])
+            try Self.replaceFCSFile(db, path: path, sha256: s.sha256, size: size, mtime: mtime, status: "ingested")
             try db.execute(
                 sql: """
                     INSERT INTO samples (file, sha256, patient, collected_days, collected, events, bead_events, lymphocyte_events, cd3_events,
@@ -162,13 +168,7 @@ public final class SQLiteRecordStore: RecordStore {
 
     public func commitRejection(path: String, sha256: String, size: Int64, mtime: Double, code: String, message: String) throws {
         try queue.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO fcs_files (path, sha256, size, mtime, status) VALUES (?, ?, ?, ?, 'rejected')
-                    ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mtime = excluded.mtime, status = 'rejected'
-                    """, arguments: [path, sha256, size, mtime])
-            try db.execute(sql: "DELETE FROM samples WHERE file = ?", arguments: [path])
-            try db.execute(sql: "DELETE FROM rejections WHERE file = ? AND kind = 'fcs'", arguments: [path])
+            try Self.replaceFCSFile(db, path: path, sha256: sha256, size: size, mtime: mtime, status: "rejected")
             try db.execute(
                 sql: "INSERT INTO rejections (file, record, sha256, kind, code, message) VALUES (?, '', ?, 'fcs', ?, ?)",
                 arguments: [path, sha256, code, message])
