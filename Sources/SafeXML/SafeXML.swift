@@ -417,7 +417,9 @@ private enum SAXCallbacks {
         unsafe self.state = UnsafeMutablePointer<SAXState>.allocate(capacity: 1)
         unsafe state.initialize(to: SAXState(limits: limits))
         self.chunk = chunk
-        try start(first: Int(n))
+        unsafe try begin(unsafe chunk.withUnsafeBytes { raw in
+            unsafe start(UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: CChar.self), count: Int(n)))
+        })
     }
 
     /// Reads a document from memory; `name` is used in errors.
@@ -432,31 +434,23 @@ private enum SAXCallbacks {
         unsafe state.initialize(to: SAXState(limits: limits))
         self.chunk = []
         self.prescanner = nil
-        try start(first: nil)
+        unsafe try begin(try withNextBytes(max: Self.chunkSize) { unsafe start($0) })
     }
 
-    /// Creates the push parser on the first bytes (libxml2 detects the encoding from them).
-    /// `first`: the count of already read (and pre-scanned) bytes at the start of `chunk`.
-    private func start(first: Int?) throws(XMLError) {
+    /// Creates the push parser on the first chunk (libxml2 detects the encoding from its first
+    /// four bytes) and parses the rest of that chunk.
+    private func start(_ first: UnsafeBufferPointer<CChar>) -> xmlParserCtxtPtr? {
         var handler = unsafe SAXCallbacks.handler()
-        let ctxt: xmlParserCtxtPtr?
-        if let first {
-            unsafe ctxt = unsafe chunk.withUnsafeBytes { raw in
-                let c = unsafe raw.baseAddress!.assumingMemoryBound(to: CChar.self)
-                guard let ctxt = unsafe xmlCreatePushParserCtxt(&handler, UnsafeMutableRawPointer(state), c, Int32(Swift.min(4, first)), name) else { return nil }
-                unsafe xmlCtxtUseOptions(ctxt, Self.options)
-                unsafe state.pointee.context = unsafe ctxt
-                if first > 4 { unsafe xmlParseChunk(ctxt, c + 4, Int32(first - 4), 0) }
-                return unsafe ctxt
-            }
-        } else {
-            unsafe ctxt = try unsafe withNextBytes(max: 4) { c in
-                guard let ctxt = unsafe xmlCreatePushParserCtxt(&handler, UnsafeMutableRawPointer(state), c.baseAddress, Int32(c.count), name) else { return nil }
-                unsafe xmlCtxtUseOptions(ctxt, Self.options)
-                unsafe state.pointee.context = unsafe ctxt
-                return unsafe ctxt
-            }
-        }
+        guard let ctxt = unsafe xmlCreatePushParserCtxt(&handler, UnsafeMutableRawPointer(state), first.baseAddress, Int32(Swift.min(4, first.count)), name)
+        else { return nil }
+        unsafe xmlCtxtUseOptions(ctxt, Self.options)
+        unsafe state.pointee.context = unsafe ctxt
+        if first.count > 4 { unsafe xmlParseChunk(ctxt, first.baseAddress! + 4, Int32(first.count - 4), 0) }
+        return unsafe ctxt
+    }
+
+    /// Keeps the parser `start` made, or throws what stopped it.
+    private func begin(_ ctxt: xmlParserCtxtPtr?) throws(XMLError) {
         guard let ctxt = unsafe ctxt else { throw XMLError(.malformed, "libxml2 could not start reading", file: name) }
         unsafe self.context = unsafe ctxt
         unsafe try check(ctxt)
@@ -466,8 +460,7 @@ private enum SAXCallbacks {
     private func withNextBytes<R>(max: Int, _ body: (UnsafeBufferPointer<CChar>) -> R) throws(XMLError) -> R {
         switch source {
         case .file(let gz):
-            if chunk.count < max { chunk = [UInt8](repeating: 0, count: max) }
-            let n = Int(unsafe chunk.withUnsafeMutableBytes { raw in unsafe gzread(gz, raw.baseAddress!, UInt32(max)) })
+            let n = Int(unsafe chunk.withUnsafeMutableBytes { raw in unsafe gzread(gz, raw.baseAddress!, UInt32(Swift.min(max, raw.count))) })
             if n < 0 { throw XMLError(.io, "the file cannot be read (corrupt gzip?)", file: name) }
             // Each chunk is pre-scanned before libxml2 sees it.
             if n == 0 { try prescanner?.finish() } else { try prescanner?.feed(chunk[0..<n]) }
