@@ -113,8 +113,30 @@ public struct CohortSynthesizer: Sendable {
         try writeText(neutralXML(plans, rna), to: directory.appendingPathComponent("labs/hivrna-export.xml"))
         try writeText(fhirXML(plans, rna), to: directory.appendingPathComponent("labs/hivrna-fhir.xml"))
         try writeText(try strategyXML(), to: directory.appendingPathComponent("panel.xml"))
+        try writeText(manualCSV(results), to: directory.appendingPathComponent("manual-gating.csv"))
         try writeText(jsonString(options), to: directory.appendingPathComponent("synth-options.json"))
         return truth
+    }
+
+    /// The true populations as a lab's manual-gating worksheet (`cytoingest validate --manual`):
+    /// counts, percentages of the parent (2 decimals) and absolute counts (cells/uL, whole).
+    func manualCSV(_ files: [FileTruth]) -> String {
+        var out = "# True populations of the synthetic cohort, written by cytoingest synth as a manual-gating worksheet\n"
+        out += "sample,population,count,percent,absolute\n"
+        func pct(_ v: Double) -> String { String(format: "%.2f", v) }
+        for f in files {
+            let t = f.truth
+            let name = String(f.file.split(separator: "/").last!)
+            let hladr = t.populations[Panel.Population.cd8THLADR.name] ?? 0
+            let cd25 = t.populations[Panel.Population.cd4TCD25.name] ?? 0
+            out += "\(name),beads,\(t.beadEvents),,\n"
+            out += "\(name),lymphocytes,\(t.lymphocyteEvents),,\n"
+            out += "\(name),cd4,\(t.cd4Events),\(pct(t.cd4Pct)),\(String(format: "%.0f", t.cd4Abs))\n"
+            out += "\(name),cd8,\(t.cd8Events),\(pct(t.cd8Pct)),\(String(format: "%.0f", t.cd8Abs))\n"
+            out += "\(name),cd8Hladr,\(hladr),\(pct(t.cd8HladrPct)),\n"
+            out += "\(name),cd4Cd25,\(cd25),\(pct(t.cd4Cd25Pct)),\n"
+        }
+        return out
     }
 
     func jsonString<T: Encodable>(_ value: T) throws -> String {

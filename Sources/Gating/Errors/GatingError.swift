@@ -23,6 +23,8 @@ public struct GatingError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let badTransform = Code(rawValue: "bad_transform")
         /// A gate's geometry is impossible (empty polygon, non-invertible covariance, ...).
         public static let badGate = Code(rawValue: "bad_gate")
+        /// A FlowJo workspace element is unknown, missing or malformed.
+        public static let badWorkspace = Code(rawValue: "bad_workspace")
     }
 
     public var code: Code

@@ -20,8 +20,16 @@ public enum GatingMLReader {
 
     /// Parses what `open` reads; every error names `name`.
     private static func read(name: String, _ open: () throws(XMLError) -> XMLEventReader) throws(GatingError) -> GatingStrategy {
+        try readDocument(name: name, open) { (root) throws(GatingError) in try parse(root, file: name) }
+    }
+
+    /// Reads a whole XML document into a tree and hands it to `parse`; XML and parse errors
+    /// come back as `GatingError`s naming `name` (shared by Gating-ML and FlowJo workspaces).
+    static func readDocument<T>(
+        name: String, maxNodes: Int = 1_000_000, _ open: () throws(XMLError) -> XMLEventReader, _ parse: (XMLNode) throws(GatingError) -> T
+    ) throws(GatingError) -> T {
         do {
-            return try parse(try XMLNode.parse(try open()), file: name)
+            return try parse(try XMLNode.parse(try open(), maxNodes: maxNodes))
         } catch let e as XMLError {
             throw GatingError(.xml, e.message, element: nil, line: e.line, file: name)
         } catch let e as GatingError {

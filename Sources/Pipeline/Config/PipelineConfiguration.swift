@@ -84,6 +84,20 @@ public struct PipelineConfiguration: Sendable, Codable {
         public var sqlite: String = "cytoingest.sqlite"
     }
 
+    /// Validation against manual gating (`cytoingest validate`).
+    public struct Validation: Sendable, Codable {
+        /// Largest |automated - manual| percentage, in points.
+        public var percentPoints: Double = 2
+        /// Largest |automated - manual| absolute count, relative to manual.
+        public var absoluteRelative: Double = 0.10
+        /// Below `lowAbsolute` cells/uL, the absolute tolerance is this many cells/uL instead.
+        public var absoluteLowCells: Double = 20
+        public var lowAbsolute: Double = 200
+        /// FlowJo gate paths (`Lymphocytes/CD3/CD4`) of the pipeline's populations (keys as in
+        /// gating.gates: beads, lymphocytes, cd3, cd4, cd8, cd8Hladr, cd4Cd25).
+        public var flowjo: [String: String] = [:]
+    }
+
     public var version: Int
     public var inputs: Inputs
     public var identity: Identity
@@ -96,12 +110,13 @@ public struct PipelineConfiguration: Sendable, Codable {
     public var records: Records = Records()
     public var labs: LabsConfiguration = LabsConfiguration()
     public var store: Store = Store()
+    public var validation: Validation = Validation()
 
     /// The folder relative paths are resolved against (the configuration's folder).
     public var baseDirectory: URL = URL(fileURLWithPath: ".")
 
     enum CodingKeys: String, CodingKey {
-        case version, inputs, identity, registry, panel, gating, counting, qc, records, labs, store
+        case version, inputs, identity, registry, panel, gating, counting, qc, records, labs, store, validation
     }
 
     public func resolve(_ path: String) -> String {
@@ -130,6 +145,7 @@ public struct PipelineConfiguration: Sendable, Codable {
         return [
             "inputs": dict(Inputs()), "identity": ["dateKeyword": "$DATE", "timeKeyword": "$BTIM"], "panel": dict(Panel()),
             "gating": ["mode": "template"], "counting": dict(Counting()), "qc": dict(QC()), "records": dict(Records()), "labs": dict(LabsConfiguration()), "store": dict(Store()),
+            "validation": dict(Validation()),
         ]
     }
 
@@ -201,6 +217,13 @@ public struct PipelineConfiguration: Sendable, Codable {
         }
         if let r = registry, !FileManager.default.fileExists(atPath: resolve(r)) {
             throw ConfigurationError(path: "$.registry", message: "file \(r) does not exist")
+        }
+        let v = validation
+        guard v.percentPoints >= 0, v.absoluteRelative >= 0, v.absoluteLowCells >= 0, v.lowAbsolute >= 0 else {
+            throw ConfigurationError(path: "$.validation", message: "tolerances must be non-negative")
+        }
+        for key in v.flowjo.keys where !Self.requiredGates.contains(key) {
+            throw ConfigurationError(path: "$.validation.flowjo.\(key)", message: "must be one of \(Self.requiredGates.joined(separator: ", "))")
         }
         for (i, p) in labs.profiles.enumerated() {
             do { try p.validate() } catch { throw ConfigurationError(path: "$.labs.profiles[\(i)]", message: error.message) }

@@ -132,6 +132,18 @@ public struct SampleAnalyzer: Sendable {
         key.flatMap { set.text[$0]?.trimmed }.flatMap { $0.isEmpty ? nil : $0 }
     }
 
+    /// The strategy's engine for a data set: channels named by the panel's markers, the file's
+    /// spillover renamed likewise.
+    public func engine(for set: FCSDataSet) throws -> GatingEngine {
+        let names = channelNames(set)
+        var spill: SpilloverMatrix? = nil
+        if let s = try set.spillover() {
+            let renamed = s.channels.map { c in set.parameterIndex(named: c).map { names[$0] } ?? c }
+            spill = try SpilloverMatrix(fluorochromes: renamed, detectors: renamed, matrix: s.matrix)
+        }
+        return try GatingEngine(strategy: strategy, channels: names, labels: set.parameters.map(\.label), fcsSpillover: spill)
+    }
+
     /// `$DATE` forms: dd-MMM-yyyy (also 2-digit years), yyyy-mm-dd.
     static func parseDate(_ s: String) -> Int? {
         LabTimestamp.parseISO(s, requireZone: false)?.localDays ?? CivilDate.parseFCS(s)
@@ -173,13 +185,7 @@ public struct SampleAnalyzer: Sendable {
             throw SampleRejection(code: "E-NO-DATE", message: "no collection date in \(config.identity.dateKeyword)")
         }
         // Gating, streamed block by block.
-        let names = channelNames(set)
-        var spill: SpilloverMatrix? = nil
-        if let s = try set.spillover() {
-            let renamed = s.channels.map { c in set.parameterIndex(named: c).map { names[$0] } ?? c }
-            spill = try SpilloverMatrix(fluorochromes: renamed, detectors: renamed, matrix: s.matrix)
-        }
-        let engine = try GatingEngine(strategy: strategy, channels: names, labels: set.parameters.map(\.label), fcsSpillover: spill)
+        let engine = try self.engine(for: set)
         var counts = [Int](repeating: 0, count: strategy.gates.count)
         var blocks = try reader.events(values: .scaled, blockSize: 8192)
         while let block = try blocks.next() {

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Render the gating plots of ingested samples (or of given FCS files) as one HTML file.",
+        discussion: """
+            Per sample: the values and the panel plots (CD45 vs SSC, CD3 vs CD4, CD8 vs HLA-DR, \
+            CD4 vs CD25) with the gates applied. Self-contained: works offline, no script. With no \
+            FILE, reports the samples ingested in the store. Exits 65 when a file cannot be read \
+            (the others are still reported).
+            """
+    )
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(name: .shortAndLong, help: "The HTML file to write.")
+    var output: String = "report.html"
+
+    @Argument(help: "FCS files (default: the samples ingested in the store).")
+    var files: [String] = []
+
+    func run() throws {
+        let (cfg, database) = try store.load()
+        let registry = try cfg.registry.map { try Registry.load(path: cfg.resolve($0)) } ?? [:]
+        let analyzer = try SampleAnalyzer(config: cfg, registry: registry)
+        var paths = files
+        if paths.isEmpty {
+            guard FileManager.default.fileExists(atPath: database) else { throw ValidationError("no store at \(database); run `cytoingest run` first, or name FCS files") }
+            let s = try SQLiteRecordStore(path: database)
+            paths = try s.filePaths().filter { (try s.fileState($0))?.status == "ingested" }.sorted()
+        }
+        var entries: [(name: String, sample: GatedSample, result: SampleResult?)] = []
+        var failed = false
+        for path in paths {
+            let name = URL(fileURLWithPath: path).lastPathComponent
+            do {
+                let gated = try GatedSample.load(path: path, analyzer: analyzer, flowJo: nil)
+                let result = try? analyzer.analyze(path: path, displayName: name, sha256: FileHash.sha256(path: path)).get()
+                entries.append((name, gated, result))
+            } catch {
+                printError("\(name): \(error)")
+                failed = true
+            }
+        }
+        let html = ReportRenderer(config: cfg).samplesPage(entries)
+        do { try Data(html.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
+            throw ValidationError("cannot write \(output): \(error.localizedDescription)")
+        }
+        print("wrote \(output): \(entries.count) samples")
+        if failed { throw exitDataError }
+    }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import Gating
+import Pipeline
+
+struct ValidateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Compare automated gating with manual gating (FlowJo workspace or manual-results CSV).",
+        discussion: """
+            A FlowJo 10 workspace (.wsp) is replayed with our gating core and compared with \
+            FlowJo's stored counts; populations mapped under validation.flowjo in the \
+            configuration are compared with the pipeline's results. A CSV (sample, population, \
+            count/percent/absolute) is compared with the pipeline's results. FCS files are looked \
+            up beside the workspace, under --fcs and under inputs.fcs. Exits 0 when everything \
+            passes, 65 otherwise.
+            """
+    )
+
+    @Option(help: "Manual gating: a FlowJo .wsp or a manual-results .csv.")
+    var manual: String
+
+    @Option(help: "Configuration file.")
+    var config: String = "pipeline.json"
+
+    @Option(help: "Folder (or file) holding the FCS files of the manual samples (repeatable).")
+    var fcs: [String] = []
+
+    @Option(help: "Write the HTML report (self-contained, works offline) to this file.")
+    var report: String?
+
+    @Option(help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    func run() throws {
+        let cfg: PipelineConfiguration
+        do { cfg = try PipelineConfiguration.load(path: config) } catch { throw ValidationError(error.description) }
+        let registry = try cfg.registry.map { try Registry.load(path: cfg.resolve($0)) } ?? [:]
+        let analyzer = try SampleAnalyzer(config: cfg, registry: registry)
+        let validator = Validator(config: cfg, analyzer: analyzer, searchPaths: fcs + cfg.inputs.fcs.map { cfg.resolve($0) })
+        let result: ValidationReport
+        if manual.lowercased().hasSuffix(".wsp") || manual.lowercased().hasSuffix(".xml") {
+            do {
+                result = validator.validate(workspace: try FlowJoWorkspace.read(path: manual))
+            } catch {
+                printError(error.description)
+                throw exitDataError
+            }
+        } else {
+            do {
+                result = validator.validate(manual: try ManualResultsCSV.read(path: manual), source: manual)
+            } catch {
+                printError(error.description)
+                throw exitDataError
+            }
+        }
+        if let report {
+            let html = ReportRenderer(config: cfg).validationPage(result)
+            do { try Data(html.utf8).write(to: URL(fileURLWithPath: report), options: .atomic) } catch {
+                throw ValidationError("cannot write \(report): \(error.localizedDescription)")
+            }
+        }
+        switch format {
+        case .json:
+            let data = try JSONSerialization.data(withJSONObject: result.jsonObject(), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        case .text:
+            print(Self.text(result), terminator: "")
+        }
+        if !result.pass { throw exitDataError }
+    }
+
+    static func text(_ r: ValidationReport) -> String {
+        var out = ""
+        if !r.samples.isEmpty {
+            var rows = [["sample", "population", "automated %", "manual %", "delta pts", "auto /uL", "manual /uL", "delta /uL", "pass"]]
+            for s in r.samples {
+                rows.append([s.sample, s.population, cell(s.automated, 2), cell(s.manual, 2), cell(s.deltaPct, 2), cell(s.automatedAbs, 0), cell(s.manualAbs, 0), cell(s.deltaAbs, 0), s.pass ? "pass" : "FAIL" + (s.note.map { " (\($0))" } ?? "")])
+            }
+            out += "Automated vs manual\n" + table(rows, indent: "  ")
+        }
+        if !r.metrics.isEmpty {
+            var rows = [["metric", "n", "bias", "LoA low", "LoA high", "CCC", "Pearson r", "F1"]]
+            for m in r.metrics { rows.append([m.metric, String(m.n), cell(m.bias, 3), cell(m.loaLow, 3), cell(m.loaHigh, 3), cell(m.ccc, 4), cell(m.pearson, 4), cell(m.f1, 4)]) }
+            out += "Agreement\n" + table(rows, indent: "  ")
+        }
+        if !r.replay.isEmpty {
+            var rows = [["sample", "population", "gate", "FlowJo", "ours", "diff", "allowed", "pass"]]
+            for p in r.replay {
+                rows.append([p.sample, p.population, p.gateType, p.flowJo.map(String.init) ?? "-1", String(p.ours), p.difference.map(String.init) ?? "", p.allowed.map(String.init) ?? "", p.pass.map { $0 ? "pass" : "FAIL" } ?? "not stored"])
+            }
+            out += "FlowJo workspace replayed\n" + table(rows, indent: "  ")
+        }
+        for u in r.unmatched { out += "unmatched: \(u.sample): \(u.message) [\(u.code)]\n" }
+        out += r.pass ? "PASS\n" : "FAIL\n"
+        return out
+    }
+}
