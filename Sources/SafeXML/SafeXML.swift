@@ -593,12 +593,36 @@ private enum SAXCallbacks {
         unsafe state.pointee.bytes.withUnsafeBufferPointer { unsafe String(decoding: UnsafeBufferPointer(rebasing: $0[start..<(start + count)]), as: UTF8.self) }
     }
 
+    /// An attribute value. libxml2's SAX2 keeps `&` (from `&amp;` or `&#38;`) as the character
+    /// reference `&#38;` in attribute values when entities are not substituted (and they never
+    /// are here); this turns it back into `&`.
+    private func attributeString(_ start: Int, _ count: Int) -> String {
+        let s = string(start, count)
+        guard s.utf8.contains(UInt8(ascii: "&")) else { return s }
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count)
+        let u = Array(s.utf8)
+        var i = 0
+        while i < u.count {
+            if u[i] == UInt8(ascii: "&"), i + 4 < u.count, u[i + 1] == UInt8(ascii: "#"), u[i + 2] == UInt8(ascii: "3"), u[i + 3] == UInt8(ascii: "8"),
+                u[i + 4] == UInt8(ascii: ";")
+            {
+                out.append(UInt8(ascii: "&"))
+                i += 5
+            } else {
+                out.append(u[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// The value of the current element's attribute with this local name and no namespace.
     public func attribute(_ token: XMLNameToken) throws(XMLError) -> String? {
         guard let e = current, e.kind == .start else { return nil }
         for i in e.start..<(e.start + e.count) {
             let a = unsafe state.pointee.attributes[i]
-            if unsafe a.namespace == nil && a.name == token.raw { return string(a.start, a.count) }
+            if unsafe a.namespace == nil && a.name == token.raw { return attributeString(a.start, a.count) }
         }
         return nil
     }
@@ -610,7 +634,7 @@ private enum SAXCallbacks {
         result.reserveCapacity(e.count)
         for i in e.start..<(e.start + e.count) {
             let a = unsafe state.pointee.attributes[i]
-            unsafe result.append(XMLAttribute(localName: name(a.name) ?? "", namespace: name(a.namespace), value: string(a.start, a.count)))
+            unsafe result.append(XMLAttribute(localName: name(a.name) ?? "", namespace: name(a.namespace), value: attributeString(a.start, a.count)))
         }
         return result
     }

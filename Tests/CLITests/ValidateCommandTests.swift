@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import Testing
+import TestSupport
+
+@testable import cytoingest
+
+@Suite("cytoingest validate and report")
+struct ValidateCommandTests {
+    static let config = Paths.repoRoot.appendingPathComponent("pipeline.json").path
+    static let cohort = Paths.fixtures.appendingPathComponent("cohort")
+
+    static func exitCode(_ arguments: [String]) throws -> Int32 {
+        var command = try CytoIngest.parseAsRoot(arguments)
+        do {
+            try command.run()
+            return 0
+        } catch let e as ExitCode {
+            return e.rawValue
+        }
+    }
+
+    @Test("exit 0 when every comparison passes, 65 when one fails; the report is written either way")
+    func exitCodes() throws {
+        let dir = Paths.temporaryDirectory("validate-cli")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let report = dir.appendingPathComponent("r.html").path
+        let good = Self.cohort.appendingPathComponent("manual-gating.csv").path
+        #expect(try Self.exitCode(["validate", "--manual", good, "--config", Self.config, "--report", report, "--format", "json"]) == 0)
+        let html = try String(contentsOfFile: report, encoding: .utf8)
+        #expect(html.contains("id=\"verdict\">PASS") && html.hasPrefix("<!DOCTYPE html>"))
+        // One manual CD4 % moved by 3 points.
+        var text = try String(contentsOfFile: good, encoding: .utf8)
+        text = text.replacingOccurrences(of: "P001_M00.fcs.gz,cd4,1274,28.58,300", with: "P001_M00.fcs.gz,cd4,1274,31.58,300")
+        let bad = dir.appendingPathComponent("bad.csv").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: bad))
+        #expect(try Self.exitCode(["validate", "--manual", bad, "--config", Self.config, "--report", report]) == 65)
+        #expect(try String(contentsOfFile: report, encoding: .utf8).contains("id=\"verdict\">FAIL"))
+        // A malformed manual file: 65, nothing written.
+        let broken = dir.appendingPathComponent("broken.csv").path
+        try Data("sample,population\n".utf8).write(to: URL(fileURLWithPath: broken))
+        try? FileManager.default.removeItem(atPath: report)
+        #expect(try Self.exitCode(["validate", "--manual", broken, "--config", Self.config, "--report", report]) == 65)
+        #expect(!FileManager.default.fileExists(atPath: report))
+        // The cohort's FlowJo workspace.
+        #expect(try Self.exitCode(["validate", "--manual", Self.cohort.appendingPathComponent("flowjo/P003_M03.wsp").path, "--config", Self.config]) == 0)
+    }
+
+    @Test("report renders the panel plots of given files; an unreadable file is named and exits 65")
+    func reportCommand() throws {
+        let dir = Paths.temporaryDirectory("report-cli")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("r.html").path
+        let a = Self.cohort.appendingPathComponent("fcs/P001_M00.fcs.gz").path
+        #expect(try Self.exitCode(["report", "--config", Self.config, "-o", out, a]) == 0)
+        var html = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(html.components(separatedBy: "<svg class=\"plot density\"").count - 1 == 4)
+        #expect(html.contains("CD4 /µL") && !html.contains("<script"))
+        let junk = dir.appendingPathComponent("junk.fcs").path
+        try Data("FCS3.1    not really".utf8).write(to: URL(fileURLWithPath: junk))
+        #expect(try Self.exitCode(["report", "--config", Self.config, "-o", out, a, junk]) == 65)
+        html = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(html.components(separatedBy: "<svg class=\"plot density\"").count - 1 == 4)
+    }
+}
