@@ -3,10 +3,12 @@
 #   Fuzz/run-fuzz.sh fcs  [SECONDS]   FCS reader, seeded with fixtures/fcs
 #   Fuzz/run-fuzz.sh labs [SECONDS]   HIV RNA importer, seeded with the cohort's lab XML, our
 #                                     format examples and (when present) ../shared/corpus/hivrna
+#   Fuzz/run-fuzz.sh wsp  [SECONDS]   FlowJo workspace reader and gating of its trees, seeded with
+#                                     our workspace and (when present) ../shared/corpus/flowjo
 # Findings (crash-*, leak-*, timeout-*) land in Fuzz/work/TARGET/artifacts and fail the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${1:?usage: run-fuzz.sh fcs|labs [SECONDS]}"
+target="${1:?usage: run-fuzz.sh fcs|labs|wsp [SECONDS]}"
 seconds="${2:-60}"
 work="Fuzz/work/$target"
 rm -rf "$work/corpus" "$work/artifacts"
@@ -42,6 +44,18 @@ case "$target" in
       -emit-module-path "$work/FCSParser.swiftmodule" Sources/FCSParser/*/*.swift -o "$work/fcsparser.o"
     quiet swiftc "${flags[@]}" "${xml[@]}" -I "$work" -module-name LabFuzz \
       Sources/Pipeline/LabResults/*.swift Fuzz/LabImporterFuzz.swift "$work/safexml.o" "$work/fcsparser.o" -lxml2 -lz -o "$work/fuzz"
+    ;;
+  wsp)
+    seeds=(fixtures/cohort/flowjo/*.wsp)
+    if [ -d ../shared/corpus/flowjo ]; then seeds+=(../shared/corpus/flowjo/simple_*/*.wsp ../shared/corpus/flowjo/8_color_data_set/8_color_ICS_simple.wsp); fi
+    seed "${seeds[@]}"
+    xml=(-I Sources/CLibXML2 -I Sources/CZlib -Xcc -I/usr/include/libxml2)
+    quiet swiftc "${flags[@]}" "${xml[@]}" -wmo -c -module-name SafeXML -emit-module \
+      -emit-module-path "$work/SafeXML.swiftmodule" Sources/SafeXML/*.swift -o "$work/safexml.o"
+    quiet swiftc "${flags[@]}" -I Sources/CZlib -wmo -c -module-name FCSParser -emit-module \
+      -emit-module-path "$work/FCSParser.swiftmodule" Sources/FCSParser/*/*.swift -o "$work/fcsparser.o"
+    quiet swiftc "${flags[@]}" "${xml[@]}" -I "$work" -module-name Gating \
+      Sources/Gating/*/*.swift Fuzz/FlowJoFuzz.swift "$work/safexml.o" "$work/fcsparser.o" -lxml2 -lz -o "$work/fuzz"
     ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac

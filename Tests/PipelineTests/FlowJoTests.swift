@@ -107,7 +107,7 @@ struct FlowJoTests {
             }
             // The FCS files are not in the corpus: each sample is reported, nothing crashes.
             let report = try ValidationTests.validator(config).validate(workspace: ws)
-            #expect(report.unmatched.count == ws.samples.count && report.unmatched.allSatisfy { $0.code == "E-FCS-NOT-FOUND" && $0.message.contains(".fcs") })
+            #expect(report.unmatched.count == ws.samples.count && report.unmatched.allSatisfy { $0.code == "E-FCS-NOT-FOUND" && $0.sample.hasSuffix("_clean.fcs") && $0.message.contains("--fcs") })
             #expect(!report.pass)
         }
         #expect(checked >= 200)

@@ -191,7 +191,7 @@ public struct Validator {
             let label = s.name.isEmpty ? s.fileName : s.name
             let candidates = [s.fileName, s.keywords["$FIL"], s.name].compactMap { $0 }
             guard let path = candidates.lazy.compactMap({ index[ManualSamples.key($0)] }).first else {
-                report.unmatched.append(UnmatchedSample(sample: label, code: "E-FCS-NOT-FOUND", message: "the FCS file \(s.fileName) of workspace sample \(s.id) was not found beside the workspace or under the search paths; pass its folder with --fcs"))
+                report.unmatched.append(UnmatchedSample(sample: label, code: "E-FCS-NOT-FOUND", message: "the FCS file of workspace sample \(s.id) (DataSet uri, $FIL and sample name tried) was not found beside the workspace or under the search paths; pass its folder with --fcs"))
                 continue
             }
             // FlowJo's stored counts as manual values for the mapped populations.
