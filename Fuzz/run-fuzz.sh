@@ -26,6 +26,15 @@ seed() {
   done
 }
 
+# SafeXML and FCSParser as separate modules (objects + .swiftmodule in $work).
+xml=(-I Sources/CLibXML2 -I Sources/CZlib -Xcc -I/usr/include/libxml2)
+modules() {
+  quiet swiftc "${flags[@]}" "${xml[@]}" -wmo -c -module-name SafeXML -emit-module \
+    -emit-module-path "$work/SafeXML.swiftmodule" Sources/SafeXML/*.swift -o "$work/safexml.o"
+  quiet swiftc "${flags[@]}" -I Sources/CZlib -wmo -c -module-name FCSParser -emit-module \
+    -emit-module-path "$work/FCSParser.swiftmodule" Sources/FCSParser/*/*.swift -o "$work/fcsparser.o"
+}
+
 case "$target" in
   fcs)
     seed $(find fixtures/fcs -type f | sort)
@@ -36,12 +45,8 @@ case "$target" in
     seeds=(fixtures/cohort/labs/*.xml)
     if [ -d ../shared/corpus/hivrna ]; then seeds+=(../shared/corpus/hivrna/*.xml); fi
     seed "${seeds[@]}"
-    xml=(-I Sources/CLibXML2 -I Sources/CZlib -Xcc -I/usr/include/libxml2)
-    quiet swiftc "${flags[@]}" "${xml[@]}" -wmo -c -module-name SafeXML -emit-module \
-      -emit-module-path "$work/SafeXML.swiftmodule" Sources/SafeXML/*.swift -o "$work/safexml.o"
     # The lab sources use CivilDate from FCSParser.
-    quiet swiftc "${flags[@]}" -I Sources/CZlib -wmo -c -module-name FCSParser -emit-module \
-      -emit-module-path "$work/FCSParser.swiftmodule" Sources/FCSParser/*/*.swift -o "$work/fcsparser.o"
+    modules
     quiet swiftc "${flags[@]}" "${xml[@]}" -I "$work" -module-name LabFuzz \
       Sources/Pipeline/LabResults/*.swift Fuzz/LabImporterFuzz.swift "$work/safexml.o" "$work/fcsparser.o" -lxml2 -lz -o "$work/fuzz"
     ;;
@@ -49,11 +54,7 @@ case "$target" in
     seeds=(fixtures/cohort/flowjo/*.wsp)
     if [ -d ../shared/corpus/flowjo ]; then seeds+=(../shared/corpus/flowjo/simple_*/*.wsp ../shared/corpus/flowjo/8_color_data_set/8_color_ICS_simple.wsp); fi
     seed "${seeds[@]}"
-    xml=(-I Sources/CLibXML2 -I Sources/CZlib -Xcc -I/usr/include/libxml2)
-    quiet swiftc "${flags[@]}" "${xml[@]}" -wmo -c -module-name SafeXML -emit-module \
-      -emit-module-path "$work/SafeXML.swiftmodule" Sources/SafeXML/*.swift -o "$work/safexml.o"
-    quiet swiftc "${flags[@]}" -I Sources/CZlib -wmo -c -module-name FCSParser -emit-module \
-      -emit-module-path "$work/FCSParser.swiftmodule" Sources/FCSParser/*/*.swift -o "$work/fcsparser.o"
+    modules
     quiet swiftc "${flags[@]}" "${xml[@]}" -I "$work" -module-name Gating \
       Sources/Gating/*/*.swift Fuzz/FlowJoFuzz.swift "$work/safexml.o" "$work/fcsparser.o" -lxml2 -lz -o "$work/fuzz"
     ;;
