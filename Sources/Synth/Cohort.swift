@@ -31,6 +31,18 @@ public struct SynthOptions: Sendable, Hashable, Codable {
     public var beadsPerTube = 50_000.0
     public var bloodVolumeMicroliters = 50.0
     public var beadLot = "TC-SYN-2407"
+    /// Instrument drift between files (nil: none).
+    public var drift: Drift?
+    /// Cytometers (nil: 1). The second has other detector names, order and spillover.
+    public var instruments: Int?
+    /// Events per file drawn uniformly from [lo, hi] (nil: `events`).
+    public var eventsRange: [Int]?
+    /// Files with a QC fault: too few beads, too few lymphocytes, a clog (nil: 0).
+    public var qcFaults: Int?
+
+    public enum Drift: String, Sendable, Hashable, Codable, CaseIterable {
+        case none, mild, strong
+    }
 
     public init() {}
 }

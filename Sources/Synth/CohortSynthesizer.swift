@@ -12,6 +12,10 @@ public struct FileTruth: Sendable, Codable, Hashable {
     public var beadsPerTube: Double
     public var bloodVolumeUl: Double
     public var truth: SampleTruth
+    /// Instrument, drift and fault of the tube (nil for an undrifted single-instrument cohort).
+    public var conditions: TubeConditions?
+    /// The QC flags a correct pipeline raises (nil when none).
+    public var expectedFlags: [String]?
 }
 
 /// An HIV RNA result of the synthetic cohort.
@@ -84,6 +88,7 @@ public struct CohortSynthesizer: Sendable {
         let plans = CohortPlanner.plan(options)
         var jobs: [(PatientPlan, Int)] = []
         for p in plans { for m in 0..<options.months { jobs.append((p, m)) } }
+        let faults = Self.faultAssignment(jobs: jobs.count, options: options)
         // Files in parallel (2 workers); each file has its own random stream.
         let options = self.options
         let results = try await withThrowingTaskGroup(of: (Int, FileTruth).self) { group in
@@ -94,7 +99,8 @@ public struct CohortSynthesizer: Sendable {
                 guard next < jobs.count else { return }
                 let index = next
                 let (p, m) = jobs[index]
-                group.addTask { (index, try CohortSynthesizer(options: options).writeFile(p, month: m, directory: directory)) }
+                let fault = faults[index]
+                group.addTask { (index, try CohortSynthesizer(options: options).writeFile(p, month: m, fault: fault, directory: directory)) }
                 next += 1
             }
             for _ in 0..<width { add() }
@@ -149,17 +155,73 @@ public struct CohortSynthesizer: Sendable {
 
     // MARK: FCS files
 
-    func writeFile(_ p: PatientPlan, month m: Int, directory: URL) throws -> FileTruth {
+    /// Which files carry a QC fault (`--qc-faults K`): K distinct files, faults in turn.
+    static func faultAssignment(jobs: Int, options: SynthOptions) -> [TubeConditions.Fault?] {
+        var out = [TubeConditions.Fault?](repeating: nil, count: jobs)
+        let k = min(options.qcFaults ?? 0, jobs)
+        guard k > 0 else { return out }
+        var rng = Xoshiro(seed: options.seed, stream: [0xFA_017])
+        var indices = Array(0..<jobs)
+        for i in 0..<k {
+            let j = i + Int(rng.next() % UInt64(jobs - i))
+            indices.swapAt(i, j)
+            out[indices[i]] = [TubeConditions.Fault.lowBeads, .lowLymphocytes, .clog][i % 3]
+        }
+        return out
+    }
+
+    /// The tube's instrument, drift and event count (identity, `events` without the options).
+    func conditions(_ p: PatientPlan, month m: Int, fault: TubeConditions.Fault?) -> (TubeConditions, Int) {
+        var c = TubeConditions.identity
+        var events = options.events
+        let drift = options.drift ?? .none
+        guard drift != .none || (options.instruments ?? 1) > 1 || options.eventsRange != nil || fault != nil else { return (c, events) }
+        var rng = Xoshiro(seed: options.seed, stream: [0xD81F7, UInt64(p.day0), UInt64(m)])
+        if (options.instruments ?? 1) > 1 { c.instrument = 1 + Int(rng.next() % 2) }
+        // Detector gains x0.6-1.6 (strong) or x0.87-1.15 (mild), scatter gains x0.8-1.25 or
+        // x0.95-1.05, per-tube staining shifts up to 0.3 or 0.1 decades.
+        let (gain, scatter, stain): ((Double, Double), (Double, Double), Double) =
+            drift == .strong ? ((0.6, 1.6), (0.8, 1.25), 0.3) : drift == .mild ? ((0.87, 1.15), (0.95, 1.05), 0.1) : ((1, 1), (1, 1), 0)
+        func logUniform(_ r: (Double, Double)) -> Double { r.0 == r.1 ? r.0 : exp(log(r.0) + rng.uniform() * (log(r.1) - log(r.0))) }
+        for d in 0..<Panel.markers.count { c.detectorGains[d] = logUniform(gain) }
+        c.fscGain = logUniform(scatter)
+        c.sscGain = logUniform(scatter)
+        for d in 0..<Panel.markers.count { c.stainShift[d] = stain == 0 ? 0 : (rng.uniform() * 2 - 1) * stain }
+        if let r = options.eventsRange, r.count == 2, r[1] >= r[0] { events = r[0] + Int(rng.next() % UInt64(r[1] - r[0] + 1)) }
+        c.fault = fault
+        return (c, events)
+    }
+
+    func writeFile(_ p: PatientPlan, month m: Int, fault: TubeConditions.Fault? = nil, directory: URL) throws -> FileTruth {
         let day = CohortPlanner.visitDay(p, month: m, seed: options.seed)
         let targets = CohortPlanner.targets(p, month: m, seed: options.seed)
         var rng = Xoshiro(seed: options.seed, stream: [0xFC5, UInt64(p.day0), UInt64(m)])
-        let (labels, columns) = SampleGenerator(options: options).generate(targets, events: options.events, rng: &rng)
+        let (c, events) = conditions(p, month: m, fault: fault)
+        let generated = SampleGenerator(options: options).generate(targets, events: events, conditions: c, rng: &rng)
+        let labels = generated.labels
+        var columns = generated.columns
         let name = fileName(p, m)
-        let names = Panel.channelNames(naming: options.naming)
+        var names = Panel.channelNames(naming: options.naming)
+        var spillChannels = Panel.markers.map { Panel.channel($0, naming: options.naming) }
+        var spill = Panel.spillover(instrument: c.instrument)
+        if c != .identity {
+            // The file's spillover is the drifted instrument's: S'[i][j] = S[i][j] g_j / g_i.
+            for i in spill.indices { for j in spill[i].indices { spill[i][j] *= c.detectorGains[j] / c.detectorGains[i] } }
+        }
+        var labelsOf: [String?] = names.indices.map { i in options.naming == .detector && i >= 3 && i < 3 + Panel.markers.count ? Panel.markers[i - 3] : nil }
+        if c.instrument == 2 {
+            // Other detector names and order; markers in $PnS.
+            let order = Panel.instrument2Order
+            let marker = columns[3..<(3 + Panel.markers.count)].map { $0 }
+            for (k, m) in order.enumerated() { columns[3 + k] = marker[m] }
+            names = Panel.scatter + order.map { Panel.instrument2Detectors[$0] } + ["Time"]
+            labelsOf = names.indices.map { i in i >= 3 && i < 3 + Panel.markers.count ? Panel.markers[order[i - 3]] : nil }
+            spillChannels = Panel.instrument2Detectors
+        }
         var params: [FCSWriteParameter] = []
         for (i, n) in names.enumerated() {
             var w = FCSWriteParameter(name: n, bits: options.bits, range: 262_144)
-            if options.naming == .detector && i >= 3 && i < 3 + Panel.markers.count { w.label = Panel.markers[i - 3] }
+            w.label = labelsOf[i]
             if n == "Time" { w.range = 16_384 }
             if options.dataType == .integer && options.bits == 16 { w.gain = n == "Time" ? nil : 0.25 }
             params.append(w)
@@ -168,10 +230,10 @@ public struct CohortSynthesizer: Sendable {
         o.version = options.fcsVersion
         o.dataType = options.dataType
         o.byteOrder = options.bigEndian ? .bigEndian : .littleEndian
-        o.spillover = FCSSpillover(channels: Panel.markers.map { Panel.channel($0, naming: options.naming) }, matrix: Panel.spillover, keyword: "")
+        o.spillover = FCSSpillover(channels: spillChannels, matrix: spill, keyword: "")
         let specimen = "S-\(p.id)-M\(m)"
         for (k, v) in [
-            ("$CYT", "FACSCanto II (synthetic)"), ("$CYTSN", "SYN-CANTO-01"), ("$SRC", p.id), ("PATIENT ID", p.id), ("$SMNO", specimen),
+            ("$CYT", c.instrument == 2 ? "Attune NxT (synthetic)" : "FACSCanto II (synthetic)"), ("$CYTSN", c.instrument == 2 ? "SYN-ATTUNE-02" : "SYN-CANTO-01"), ("$SRC", p.id), ("PATIENT ID", p.id), ("$SMNO", specimen),
             ("$DATE", CivilDate.fcs(day)), ("$BTIM", "08:30:00"), ("$ETIM", "08:32:00"), ("$FIL", String(name.prefix { $0 != "." }) + ".fcs"),
             ("$TIMESTEP", "0.01"), ("BEADS PER TUBE", formatted(options.beadsPerTube)), ("BEAD LOT", options.beadLot),
             ("BLOOD VOLUME UL", formatted(options.bloodVolumeMicroliters)), ("TUBE NAME", "CD45/CD3/CD4/CD8/HLA-DR/CD25 TruCOUNT"),
@@ -198,7 +260,8 @@ public struct CohortSynthesizer: Sendable {
         return FileTruth(
             file: "fcs/\(name)", labels: "labels/\(labelName)", patient: p.id, month: m, collected: CivilDate.iso(day),
             beadsPerTube: options.beadsPerTube, bloodVolumeUl: options.bloodVolumeMicroliters,
-            truth: SampleTruth(labels: labels, beadsPerTube: options.beadsPerTube, bloodVolume: options.bloodVolumeMicroliters))
+            truth: SampleTruth(labels: labels, beadsPerTube: options.beadsPerTube, bloodVolume: options.bloodVolumeMicroliters),
+            conditions: c == .identity ? nil : c, expectedFlags: c.expectedFlags.isEmpty ? nil : c.expectedFlags)
     }
 
     func formatted(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }

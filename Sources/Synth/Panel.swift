@@ -34,6 +34,22 @@ public enum Panel {
         [0, 0.03, 0, 0, 0, 1],
     ]
 
+    /// The second cytometer (`--instruments 2`): other detector names, another channel order
+    /// (markers in `$PnS`) and its own spillover.
+    public static let instrument2Detectors = ["BL3-A", "BL1-A", "RL1-A", "YL1-A", "YL4-A", "VL1-A"]
+    /// Column order of instrument 2's markers (indices into `markers`).
+    public static let instrument2Order = [5, 1, 0, 3, 4, 2]
+    public static let instrument2Spillover: [[Double]] = [
+        [1, 0, 0.04, 0.02, 0.12, 0],
+        [0.05, 1, 0, 0.22, 0.02, 0.01],
+        [0.02, 0, 1, 0, 0.06, 0],
+        [0.09, 0.02, 0, 1, 0.08, 0],
+        [0.04, 0, 0.09, 0.03, 1, 0],
+        [0, 0.06, 0, 0, 0, 1],
+    ]
+
+    public static func spillover(instrument: Int) -> [[Double]] { instrument == 2 ? instrument2Spillover : spillover }
+
     /// Population labels (the per-event label files hold these codes).
     public enum Population: UInt8, CaseIterable, Sendable, Codable {
         case debris = 0

@@ -41,6 +41,35 @@ public struct SampleTruth: Sendable, Codable, Hashable {
     }
 }
 
+/// The conditions of one tube: instrument, drift and fault. `identity` changes nothing.
+public struct TubeConditions: Sendable, Hashable, Codable {
+    public enum Fault: String, Sendable, Hashable, Codable {
+        case lowBeads, lowLymphocytes, clog
+    }
+    /// 1 or 2.
+    public var instrument = 1
+    /// Detector gains per marker (markers order).
+    public var detectorGains = [Double](repeating: 1, count: Panel.markers.count)
+    /// Forward and side scatter gains.
+    public var fscGain = 1.0
+    public var sscGain = 1.0
+    /// Staining shift per marker, in decades (positive populations only).
+    public var stainShift = [Double](repeating: 0, count: Panel.markers.count)
+    public var fault: Fault?
+
+    public static let identity = TubeConditions()
+
+    /// The QC flags a correct pipeline raises for this tube.
+    public var expectedFlags: [String] {
+        switch fault {
+        case .lowBeads: ["LOW-BEADS"]
+        case .lowLymphocytes: ["QC-LOW-LYMPHOCYTES"]
+        case .clog: ["CLOG"]
+        case nil: []
+        }
+    }
+}
+
 /// Generates the events of one tube: labels drawn from the visit's composition, then scatter,
 /// marker intensities (log-normal positives, normal background), spillover and detector noise.
 struct SampleGenerator {
@@ -52,7 +81,7 @@ struct SampleGenerator {
     init(options: SynthOptions) { self.options = options }
 
     /// Population probabilities for the visit's targets.
-    func composition(_ t: VisitTargets) -> [(Panel.Population, Double)] {
+    func composition(_ t: VisitTargets, fault: TubeConditions.Fault? = nil) -> [(Panel.Population, Double)] {
         let dn = 4.0
         var b = 12.0
         var nk = 100 - t.cd4Pct - t.cd8Pct - dn - b
@@ -73,14 +102,18 @@ struct SampleGenerator {
         let cellular = 0.965
         let scale = cellular / (wbc + beadConc)
         var out: [(Panel.Population, Double)] = [(.debris, 0.02), (.doublet, 0.015)]
-        for (p, share) in lymphShares { out.append((p, scale * absLymph * share / lymphTotal)) }
-        out += [(.monocyte, scale * mono), (.granulocyte, scale * gran), (.bead, scale * beadConc)]
+        let lymphFactor = fault == .lowLymphocytes ? 0.04 : 1
+        let beadFactor = fault == .lowBeads ? 0.02 : 1
+        for (p, share) in lymphShares { out.append((p, scale * absLymph * share / lymphTotal * lymphFactor)) }
+        out += [(.monocyte, scale * mono), (.granulocyte, scale * gran), (.bead, scale * beadConc * beadFactor)]
         return out
     }
 
     /// Labels and columns (FSC-A, FSC-H, SSC-A, 6 markers' detectors, Time) for one tube.
-    func generate(_ t: VisitTargets, events n: Int, rng: inout Xoshiro) -> (labels: [UInt8], columns: [[Double]]) {
-        let comp = composition(t)
+    /// Detector values are in `Panel.markers` order, spilled with the instrument's matrix and
+    /// scaled by its gains.
+    func generate(_ t: VisitTargets, events n: Int, conditions c: TubeConditions = .identity, rng: inout Xoshiro) -> (labels: [UInt8], columns: [[Double]]) {
+        let comp = composition(t, fault: c.fault)
         var cumulative: [Double] = []
         var acc = 0.0
         for (_, p) in comp {
@@ -94,7 +127,8 @@ struct SampleGenerator {
         var columns = [[Double]](repeating: [Double](repeating: 0, count: n), count: 3 + markerCount + 1)
         let lymphPops: [Panel.Population] = [.cd4T, .cd8T, .bCell, .nkCell]
         var truth = [Double](repeating: 0, count: markerCount)
-        let spill = Panel.spillover.flatMap { $0 }
+        let spill = Panel.spillover(instrument: c.instrument).flatMap { $0 }
+        let drifted = c != .identity
         for e in 0..<n {
             let u = rng.uniform() * total
             var k = 0
@@ -115,7 +149,16 @@ struct SampleGenerator {
                 fscH = fscA / rng.normal(1.05, 0.035)
                 ssc = rng.normal(s.ssc, s.sscSD)
                 let ex = expressions[Int(pop.rawValue)]
-                for m in 0..<markerCount { truth[m] = intensity(ex[m], &rng) }
+                if drifted && pop != .bead {
+                    for m in 0..<markerCount { truth[m] = intensity(ex[m] > 0 ? ex[m] + c.stainShift[m] : 0, &rng) }
+                } else {
+                    for m in 0..<markerCount { truth[m] = intensity(ex[m], &rng) }
+                }
+            }
+            if drifted {
+                fscA *= c.fscGain
+                fscH *= c.fscGain
+                ssc *= c.sscGain
             }
             columns[0][e] = clampScatter(fscA)
             columns[1][e] = clampScatter(fscH)
@@ -123,12 +166,28 @@ struct SampleGenerator {
             for d in 0..<markerCount {
                 var v = rng.normal(0, 25)
                 for m in 0..<markerCount { v += truth[m] * spill[m * markerCount + d] }
-                columns[3 + d][e] = v
+                columns[3 + d][e] = drifted ? v * c.detectorGains[d] : v
             }
             // Time in $TIMESTEP (0.01 s) units over a 2-minute acquisition.
             columns[3 + markerCount][e] = (Double(e) * 12_000 / Double(max(n, 1))).rounded(.down)
         }
+        if c.fault == .clog { applyClog(&columns, n: n) }
         return (labels, columns)
+    }
+
+    /// A partial clog: 8 % of the events, from 35 % of the run, arrive in a burst (a third of
+    /// their time) with scatter and fluorescence dropped to 35 %.
+    func applyClog(_ columns: inout [[Double]], n: Int) {
+        let a = n * 35 / 100, b = a + n * 8 / 100
+        guard b > a, b <= n else { return }
+        let time = columns.count - 1
+        let t0 = columns[time][a], span = Double(b - a) * 12_000 / Double(n)
+        for e in a..<b {
+            for col in 0..<time { columns[col][e] *= 0.35 }
+            columns[time][e] = (t0 + Double(e - a) * span / 3 / Double(b - a)).rounded(.down)
+        }
+        let shift = span * 2 / 3
+        for e in b..<n { columns[time][e] = max(0, (columns[time][e] - shift).rounded(.down)) }
     }
 
     @inline(__always) func intensity(_ log10Mean: Double, _ rng: inout Xoshiro) -> Double {

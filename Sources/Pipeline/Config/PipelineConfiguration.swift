@@ -42,6 +42,8 @@ public struct PipelineConfiguration: Sendable, Codable {
         public var strategy: String
         /// Gate ids: beads, lymphocytes, cd3, cd4, cd8, cd8Hladr, cd4Cd25.
         public var gates: [String: String]
+        /// Adaptive gates less confident than this fall back to the template's (flagged).
+        public var minConfidence: Double = 0.5
     }
 
     /// Absolute counting.
@@ -144,7 +146,7 @@ public struct PipelineConfiguration: Sendable, Codable {
         }
         return [
             "inputs": dict(Inputs()), "identity": ["dateKeyword": "$DATE", "timeKeyword": "$BTIM"], "panel": dict(Panel()),
-            "gating": ["mode": "template"], "counting": dict(Counting()), "qc": dict(QC()), "records": dict(Records()), "labs": dict(LabsConfiguration()), "store": dict(Store()),
+            "gating": ["mode": "template", "minConfidence": 0.5], "counting": dict(Counting()), "qc": dict(QC()), "records": dict(Records()), "labs": dict(LabsConfiguration()), "store": dict(Store()),
             "validation": dict(Validation()),
         ]
     }

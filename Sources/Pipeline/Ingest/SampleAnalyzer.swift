@@ -63,6 +63,10 @@ public struct SampleResult: Sendable, Hashable, Codable {
     public var warnings: [String]
     public var strategySHA256: String
     public var programVersion: String
+    /// `template` or `adaptive`: how the file was gated.
+    public var gating: String = "template"
+    /// The gates applied to the file as Gating-ML 2.0 (adaptive gating).
+    public var appliedGatingML: String? = nil
 }
 
 /// A file the pipeline could not use, with its code (never a patient id in the message).
@@ -184,22 +188,32 @@ public struct SampleAnalyzer: Sendable {
         guard let dateText = keyword(set, config.identity.dateKeyword), let day = Self.parseDate(dateText) else {
             throw SampleRejection(code: "E-NO-DATE", message: "no collection date in \(config.identity.dateKeyword)")
         }
-        // Gating, streamed block by block.
-        let engine = try self.engine(for: set)
-        var counts = [Int](repeating: 0, count: strategy.gates.count)
-        var blocks = try reader.events(values: .scaled, blockSize: 8192)
-        while let block = try blocks.next() {
-            let masks = engine.evaluate(columns: (0..<block.parameterCount).map { block.column($0) }, count: block.count)
-            for g in masks.indices { counts[g] += countOnes(masks[g]) }
+        var flags: [String] = []
+        var counts: [String: Int]
+        var applied: AdaptiveGating.Result?
+        if config.gating.mode == "adaptive", let adaptive = try adaptiveGating(reader: reader, set: set) {
+            applied = adaptive
+            counts = adaptive.counts
+            flags += adaptive.flags
+        } else {
+            // Template gating, streamed block by block.
+            let engine = try self.engine(for: set)
+            var c = [Int](repeating: 0, count: strategy.gates.count)
+            var blocks = try reader.events(values: .scaled, blockSize: 8192)
+            while let block = try blocks.next() {
+                let masks = engine.evaluate(columns: (0..<block.parameterCount).map { block.column($0) }, count: block.count)
+                for g in masks.indices { c[g] += countOnes(masks[g]) }
+            }
+            counts = Dictionary(uniqueKeysWithValues: zip(strategy.gates.map(\.id), c))
+            if config.gating.mode == "adaptive" { flags.append("ADAPTIVE-SKIPPED") }
         }
-        func n(_ key: String) -> Int { counts[strategy.gates.firstIndex { $0.id == config.gating.gates[key]! }!] }
+        func n(_ key: String) -> Int { counts[config.gating.gates[key]!] ?? 0 }
         let beads = n("beads"), lymph = n("lymphocytes"), cd3 = n("cd3"), cd4 = n("cd4"), cd8 = n("cd8")
         let hladr = n("cd8Hladr"), cd25 = n("cd4Cd25")
         let qc = config.qc
         if lymph < qc.minLymphocytes {
             throw SampleRejection(code: "QC-LOW-LYMPHOCYTES", message: "\(lymph) lymphocytes acquired, fewer than the \(qc.minLymphocytes) required; no results")
         }
-        var flags: [String] = []
         let cd4Pct = 100 * Double(cd4) / Double(lymph)
         let cd8Pct = 100 * Double(cd8) / Double(lymph)
         let cd3Pct = 100 * Double(cd3) / Double(lymph)
@@ -243,7 +257,44 @@ public struct SampleAnalyzer: Sendable {
             cd4cd8Ratio: (cd4Abs != nil && (cd8Abs ?? 0) > 0) ? cd4Abs! / cd8Abs! : (cd8 > 0 ? Double(cd4) / Double(cd8) : nil),
             cd8HladrPct: cd8 > 0 ? 100 * Double(hladr) / Double(cd8) : nil, cd4Cd25Pct: cd4 > 0 ? 100 * Double(cd25) / Double(cd4) : nil,
             method: method, qcFlags: flags, warnings: set.warnings.map(\.description), strategySHA256: strategySHA256,
-            programVersion: ProgramInfo.version)
+            programVersion: ProgramInfo.version, gating: applied == nil ? "template" : "adaptive",
+            appliedGatingML: applied.map { GatingMLWriter.write($0.strategy, comment: "Gates applied to this file by cytoingest adaptive gating") })
+    }
+
+    /// Largest file adaptive gating loads whole (values); larger files are gated by the template.
+    static let adaptiveMaxValues = 64 << 20
+
+    /// The panel's columns for adaptive gating, by the names the strategy sees.
+    func adaptiveChannels(_ names: [String]) -> AdaptiveGating.Channels? {
+        func find(_ name: String) -> Int? { names.firstIndex { $0.caseInsensitiveCompare(name) == .orderedSame } }
+        func scatter(_ prefix: String, _ suffix: String) -> Int? {
+            find(prefix + suffix) ?? names.firstIndex { $0.uppercased().hasPrefix(prefix) && $0.uppercased().hasSuffix(suffix) }
+        }
+        guard let fscA = scatter("FSC", "-A"), let fscH = scatter("FSC", "-H"), let ssc = scatter("SSC", "-A") ?? find("SSC"),
+            let cd45 = find("CD45"), let cd3 = find("CD3"), let cd4 = find("CD4"), let cd8 = find("CD8"), let dr = find("HLA-DR"), let cd25 = find("CD25")
+        else { return nil }
+        return AdaptiveGating.Channels(fscA: fscA, fscH: fscH, ssc: ssc, time: find("Time"), cd45: cd45, cd3: cd3, cd4: cd4, cd8: cd8, hladr: dr, cd25: cd25)
+    }
+
+    /// Adaptive gating of a whole file (nil: the file is too large or lacks panel channels).
+    func adaptiveGating(reader: FCSReader, set: FCSDataSet) throws -> AdaptiveGating.Result? {
+        let names = channelNames(set)
+        guard set.eventCount * set.parameters.count <= Self.adaptiveMaxValues, let channels = adaptiveChannels(names) else { return nil }
+        var columns = [[Double]](repeating: [], count: set.parameters.count)
+        for c in columns.indices { columns[c].reserveCapacity(set.eventCount) }
+        var blocks = try reader.events(values: .scaled, blockSize: 65_536)
+        while let block = try blocks.next() {
+            for c in 0..<block.parameterCount { columns[c].append(contentsOf: block.column(c)) }
+        }
+        var spill: SpilloverMatrix?
+        if let s = try set.spillover() {
+            let renamed = s.channels.map { c in set.parameterIndex(named: c).map { names[$0] } ?? c }
+            spill = try SpilloverMatrix(fluorochromes: renamed, detectors: renamed, matrix: s.matrix)
+        }
+        var options = AdaptiveGating.Options()
+        options.minConfidence = config.gating.minConfidence
+        return try AdaptiveGating.run(
+            columns: columns, names: names, channels: channels, spillover: spill, template: strategy, ids: AdaptiveGating.IDs(config.gating.gates), options: options)
     }
 
 }
