@@ -42,6 +42,8 @@ let package = Package(
         .executableTarget(
             name: "IngestBenchmarks",
             dependencies: [
+                .product(name: "FCSParser", package: "CytoIngest"),
+                .product(name: "Gating", package: "CytoIngest"),
                 .product(name: "Pipeline", package: "CytoIngest"),
                 .product(name: "Synth", package: "CytoIngest"),
                 .product(name: "Benchmark", package: "benchmark"),

@@ -1,10 +1,14 @@
 import Benchmark
+import FCSParser
 import Foundation
+import Gating
 import Pipeline
 import Synth
 
 // The main job's targets: a cohort of 144 files x 50,000 events (float32, ~280 MB) into a
 // fresh store <= 1.5 s wall on this 2-core machine; a rerun with nothing new <= 0.2 s.
+// Adaptive gating (issue 8): one 50,000-event file <= 5 ms on one core; a 144-file strongly
+// drifted cohort well under a second of gating on 2 cores.
 
 let root = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cytoingest-bench-ingest")
 
@@ -41,6 +45,32 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.stopMeasurement()
             precondition(summary.newFiles == 144)
         }
+    }
+
+    Benchmark("adaptive gating of one 50,000-event file (strong drift, decoded columns)", configuration: .init(metrics: [.wallClock, .peakMemoryResident], timeUnits: .microseconds, warmupIterations: 3, scalingFactor: .one, maxDuration: .seconds(10), maxIterations: 200)) { benchmark in
+        let dir = root.appendingPathComponent("adaptive-one")
+        var o = SynthOptions()
+        o.patients = 1
+        o.months = 1
+        o.events = 50_000
+        o.drift = .strong
+        try await CohortSynthesizer(options: o).write(to: dir)
+        let reader = try FCSReader(path: dir.appendingPathComponent("fcs/P001_M00.fcs").path)
+        let set = reader.dataSets[0]
+        let columns = try reader.readEvents(values: .scaled).columns
+        let names = set.parameters.map(\.name)
+        func at(_ n: String) -> Int { names.firstIndex(of: n)! }
+        let channels = AdaptiveGating.Channels(
+            fscA: at("FSC-A"), fscH: at("FSC-H"), ssc: at("SSC-A"), time: at("Time"), cd45: at("CD45"), cd3: at("CD3"), cd4: at("CD4"), cd8: at("CD8"),
+            hladr: at("HLA-DR"), cd25: at("CD25"))
+        let spill = try set.spillover().map { try SpilloverMatrix(fcs: $0) }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let r = try AdaptiveGating.run(columns: columns, names: names, channels: channels, spillover: spill, template: nil, ids: AdaptiveGating.IDs())
+            precondition(r.counts["CD4T"]! > 0)
+            blackHole(r)
+        }
+        benchmark.stopMeasurement()
     }
 
     Benchmark("rerun with nothing new (144 files)", configuration: configuration) { benchmark in

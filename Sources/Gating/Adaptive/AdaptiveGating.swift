@@ -102,13 +102,16 @@ public enum AdaptiveGating {
 
     /// - Parameters:
     ///   - columns: every channel's values (`$PnN` order, scaled), all events of the file.
-    ///   - names: the channel names the strategy uses (panel markers for marker channels).
+    ///   - names: the file's channel names (`$PnN`): the applied strategy uses them, so it replays
+    ///     on the file as it is.
     ///   - spillover: the file's spillover on those names (compensation-ref FCS).
-    ///   - template: the configured strategy, for low-confidence fallbacks.
+    ///   - template: the configured strategy, for low-confidence fallbacks, whose channel names
+    ///     are `templateNames` (per column; default `names`).
     public static func run(
-        columns: [[Double]], names: [String], channels c: Channels, spillover: SpilloverMatrix?, template: GatingStrategy?, ids: IDs,
-        options: Options = Options()
+        columns: [[Double]], names: [String], channels c: Channels, spillover: SpilloverMatrix?, template: GatingStrategy?, templateNames: [String]? = nil,
+        ids: IDs, options: Options = Options()
     ) throws(GatingError) -> Result {
+        let tnames = templateNames ?? names
         let n = columns.first?.count ?? 0
         // Compensated marker columns (the same kernel the engine uses, so replays agree).
         var comp = columns
@@ -147,18 +150,24 @@ public enum AdaptiveGating {
         let stable = (0..<n).filter { keep[$0] == 1 }
 
         // 2. Singlets: FSC-A / FSC-H of the bulk.
-        let (sLo, sHi, sConf) = singletRange(columns[c.fscA], columns[c.fscH], stable)
+        let fa = columns[c.fscA], fh = columns[c.fscH]
+        var ratio = [Double](repeating: 0, count: n)
+        for i in 0..<n { ratio[i] = 1 * (fa[i] - 0) / (fh[i] - 0) }  // as fratio A (x1 - B) / (x2 - C)
+        let (sLo, sHi, sConf) = singletRange(ratio, stable)
         gates.append(AppliedGate(id: "Singlets", parent: stableParent, kind: .ratio(num: c.fscA, den: c.fscH, numName: names[c.fscA], denName: names[c.fscH], min: sLo, max: sHi)))
         reports.append(GateReport(gate: "Singlets", method: "mode of FSC-A/FSC-H +- 6 sd (valley to doublets when nearer)", confidence: sConf, thresholds: ["min": sLo, "max": sHi]))
-        let singlet = stable.filter { i in let r = columns[c.fscA][i] / columns[c.fscH][i]; return r >= sLo && r < sHi }
+        var singlet: [Int] = []
+        singlet.reserveCapacity(stable.count)
+        for i in stable where ratio[i] >= sLo && ratio[i] < sHi { singlet.append(i) }
 
         // 3. Beads: bright in every fluorescence channel.
-        var minMarker = Histogram(bins: LogBins.count)
-        for i in stable {
-            var m = Double.infinity
-            for k in c.markers { m = Swift.min(m, comp[k][i]) }
-            minMarker.counts[LogBins.bin(m)] += 1
+        var dimmest = comp[c.markers[0]]
+        for k in c.markers.dropFirst() {
+            let col = comp[k]
+            for i in 0..<n where col[i] < dimmest[i] || col[i].isNaN { dimmest[i] = col[i] }
         }
+        var minMarker = Histogram(bins: LogBins.count)
+        for i in stable { minMarker.counts[LogBins.bin(dimmest[i])] += 1 }
         var beadGate: AppliedGate
         var beadReport: GateReport
         if let v = Histogram.valley(minMarker.smoothed(), minPeak: 1), v.confidence >= options.minConfidence {
@@ -166,12 +175,15 @@ public enum AdaptiveGating {
             beadGate = AppliedGate(id: ids.beads, parent: stableParent, kind: .box(c.markers.map { Bound(column: $0, name: names[$0], compensated: true, min: t, max: nil) }))
             beadReport = GateReport(gate: ids.beads, method: "valley of the dimmest marker (beads are bright in all)", confidence: v.confidence, thresholds: ["min": t])
         } else {
-            (beadGate, beadReport) = try fallback(ids.beads, parent: stableParent, template: template, names: names, flags: &flags)
+            (beadGate, beadReport) = try fallback(ids.beads, parent: stableParent, template: template, names: names, templateNames: tnames, flags: &flags)
         }
         gates.append(beadGate)
         reports.append(beadReport)
         gates.append(AppliedGate(id: "Cells", parent: stableParent, kind: .cells(singlets: "Singlets", beads: ids.beads)))
-        let cells = singlet.filter { !matches(beadGate, $0, columns, comp) }
+        let beads = select(stable, beadGate, columns, comp)
+        var isBead = [Bool](repeating: false, count: n)
+        for i in beads { isBead[i] = true }
+        let cells = singlet.filter { !isBead[$0] }
 
         // 4. Lymphocytes: the CD45-brightest mode on CD45 vs SSC, low SSC.
         let lymphGate: AppliedGate
@@ -182,19 +194,19 @@ public enum AdaptiveGating {
             ]))
             reports.append(GateReport(gate: ids.lymphocytes, method: "CD45-brightest 2-D mode; SSC mode + 5 sd (or the valley to monocytes); CD45 valley", confidence: l.confidence, thresholds: ["CD45 min": l.cd45, "SSC max": l.ssc]))
         } else {
-            let (g, r) = try fallback(ids.lymphocytes, parent: "Cells", template: template, names: names, flags: &flags)
+            let (g, r) = try fallback(ids.lymphocytes, parent: "Cells", template: template, names: names, templateNames: tnames, flags: &flags)
             lymphGate = g
             reports.append(r)
         }
         gates.append(lymphGate)
-        let lymph = cells.filter { matches(lymphGate, $0, columns, comp) }
+        let lymph = select(cells, lymphGate, columns, comp)
 
         // 5. CD3 on lymphocytes; 6. CD4 and CD8 on CD3+.
-        let cd3Gate = try positive(ids.cd3, parent: ids.lymphocytes, column: c.cd3, events: lymph, comp: comp, names: names, template: template, options: options, flags: &flags, reports: &reports)
+        let cd3Gate = try positive(ids.cd3, parent: ids.lymphocytes, column: c.cd3, events: lymph, comp: comp, names: names, templateNames: tnames, template: template, options: options, flags: &flags, reports: &reports)
         gates.append(cd3Gate)
-        let cd3 = lymph.filter { matches(cd3Gate, $0, columns, comp) }
-        let t4 = try threshold(ids.cd4, column: c.cd4, events: cd3, comp: comp, template: template, names: names, options: options, flags: &flags, reports: &reports)
-        let t8 = try threshold(ids.cd8, column: c.cd8, events: cd3, comp: comp, template: template, names: names, options: options, flags: &flags, reports: &reports)
+        let cd3 = select(lymph, cd3Gate, columns, comp)
+        let t4 = try threshold(ids.cd4, column: c.cd4, events: cd3, comp: comp, template: template, names: names, templateNames: tnames, options: options, flags: &flags, reports: &reports)
+        let t8 = try threshold(ids.cd8, column: c.cd8, events: cd3, comp: comp, template: template, names: names, templateNames: tnames, options: options, flags: &flags, reports: &reports)
         let cd4Gate = AppliedGate(id: ids.cd4, parent: ids.cd3, kind: .box([
             Bound(column: c.cd4, name: names[c.cd4], compensated: true, min: t4, max: nil), Bound(column: c.cd8, name: names[c.cd8], compensated: true, min: nil, max: t8),
         ]))
@@ -202,14 +214,25 @@ public enum AdaptiveGating {
             Bound(column: c.cd4, name: names[c.cd4], compensated: true, min: nil, max: t4), Bound(column: c.cd8, name: names[c.cd8], compensated: true, min: t8, max: nil),
         ]))
         gates += [cd4Gate, cd8Gate]
-        let cd4 = cd3.filter { matches(cd4Gate, $0, columns, comp) }
-        let cd8 = cd3.filter { matches(cd8Gate, $0, columns, comp) }
+        let cd4 = select(cd3, cd4Gate, columns, comp)
+        let cd8 = select(cd3, cd8Gate, columns, comp)
 
         // 7. HLA-DR+ of CD8 T (negative reference: CD4 T); CD25+ of CD4 T (reference: CD8 T).
-        gates.append(try positive(ids.cd8Hladr, parent: ids.cd8, column: c.hladr, events: cd8, comp: comp, names: names, template: template, options: options, flags: &flags, reports: &reports, negative: (cd4, "CD4 T")))
-        gates.append(try positive(ids.cd4Cd25, parent: ids.cd4, column: c.cd25, events: cd4, comp: comp, names: names, template: template, options: options, flags: &flags, reports: &reports, negative: (cd8, "CD8 T")))
+        let drGate = try positive(ids.cd8Hladr, parent: ids.cd8, column: c.hladr, events: cd8, comp: comp, names: names, templateNames: tnames, template: template, options: options, flags: &flags, reports: &reports, negative: (cd4, "CD4 T"))
+        let cd25Gate = try positive(ids.cd4Cd25, parent: ids.cd4, column: c.cd25, events: cd4, comp: comp, names: names, templateNames: tnames, template: template, options: options, flags: &flags, reports: &reports, negative: (cd8, "CD8 T"))
+        gates += [drGate, cd25Gate]
 
-        let counts = count(gates, columns: columns, comp: comp, n: n)
+        // Counts from the member lists built on the way (each gate within its parent, the
+        // rectangle rule min <= x < max): equal to a GatingEngine replay of `strategy`.
+        var counts: [String: Int] = [
+            "Singlets": singlet.count, ids.beads: beads.count, "Cells": cells.count,
+            ids.lymphocytes: lymph.count, ids.cd3: cd3.count, ids.cd4: cd4.count, ids.cd8: cd8.count,
+            ids.cd8Hladr: select(cd8, drGate, columns, comp).count, ids.cd4Cd25: select(cd4, cd25Gate, columns, comp).count,
+        ]
+        if stableParent != nil {
+            counts["Stable"] = stable.count
+            for g in gates { if case .timeWindow(let col, _, let lo, let hi) = g.kind { counts[g.id] = columns[col].filter { $0 >= lo && $0 < hi }.count } }
+        }
         return Result(strategy: strategy(gates), counts: counts, reports: reports, flags: flags, excluded: n - stable.count)
     }
 
@@ -251,11 +274,11 @@ public enum AdaptiveGating {
 
     /// The singlet ratio range: mode +- 6 sd (sd from the half width at half maximum), cut at
     /// the valley to the doublets when that is nearer.
-    static func singletRange(_ a: [Double], _ h: [Double], _ events: [Int]) -> (Double, Double, Double) {
+    static func singletRange(_ ratio: [Double], _ events: [Int]) -> (Double, Double, Double) {
         let lo = 0.5, step = 0.01, bins = 250
         var hist = Histogram(bins: bins)
         for i in events {
-            let r = a[i] / h[i]
+            let r = ratio[i]
             guard r.isFinite, r >= lo else { continue }
             hist.counts[Swift.min(bins - 1, Int((r - lo) / step))] += 1
         }
@@ -280,24 +303,34 @@ public enum AdaptiveGating {
     static func lymphocyteGate(_ cd45: [Double], _ ssc: [Double], _ events: [Int]) -> (cd45: Double, ssc: Double, confidence: Double)? {
         let xb = LogBins.count, yb = 128, ystep = 262_144.0 / Double(yb)
         var grid = [Double](repeating: 0, count: xb * yb)
-        for i in events {
+        var bins = [Int](repeating: 0, count: events.count)
+        for (k, i) in events.enumerated() {
+            let b = LogBins.bin(cd45[i])
+            bins[k] = b
             let y = Swift.min(yb - 1, Swift.max(0, Int(ssc[i] / ystep)))
-            grid[y * xb + LogBins.bin(cd45[i])] += 1
+            grid[y * xb + b] += 1
         }
-        // Two passes of a 3 x 3 box.
+        // Two passes of a 3 x 3 box (separable: rows, then columns).
+        var tmp = grid
         for _ in 0..<2 {
-            var out = grid
             for y in 0..<yb {
+                let r = y * xb
                 for x in 0..<xb {
-                    var s = 0.0
-                    for dy in -1...1 { for dx in -1...1 {
-                        let yy = y + dy, xx = x + dx
-                        if yy >= 0 && yy < yb && xx >= 0 && xx < xb { s += grid[yy * xb + xx] }
-                    } }
-                    out[y * xb + x] = s / 9
+                    var s = grid[r + x]
+                    if x > 0 { s += grid[r + x - 1] }
+                    if x + 1 < xb { s += grid[r + x + 1] }
+                    tmp[r + x] = s
                 }
             }
-            grid = out
+            for y in 0..<yb {
+                let r = y * xb
+                for x in 0..<xb {
+                    var s = tmp[r + x]
+                    if y > 0 { s += tmp[r - xb + x] }
+                    if y + 1 < yb { s += tmp[r + xb + x] }
+                    grid[r + x] = s / 9
+                }
+            }
         }
         guard let peakValue = grid.max(), peakValue > 0 else { return nil }
         var best: (x: Int, y: Int)?
@@ -316,8 +349,13 @@ public enum AdaptiveGating {
         // SSC of the events in the peak's CD45 band, below twice the peak's SSC.
         let peakSSC = (Double(peak.y) + 0.5) * ystep
         var band: [Double] = []
-        for i in events where abs(LogBins.bin(cd45[i]) - peak.x) <= 6 && ssc[i] < 2 * peakSSC + ystep { band.append(ssc[i]) }
+        for (k, i) in events.enumerated() where abs(bins[k] - peak.x) <= 6 && ssc[i] < 2 * peakSSC + ystep { band.append(ssc[i]) }
         guard band.count >= 50 else { return nil }
+        // Median and MAD of at most 4,000 evenly strided values.
+        if band.count > 4000 {
+            let step = band.count / 4000
+            band = Swift.stride(from: 0, to: band.count, by: step).map { band[$0] }
+        }
         band.sort()
         let med = band[band.count / 2]
         var dev = band.map { abs($0 - med) }
@@ -326,13 +364,13 @@ public enum AdaptiveGating {
         var sscMax = med + 5 * sd
         // Stop at the valley to the next SSC mode (monocytes) when it comes first.
         var sscHist = Histogram(bins: yb * 2)
-        for i in events where abs(LogBins.bin(cd45[i]) - peak.x) <= 6 { sscHist.counts[Swift.min(yb * 2 - 1, Swift.max(0, Int(ssc[i] / (ystep / 2))))] += 1 }
+        for (k, i) in events.enumerated() where abs(bins[k] - peak.x) <= 6 { sscHist.counts[Swift.min(yb * 2 - 1, Swift.max(0, Int(ssc[i] / (ystep / 2))))] += 1 }
         if let v = Histogram.valley(sscHist.smoothed(), minPeak: 3), abs(Double(v.low) * ystep / 2 - med) < 3 * sd {
             sscMax = Swift.min(sscMax, (Double(v.valley) + 0.5) * ystep / 2)
         }
         // CD45: the valley below the lymphocyte mode among low-SSC events.
         var h = Histogram(bins: LogBins.count)
-        for i in events where ssc[i] < sscMax { h.counts[LogBins.bin(cd45[i])] += 1 }
+        for (k, i) in events.enumerated() where ssc[i] < sscMax { h.counts[bins[k]] += 1 }
         let s = h.smoothed()
         var cd45Min: Double
         var confidence: Double
@@ -368,15 +406,15 @@ public enum AdaptiveGating {
     }
 
     static func threshold(
-        _ id: String, column: Int, events: [Int], comp: [[Double]], template: GatingStrategy?, names: [String], options: Options, flags: inout [String],
-        reports: inout [GateReport], negative: ([Int], String)? = nil
+        _ id: String, column: Int, events: [Int], comp: [[Double]], template: GatingStrategy?, names: [String], templateNames: [String], options: Options,
+        flags: inout [String], reports: inout [GateReport], negative: ([Int], String)? = nil
     ) throws(GatingError) -> Double {
         if let (t, conf, method) = findThreshold(column: comp[column], events: events, negative: negative), conf >= options.minConfidence {
             reports.append(GateReport(gate: id, method: method + " of \(names[column])", confidence: conf, thresholds: ["\(names[column])": t]))
             return t
         }
         // The template's cut on this channel.
-        guard let template, let t = templateBound(template, gate: id, channel: names[column]) else {
+        guard let template, let t = templateBound(template, gate: id, channel: templateNames[column]) else {
             throw GatingError(.badGate, "adaptive gate \(id): no threshold found on \(names[column]) and no template cut to fall back to", element: id)
         }
         flags.append("TEMPLATE:\(id)")
@@ -385,22 +423,25 @@ public enum AdaptiveGating {
     }
 
     static func positive(
-        _ id: String, parent: String, column: Int, events: [Int], comp: [[Double]], names: [String], template: GatingStrategy?, options: Options,
-        flags: inout [String], reports: inout [GateReport], negative: ([Int], String)? = nil
+        _ id: String, parent: String, column: Int, events: [Int], comp: [[Double]], names: [String], templateNames: [String], template: GatingStrategy?,
+        options: Options, flags: inout [String], reports: inout [GateReport], negative: ([Int], String)? = nil
     ) throws(GatingError) -> AppliedGate {
-        let t = try threshold(id, column: column, events: events, comp: comp, template: template, names: names, options: options, flags: &flags, reports: &reports, negative: negative)
+        let t = try threshold(
+            id, column: column, events: events, comp: comp, template: template, names: names, templateNames: templateNames, options: options, flags: &flags,
+            reports: &reports, negative: negative)
         return AppliedGate(id: id, parent: parent, kind: .box([Bound(column: column, name: names[column], compensated: true, min: t, max: nil)]))
     }
 
     /// The template's gate, converted to raw bounds.
-    static func fallback(_ id: String, parent: String?, template: GatingStrategy?, names: [String], flags: inout [String]) throws(GatingError) -> (AppliedGate, GateReport) {
+    static func fallback(_ id: String, parent: String?, template: GatingStrategy?, names: [String], templateNames: [String], flags: inout [String]) throws(GatingError) -> (AppliedGate, GateReport) {
         guard let template, let g = template.gate(id), case .rectangle(let dims) = g.kind else {
             throw GatingError(.badGate, "adaptive gate \(id) is not confident and the template has no rectangle \(id) to fall back to", element: id)
         }
         var bounds: [Bound] = []
         var thresholds: [String: Double] = [:]
         for d in dims {
-            guard case .channel(let name) = d.source, let col = names.firstIndex(of: name) else { continue }
+            guard case .channel(let tname) = d.source, let col = templateNames.firstIndex(of: tname) ?? names.firstIndex(of: tname) else { continue }
+            let name = names[col]
             let t = d.transformation.flatMap { template.transformations[$0] }
             let lo = d.min.map { rawValue($0, t) }, hi = d.max.map { rawValue($0, t) }
             bounds.append(Bound(column: col, name: name, compensated: d.compensation != .none, min: lo, max: hi))
@@ -435,50 +476,23 @@ public enum AdaptiveGating {
         return hi
     }
 
-    @inline(__always) static func matches(_ g: AppliedGate, _ i: Int, _ raw: [[Double]], _ comp: [[Double]]) -> Bool {
-        guard case .box(let bounds) = g.kind else { return true }
-        for b in bounds where !b.contains(b.compensated ? comp[b.column][i] : raw[b.column][i]) { return false }
-        return true
-    }
-
-    /// Counts every applied gate over all events, parents applied (the fast path; equal to a
-    /// `GatingEngine` replay of `strategy(gates)`).
-    static func count(_ gates: [AppliedGate], columns: [[Double]], comp: [[Double]], n: Int) -> [String: Int] {
-        var masks: [String: [UInt8]] = [:]
-        var counts: [String: Int] = [:]
-        for g in gates {
-            var m = [UInt8](repeating: 0, count: n)
-            switch g.kind {
-            case .box(let bounds):
-                for i in 0..<n {
-                    var inside = true
-                    for b in bounds where !b.contains(b.compensated ? comp[b.column][i] : columns[b.column][i]) {
-                        inside = false
-                        break
-                    }
-                    m[i] = inside ? 1 : 0
-                }
-            case .ratio(let num, let den, _, _, let lo, let hi):
-                let a = columns[num], h = columns[den]
-                for i in 0..<n {
-                    let r = 1 * (a[i] - 0) / (h[i] - 0)
-                    m[i] = r >= lo && r < hi ? 1 : 0
-                }
-            case .cells(let s, let b):
-                let sm = masks[s]!, bm = masks[b]!
-                for i in 0..<n { m[i] = sm[i] & (1 - bm[i]) }
-            case .timeWindow(let column, _, let lo, let hi):
-                let t = columns[column]
-                for i in 0..<n { m[i] = t[i] >= lo && t[i] < hi ? 1 : 0 }
-            case .stable(let windows):
-                for i in 0..<n { m[i] = 1 }
-                for w in windows { if let wm = masks[w] { for i in 0..<n where wm[i] == 1 { m[i] = 0 } } }
+    /// The events of `events` inside a box gate (bounds applied one column at a time).
+    static func select(_ events: [Int], _ g: AppliedGate, _ raw: [[Double]], _ comp: [[Double]]) -> [Int] {
+        guard case .box(let bounds) = g.kind else { return events }
+        var out = events
+        var next: [Int] = []
+        for b in bounds {
+            let col = b.compensated ? comp[b.column] : raw[b.column]
+            let lo = b.min ?? -.infinity, hi = b.max ?? .infinity
+            next.removeAll(keepingCapacity: true)
+            next.reserveCapacity(out.count)
+            for i in out {
+                let x = col[i]
+                if x >= lo && x < hi { next.append(i) }
             }
-            if let p = g.parent, let pm = masks[p] { for i in 0..<n { m[i] &= pm[i] } }
-            masks[g.id] = m
-            counts[g.id] = countOnes(m)
+            swap(&out, &next)
         }
-        return counts
+        return out
     }
 
     /// The applied gates as a Gating-ML strategy (raw thresholds, `compensation-ref="FCS"` on

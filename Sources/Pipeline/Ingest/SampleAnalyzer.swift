@@ -138,14 +138,14 @@ public struct SampleAnalyzer: Sendable {
 
     /// The strategy's engine for a data set: channels named by the panel's markers, the file's
     /// spillover renamed likewise.
-    public func engine(for set: FCSDataSet) throws -> GatingEngine {
+    public func engine(for set: FCSDataSet, strategy: GatingStrategy? = nil) throws -> GatingEngine {
         let names = channelNames(set)
         var spill: SpilloverMatrix? = nil
         if let s = try set.spillover() {
             let renamed = s.channels.map { c in set.parameterIndex(named: c).map { names[$0] } ?? c }
             spill = try SpilloverMatrix(fluorochromes: renamed, detectors: renamed, matrix: s.matrix)
         }
-        return try GatingEngine(strategy: strategy, channels: names, labels: set.parameters.map(\.label), fcsSpillover: spill)
+        return try GatingEngine(strategy: strategy ?? self.strategy, channels: names, labels: set.parameters.map(\.label), fcsSpillover: spill)
     }
 
     /// `$DATE` forms: dd-MMM-yyyy (also 2-digit years), yyyy-mm-dd.
@@ -286,15 +286,12 @@ public struct SampleAnalyzer: Sendable {
         while let block = try blocks.next() {
             for c in 0..<block.parameterCount { columns[c].append(contentsOf: block.column(c)) }
         }
-        var spill: SpilloverMatrix?
-        if let s = try set.spillover() {
-            let renamed = s.channels.map { c in set.parameterIndex(named: c).map { names[$0] } ?? c }
-            spill = try SpilloverMatrix(fluorochromes: renamed, detectors: renamed, matrix: s.matrix)
-        }
         var options = AdaptiveGating.Options()
         options.minConfidence = config.gating.minConfidence
+        // The applied gates name the file's own channels ($PnN), so they replay on it as it is.
         return try AdaptiveGating.run(
-            columns: columns, names: names, channels: channels, spillover: spill, template: strategy, ids: AdaptiveGating.IDs(config.gating.gates), options: options)
+            columns: columns, names: set.parameters.map(\.name), channels: channels, spillover: try set.spillover().map { try SpilloverMatrix(fcs: $0) },
+            template: strategy, templateNames: names, ids: AdaptiveGating.IDs(config.gating.gates), options: options)
     }
 
 }

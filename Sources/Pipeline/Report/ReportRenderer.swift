@@ -147,6 +147,17 @@ public struct ReportRenderer {
         return nil
     }
 
+    /// The display scale of fluorescence axes when the strategy has none (adaptive gates are
+    /// raw thresholds): logicle T 262144, W 0.5, M 4.5.
+    static let fluorescenceScale = try? Transformation(.logicle(t: 262_144, w: 0.5, m: 4.5, a: 0))
+
+    /// An axis transform for a column: the strategy's, else logicle for fluorescence.
+    func axisTransform(_ strategy: GatingStrategy, _ sample: GatedSample, column: Int) -> Transformation? {
+        if let t = Self.strategyTransform(strategy, sample, column: column) { return t }
+        let name = sample.rawChannels[column].uppercased()
+        return name.hasPrefix("FSC") || name.hasPrefix("SSC") || name == "TIME" ? nil : Self.fluorescenceScale
+    }
+
     func panelPlots(_ sample: GatedSample, ids: Counter) -> [String] {
         guard let strategy = sample.automatedStrategy else { return [] }
         var out: [String] = []
@@ -157,8 +168,8 @@ public struct ReportRenderer {
             }
             guard let xc = col(xName), let yc = col(yName) else { continue }
             let parentMask = gate.parentID.flatMap { sample.automatedMasks[$0] }
-            let x = PlotAxis.make(label: xName, column: xc, transform: Self.strategyTransform(strategy, sample, column: xc), values: sample.columns[xc])
-            let y = PlotAxis.make(label: yName, column: yc, transform: Self.strategyTransform(strategy, sample, column: yc), values: sample.columns[yc])
+            let x = PlotAxis.make(label: xName, column: xc, transform: axisTransform(strategy, sample, column: xc), values: sample.columns[xc])
+            let y = PlotAxis.make(label: yName, column: yc, transform: axisTransform(strategy, sample, column: yc), values: sample.columns[yc])
             let (xs, ys) = Self.points(sample, parentMask, x, y)
             var outlines: [PlotOutline] = []
             let column = { (d: Gating.Dimension) -> Int? in if case .channel(let n) = d.source { return sample.columnIndex(n) } else { return nil } }

@@ -87,6 +87,8 @@ public protocol RecordStore: AnyObject {
     ) throws -> (report: LabFileReport, stored: Int, conflicts: Int)
     func replaceRecords(_ records: [MonthlyRecord]) throws
     func samples() throws -> [SampleResult]
+    /// The Gating-ML 2.0 of the gates applied to a stored file (adaptive gating), if any.
+    func appliedGates(file: String) throws -> String?
     func labResults() throws -> [StoredLabResult]
     func records(patient: String?) throws -> [MonthlyRecord]
     func rejections() throws -> [StoredRejection]

@@ -100,6 +100,16 @@ public final class SQLiteRecordStore: RecordStore {
                 );
                 """)
         }
+        m.registerMigration("v2") { db in
+            // The gates applied to each file (adaptive gating), as Gating-ML 2.0.
+            try db.execute(sql: """
+                CREATE TABLE applied_gates (
+                  file TEXT PRIMARY KEY NOT NULL,
+                  method TEXT NOT NULL,
+                  gating_ml TEXT NOT NULL
+                );
+                """)
+        }
         return m
     }
 
@@ -145,6 +155,7 @@ public final class SQLiteRecordStore: RecordStore {
                 ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mtime = excluded.mtime, status = excluded.status
                 """, arguments: [path, sha256, size, mtime, status])
         try db.execute(sql: "DELETE FROM samples WHERE file = ?", arguments: [path])
+        try db.execute(sql: "DELETE FROM applied_gates WHERE file = ?", arguments: [path])
         try db.execute(sql: "DELETE FROM rejections WHERE file = ? AND kind = 'fcs'", arguments: [path])
     }
 
@@ -163,7 +174,15 @@ public final class SQLiteRecordStore: RecordStore {
                     s.cd8Events, s.cd8HladrEvents, s.cd4Cd25Events, s.cd4Abs, s.cd8Abs, s.cd4Pct, s.cd8Pct, s.cd3Pct, s.cd4cd8Ratio, s.cd8HladrPct,
                     s.cd4Cd25Pct, s.method, try Self.json(s.qcFlags), try Self.json(s.warnings), s.strategySHA256, s.programVersion,
                 ])
+            if let xml = s.appliedGatingML {
+                try db.execute(sql: "INSERT INTO applied_gates (file, method, gating_ml) VALUES (?, ?, ?)", arguments: [path, s.gating, xml])
+            }
         }
+    }
+
+    /// The Gating-ML of the gates applied to a stored file (adaptive gating), if any.
+    public func appliedGates(file: String) throws -> String? {
+        try queue.read { db in try String.fetchOne(db, sql: "SELECT gating_ml FROM applied_gates WHERE file = ?", arguments: [file]) }
     }
 
     public func commitRejection(path: String, sha256: String, size: Int64, mtime: Double, code: String, message: String) throws {
@@ -359,7 +378,7 @@ public final class SQLiteRecordStore: RecordStore {
     public func canonicalDump() throws -> String {
         try queue.read { db in
             var out = ""
-            for (table, order) in [("patients", "id"), ("fcs_files", "path"), ("samples", "file"), ("lab_files", "path"), ("lab_results", "id"), ("retractions", "id"), ("rejections", "file, record"), ("monthly_records", "patient, month")] {
+            for (table, order) in [("patients", "id"), ("fcs_files", "path"), ("samples", "file"), ("applied_gates", "file"), ("lab_files", "path"), ("lab_results", "id"), ("retractions", "id"), ("rejections", "file, record"), ("monthly_records", "patient, month")] {
                 let columns = table == "fcs_files" || table == "lab_files" ? "path, sha256, status" : "*"
                 for row in try Row.fetchAll(db, sql: "SELECT \(columns) FROM \(table) ORDER BY \(order)") {
                     out += table + ": " + row.description + "\n"

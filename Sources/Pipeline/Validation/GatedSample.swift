@@ -49,7 +49,13 @@ public struct GatedSample: Sendable {
         let set = reader.dataSets[0]
         let raw = set.parameters.map(\.name)
         let panel = analyzer?.channelNames(set) ?? raw
-        let automated = try analyzer.map { try $0.engine(for: set) }
+        // Adaptive mode: the gates found in this file (on its own channel names), drawn and
+        // counted as applied.
+        var automated = try analyzer.map { try $0.engine(for: set) }
+        if let analyzer, analyzer.config.gating.mode == "adaptive", let applied = try analyzer.adaptiveGating(reader: FCSReader(path: path), set: set) {
+            automated = try GatingEngine(
+                strategy: applied.strategy, channels: raw, labels: set.parameters.map(\.label), fcsSpillover: try set.spillover().map { try SpilloverMatrix(fcs: $0) })
+        }
         let fjStrategy = try flowJo?.strategy()
         let fjEngine = try fjStrategy.map { try GatingEngine(strategy: $0, channels: raw, labels: set.parameters.map(\.label)) }
         let stride = max(1, (set.eventCount + maxPlotEvents - 1) / max(1, maxPlotEvents))

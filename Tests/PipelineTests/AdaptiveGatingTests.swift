@@ -1,0 +1,160 @@
+import FCSParser
+import Foundation
+import Gating
+import Synth
+import Testing
+import TestSupport
+
+@testable import Pipeline
+
+/// Adaptive per-sample gating against the truth of drifted synthetic cohorts (issue 8).
+@Suite("Adaptive gating under drift")
+struct AdaptiveGatingTests {
+    struct Score {
+        var files = 0
+        var within1 = 0
+        var maxError = 0.0
+        var meanError = 0.0
+        var maxAbsError = 0.0
+        var missedFlags: [String] = []
+        var falseFlags: [String] = []
+        var fallbacks = 0
+    }
+
+    /// Writes a cohort and gates every file in `mode`; scores against truth.
+    static func score(_ options: SynthOptions, mode: String, minConfidence: Double = 0.5, tag: String) async throws -> Score {
+        let dir = Paths.temporaryDirectory("adaptive-\(tag)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let truth = try await CohortSynthesizer(options: options).write(to: dir)
+        var config = try PipelineConfiguration.load(path: Paths.repoRoot.appendingPathComponent("pipeline.json").path)
+        config.gating.mode = mode
+        config.gating.minConfidence = minConfidence
+        let analyzer = try SampleAnalyzer(config: config, registry: [:])
+        var s = Score()
+        var errors: [Double] = []
+        for f in truth.files {
+            let path = dir.appendingPathComponent(f.file).path
+            let expected = Set(f.expectedFlags ?? [])
+            let result = analyzer.analyze(path: path, displayName: f.file, sha256: "")
+            var got = Set<String>()
+            switch result {
+            case .success(let r):
+                got = Set(r.qcFlags)
+                s.fallbacks += r.qcFlags.filter { $0.hasPrefix("TEMPLATE:") }.count
+                let t = f.truth
+                let e = [abs(r.cd4Pct - t.cd4Pct), abs(r.cd8Pct - t.cd8Pct), abs((r.cd8HladrPct ?? 99) - t.cd8HladrPct), abs((r.cd4Cd25Pct ?? 99) - t.cd4Cd25Pct)]
+                errors += e
+                s.files += 1
+                s.maxError = max(s.maxError, e.max()!)
+                var ok = e.allSatisfy { $0 <= 1 }
+                if !expected.contains("LOW-BEADS") {
+                    let a = r.cd4Abs.map { abs($0 - t.cd4Abs) / t.cd4Abs * 100 } ?? 100
+                    s.maxAbsError = max(s.maxAbsError, a)
+                    ok = ok && a <= 5
+                } else {
+                    #expect(r.cd4Abs == nil, "\(f.file): no absolute count without enough beads")
+                }
+                if ok { s.within1 += 1 }
+            case .failure(let rejection):
+                got = [rejection.code]
+            }
+            for flag in expected where !got.contains(flag) { s.missedFlags.append("\(f.file) \(flag)") }
+            for flag in got where ["CLOG", "LOW-BEADS", "QC-LOW-LYMPHOCYTES", "TCELL-SUM"].contains(flag) && !expected.contains(flag) {
+                s.falseFlags.append("\(f.file) \(flag)")
+            }
+        }
+        s.meanError = errors.isEmpty ? 0 : errors.reduce(0, +) / Double(errors.count)
+        return s
+    }
+
+    static func options(_ drift: SynthOptions.Drift, seed: UInt64, faults: Int = 0) -> SynthOptions {
+        var o = SynthOptions()
+        o.seed = seed
+        o.patients = 6
+        o.months = 6
+        o.eventsRange = [15_000, 25_000]
+        o.drift = drift == .none ? nil : drift
+        o.instruments = 2
+        o.naming = .detector
+        o.qcFaults = faults == 0 ? nil : faults
+        return o
+    }
+
+    @Test("strong drift, two instruments, QC faults: every value within tolerance, every flag raised, no false flag")
+    func strongDrift() async throws {
+        let adaptive = try await Self.score(Self.options(.strong, seed: 21, faults: 3), mode: "adaptive", tag: "strong")
+        #expect(adaptive.files == 35)  // 36 files, one too few lymphocytes
+        #expect(adaptive.within1 == adaptive.files, "all four percentages within 1 point and CD4/uL within 5 %")
+        #expect(adaptive.maxError <= 1 && adaptive.meanError <= 0.25 && adaptive.maxAbsError <= 5)
+        #expect(adaptive.missedFlags.isEmpty, "\(adaptive.missedFlags)")
+        #expect(adaptive.falseFlags.isEmpty, "\(adaptive.falseFlags)")
+        #expect(adaptive.fallbacks == 0)
+        // The fixed template on the same files is not better.
+        let template = try await Self.score(Self.options(.strong, seed: 21, faults: 3), mode: "template", tag: "strong-template")
+        #expect(template.within1 <= adaptive.within1 && template.meanError >= adaptive.meanError)
+        #expect(!template.missedFlags.filter { $0.hasSuffix("CLOG") }.isEmpty, "the template has no time/flow QC")
+    }
+
+    @Test("no drift and mild drift: every percentage within 1 point on every file")
+    func noAndMildDrift() async throws {
+        for drift in [SynthOptions.Drift.none, .mild] {
+            let s = try await Self.score(Self.options(drift, seed: 5), mode: "adaptive", tag: "\(drift)")
+            #expect(s.files == 36 && s.within1 == 36 && s.maxError <= 1, "\(drift): \(s)")
+            #expect(s.falseFlags.isEmpty && s.fallbacks == 0, "\(drift)")
+        }
+    }
+
+    @Test("the applied gates export as Gating-ML 2.0 and replay through the gating engine to the same counts")
+    func replay() async throws {
+        var o = Self.options(.strong, seed: 33, faults: 3)
+        o.patients = 2
+        o.qcFaults = 3
+        let dir = Paths.temporaryDirectory("adaptive-replay")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let truth = try await CohortSynthesizer(options: o).write(to: dir)
+        var config = try PipelineConfiguration.load(path: Paths.repoRoot.appendingPathComponent("pipeline.json").path)
+        config.gating.mode = "adaptive"
+        let analyzer = try SampleAnalyzer(config: config, registry: [:])
+        var clogs = 0
+        for f in truth.files {
+            let path = dir.appendingPathComponent(f.file).path
+            let reader = try FCSReader(path: path)
+            let set = reader.dataSets[0]
+            let result = try #require(try analyzer.adaptiveGating(reader: reader, set: set))
+            if result.flags.contains("CLOG") {
+                clogs += 1
+                #expect(result.excluded > 0 && result.strategy.gate("Stable") != nil)
+            }
+            // Confident everywhere but in the file with too few lymphocytes (rejected anyway),
+            // where a fallback to the template is flagged.
+            for r in result.reports where !(f.expectedFlags ?? []).contains("QC-LOW-LYMPHOCYTES") {
+                #expect(r.confidence >= 0.5 && !r.method.isEmpty, "\(f.file) \(r.gate) \(r.method) \(r.confidence)")
+            }
+            for r in result.reports where r.method.hasPrefix("template") { #expect(result.flags.contains("TEMPLATE:\(r.gate)")) }
+            let xml = GatingMLWriter.write(result.strategy)
+            let strategy = try GatingMLReader.read(bytes: Array(xml.utf8), name: f.file)
+            #expect(strategy == result.strategy)
+            let engine = try GatingEngine(
+                strategy: strategy, channels: set.parameters.map(\.name), labels: set.parameters.map(\.label),
+                fcsSpillover: try set.spillover().map { try SpilloverMatrix(fcs: $0) })
+            let replayed = engine.evaluateSerially(EventTable(try reader.readEvents(values: .scaled)))
+            for g in replayed.gates { #expect(result.counts[g.id] == g.count, "\(f.file) \(g.id)") }
+        }
+        #expect(clogs == 1)
+    }
+
+    @Test("below the configured confidence, the template's gates are used and the file is flagged")
+    func templateFallback() async throws {
+        let s = try await Self.score(Self.options(.none, seed: 8), mode: "adaptive", minConfidence: 1.01, tag: "fallback")
+        // Every gate falls back: the template on undrifted data is right, and every file says so.
+        #expect(s.files == 36 && s.within1 == 36)
+        #expect(s.fallbacks == 36 * 7)
+    }
+
+    @Test("Gating-ML writer: every kind of the all-kinds fixture reads back equal")
+    func writerRoundTrip() throws {
+        let strategy = try GatingMLReader.read(path: Paths.fixtures.appendingPathComponent("gatingml/all-kinds.xml").path)
+        let xml = GatingMLWriter.write(strategy, comment: "round -- trip")
+        #expect(try GatingMLReader.read(bytes: Array(xml.utf8)) == strategy)
+    }
+}
