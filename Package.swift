@@ -95,7 +95,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["cytoingest", "FCSParser", "TestSupport"]
+            dependencies: ["cytoingest", "FCSParser", "Pipeline", "Synth", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]
