@@ -258,7 +258,12 @@ public struct SampleAnalyzer: Sendable {
             cd8HladrPct: cd8 > 0 ? 100 * Double(hladr) / Double(cd8) : nil, cd4Cd25Pct: cd4 > 0 ? 100 * Double(cd25) / Double(cd4) : nil,
             method: method, qcFlags: flags, warnings: set.warnings.map(\.description), strategySHA256: strategySHA256,
             programVersion: ProgramInfo.version, gating: applied == nil ? "template" : "adaptive",
-            appliedGatingML: applied.map { GatingMLWriter.write($0.strategy, comment: "Gates applied to this file by cytoingest adaptive gating") })
+            appliedGatingML: applied.map { a in
+                let methods = a.reports.map { r in
+                    "  \(r.gate): \(r.method), confidence \(String(format: "%.2f", r.confidence))"
+                }
+                return GatingMLWriter.write(a.strategy, comment: (["Gates applied to this file by cytoingest adaptive gating", "flags: \(a.flags.joined(separator: ", ")); events excluded by time/flow QC: \(a.excluded)"] + methods).joined(separator: "\n"))
+            })
     }
 
     /// Largest file adaptive gating loads whole (values); larger files are gated by the template.

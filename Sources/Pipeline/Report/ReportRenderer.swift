@@ -307,7 +307,7 @@ public struct ReportRenderer {
     /// The gating report of ingested samples (no manual gates): values and panel plots.
     public func samplesPage(_ entries: [(name: String, sample: GatedSample, result: SampleResult?)]) -> String {
         let ids = Counter()
-        var b = "<h1>CytoIngest gating report</h1><p>\(entries.count) samples; strategy <code>\(esc(config.gating.strategy))</code>.</p>" + Self.legend
+        var b = "<h1>CytoIngest gating report</h1><p>\(entries.count) samples; gating \(esc(config.gating.mode))\(config.gating.mode == "adaptive" ? " (the gates found in each file; template" : " (strategy") <code>\(esc(config.gating.strategy))</code>).</p>" + Self.legend
         for e in entries {
             b += "<h3>\(esc(e.name))</h3>"
             if let r = e.result {
