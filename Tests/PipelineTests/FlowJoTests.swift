@@ -110,7 +110,7 @@ struct FlowJoTests {
             #expect(report.unmatched.count == ws.samples.count && report.unmatched.allSatisfy { $0.code == "E-FCS-NOT-FOUND" && $0.sample.hasSuffix("_clean.fcs") && $0.message.contains("--fcs") })
             #expect(!report.pass)
         }
-        #expect(checked >= 200)
+        #expect(checked == 222)
     }
 }
 
