@@ -147,7 +147,7 @@ public enum AdaptiveGating {
                 reports.append(GateReport(gate: "Stable", method: "time bins: rate or scatter off the median", confidence: 1, thresholds: Dictionary(uniqueKeysWithValues: windows.enumerated().map { ("window\($0.offset + 1)", $0.element.0) })))
             }
         }
-        let stable = (0..<n).filter { keep[$0] == 1 }
+        let stable = stableParent == nil ? Array(0..<n) : (0..<n).filter { keep[$0] == 1 }
 
         // 2. Singlets: FSC-A / FSC-H of the bulk.
         let fa = columns[c.fscA], fh = columns[c.fscH]
@@ -164,7 +164,8 @@ public enum AdaptiveGating {
         var dimmest = comp[c.markers[0]]
         for k in c.markers.dropFirst() {
             let col = comp[k]
-            for i in 0..<n where col[i] < dimmest[i] || col[i].isNaN { dimmest[i] = col[i] }
+            // (A NaN marker is skipped here; the bead gate itself never holds NaN.)
+            for i in 0..<n { dimmest[i] = Swift.min(dimmest[i], col[i]) }
         }
         var minMarker = Histogram(bins: LogBins.count)
         for i in stable { minMarker.counts[LogBins.bin(dimmest[i])] += 1 }
@@ -241,11 +242,16 @@ public enum AdaptiveGating {
     /// Time windows whose event rate is above 2x or below 0.4x the median bin, or whose mean
     /// scatter is more than 25 % off the median bin (a clog or a burst); neighbouring bins join.
     static func timeWindows(time: [Double], signal: [Double], bins: Int) -> [(Double, Double)] {
-        guard let lo = time.min(), let hi = time.max(), hi > lo, bins >= 8 else { return [] }
+        var lo = Double.infinity, hi = -Double.infinity
+        for t in time where t.isFinite {
+            if t < lo { lo = t }
+            if t > hi { hi = t }
+        }
+        guard hi > lo, bins >= 8 else { return [] }
         let width = (hi - lo) / Double(bins)
         var count = [Double](repeating: 0, count: bins), sum = [Double](repeating: 0, count: bins)
         for (t, s) in zip(time, signal) {
-            let b = Swift.min(bins - 1, Int((t - lo) / width))
+            guard t.isFinite, s.isFinite, let b = clampedBin(t, origin: lo, width: width, count: bins) else { continue }
             count[b] += 1
             sum[b] += s
         }
@@ -280,7 +286,7 @@ public enum AdaptiveGating {
         for i in events {
             let r = ratio[i]
             guard r.isFinite, r >= lo else { continue }
-            hist.counts[Swift.min(bins - 1, Int((r - lo) / step))] += 1
+            if let b = clampedBin(r, origin: lo, width: step, count: bins) { hist.counts[b] += 1 }
         }
         let s = hist.smoothed(1)
         guard let m = s.indices.max(by: { s[$0] < s[$1] }), s[m] > 0 else { return (0.85, 1.3, 0) }
@@ -294,7 +300,9 @@ public enum AdaptiveGating {
         if let v = Histogram.valley(s, minPeak: 2), v.low == m {
             upper = Swift.min(upper, lo + (Double(v.valley) + 0.5) * step)
         }
-        let inside = s[Int((mode - 2 * sd - lo) / step)...Swift.min(bins - 1, Int((mode + 2 * sd - lo) / step))].reduce(0, +)
+        let a = clampedBin(mode - 2 * sd, origin: lo, width: step, count: bins) ?? 0
+        let b = Swift.max(a, clampedBin(mode + 2 * sd, origin: lo, width: step, count: bins) ?? a)
+        let inside = s[a...b].reduce(0, +)
         return (mode - 6 * sd, upper, Swift.min(1, inside / Swift.max(1, s.reduce(0, +)) / 0.9))
     }
 
@@ -307,7 +315,7 @@ public enum AdaptiveGating {
         for (k, i) in events.enumerated() {
             let b = LogBins.bin(cd45[i])
             bins[k] = b
-            let y = Swift.min(yb - 1, Swift.max(0, Int(ssc[i] / ystep)))
+            guard let y = clampedBin(ssc[i], origin: 0, width: ystep, count: yb) else { continue }
             grid[y * xb + b] += 1
         }
         // Two passes of a 3 x 3 box (separable: rows, then columns).
@@ -364,7 +372,9 @@ public enum AdaptiveGating {
         var sscMax = med + 5 * sd
         // Stop at the valley to the next SSC mode (monocytes) when it comes first.
         var sscHist = Histogram(bins: yb * 2)
-        for (k, i) in events.enumerated() where abs(bins[k] - peak.x) <= 6 { sscHist.counts[Swift.min(yb * 2 - 1, Swift.max(0, Int(ssc[i] / (ystep / 2))))] += 1 }
+        for (k, i) in events.enumerated() where abs(bins[k] - peak.x) <= 6 {
+            if let b = clampedBin(ssc[i], origin: 0, width: ystep / 2, count: yb * 2) { sscHist.counts[b] += 1 }
+        }
         if let v = Histogram.valley(sscHist.smoothed(), minPeak: 3), abs(Double(v.low) * ystep / 2 - med) < 3 * sd {
             sscMax = Swift.min(sscMax, (Double(v.valley) + 0.5) * ystep / 2)
         }
@@ -397,7 +407,8 @@ public enum AdaptiveGating {
             return (LogBins.center(v.valley), v.confidence, "valley")
         }
         if let (ref, name) = negative, ref.count >= 200 {
-            var values = ref.map { column[$0] }
+            var values = ref.map { column[$0] }.filter { !$0.isNaN }
+            guard !values.isEmpty else { return nil }
             values.sort()
             let p = values[Swift.min(values.count - 1, Int(Double(values.count) * 0.995))]
             return (LogBins.edge(Swift.min(LogBins.count - 1, LogBins.bin(p) + 2)), 0.75, "negative reference (\(name), 99.5th percentile + 2 bins)")

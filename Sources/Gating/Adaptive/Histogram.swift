@@ -28,6 +28,14 @@ public enum LogBins {
     public static func center(_ i: Int) -> Double { (edge(i) + edge(i + 1)) / 2 }
 }
 
+/// The bin of `v` among `count` bins of width `width` from `origin`, clamped; NaN -> nil.
+/// (Converting a NaN or an out-of-range Double to Int traps: hostile files carry both.)
+@inline(__always) func clampedBin(_ v: Double, origin: Double, width: Double, count: Int) -> Int? {
+    let f = ((v - origin) / width).rounded(.down)
+    guard !f.isNaN else { return nil }
+    return f < 0 ? 0 : (f >= Double(count - 1) ? count - 1 : Int(f))
+}
+
 /// A 1-D histogram with the smoothing and mode/valley search used by adaptive gates.
 struct Histogram {
     var counts: [Double]
