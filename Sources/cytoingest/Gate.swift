@@ -51,29 +51,14 @@ struct GateCommand: ParsableCommand {
         var gates: [Entry]
         struct Entry: Encodable {
             var id: String
-            var parent: String?
+            @Null var parent: String?
             var path: String
             var count: Int
             var percentParent: Double
             var percentTotal: Double
-
-            enum CodingKeys: String, CodingKey { case id, parent, path, count, percentParent, percentTotal }
-            func encode(to encoder: any Encoder) throws {
-                var c = encoder.container(keyedBy: CodingKeys.self)
-                try c.encode(id, forKey: .id)
-                try c.encode(parent, forKey: .parent)
-                try c.encode(path, forKey: .path)
-                try c.encode(count, forKey: .count)
-                try c.encode(percentParent, forKey: .percentParent)
-                try c.encode(percentTotal, forKey: .percentTotal)
-            }
         }
 
-        func json() throws -> Data {
-            let e = JSONEncoder()
-            e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            return try e.encode(self)
-        }
+        func json() throws -> Data { try jsonEncoder().encode(self) }
 
         func table() -> String {
             var rows = [["gate", "count", "% parent", "% total"]]

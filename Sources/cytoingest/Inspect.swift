@@ -105,23 +105,12 @@ struct InspectReport: Codable, Equatable {
     }
     struct Parameter: Codable, Equatable {
         var name: String
-        var label: String?
-        var bits: Int?
-        var range: Double?
-        var stats: Stats?
-
-        enum CodingKeys: String, CodingKey { case name, label, bits, range, stats }
-
         /// `label`, `bits` and `range` are always present (null when the file has none), so the
-        /// document's shape does not depend on the file.
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(name, forKey: .name)
-            try c.encode(label, forKey: .label)
-            try c.encode(bits, forKey: .bits)
-            try c.encode(range, forKey: .range)
-            try c.encodeIfPresent(stats, forKey: .stats)
-        }
+        /// document's shape does not depend on the file; `stats` only with --stats.
+        @Null var label: String?
+        @Null var bits: Int?
+        @Null var range: Double?
+        var stats: Stats?
     }
     struct DataSet: Codable, Equatable {
         var events: Int
@@ -139,12 +128,7 @@ struct InspectReport: Codable, Equatable {
     var error: ErrorInfo?
     var datasets: [DataSet]
 
-    static var encoder: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return e
-    }
+    static var encoder: JSONEncoder { jsonEncoder(nonFiniteAsStrings: true) }
 
     static func make(path: String, options: FCSReader.Options, stats: Bool) -> InspectReport {
         var report = InspectReport(file: path, version: nil, error: nil, datasets: [])

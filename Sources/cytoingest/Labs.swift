@@ -39,9 +39,7 @@ struct LabsCheck: ParsableCommand {
         switch format {
         case .json:
             let doc = LabsDocument(files: reports.map(LabsDocument.File.init))
-            let e = JSONEncoder()
-            e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try e.encode(doc), as: UTF8.self))
+            print(String(decoding: try jsonEncoder().encode(doc), as: UTF8.self))
         case .text:
             for r in reports { print(Self.text(r), terminator: "") }
         }
@@ -94,14 +92,7 @@ struct LabsDocument: Encodable {
     struct ErrorInfo: Encodable {
         var code: String
         var message: String
-        var line: Int?
-        enum CodingKeys: String, CodingKey { case code, message, line }
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(code, forKey: .code)
-            try c.encode(message, forKey: .message)
-            try c.encode(line, forKey: .line)
-        }
+        @Null var line: Int?
     }
     struct Rejected: Encodable {
         var id: String?
@@ -114,11 +105,11 @@ struct LabsDocument: Encodable {
         var specimen: String
         var collected: String
         var outcome: String
-        var copies: Double?
-        var log10: Double?
-        var censor: String?
-        var limit: Double?
-        var assay: String?
+        @Null var copies: Double?
+        @Null var log10: Double?
+        @Null var censor: String?
+        @Null var limit: Double?
+        @Null var assay: String?
 
         init(_ r: HIVRNAResult) {
             id = r.id
@@ -131,21 +122,6 @@ struct LabsDocument: Encodable {
             censor = r.censor?.rawValue
             limit = r.limit
             assay = r.assay?.name
-        }
-
-        enum CodingKeys: String, CodingKey { case id, patient, specimen, collected, outcome, copies, log10, censor, limit, assay }
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(id, forKey: .id)
-            try c.encode(patient, forKey: .patient)
-            try c.encode(specimen, forKey: .specimen)
-            try c.encode(collected, forKey: .collected)
-            try c.encode(outcome, forKey: .outcome)
-            try c.encode(copies, forKey: .copies)
-            try c.encode(log10, forKey: .log10)
-            try c.encode(censor, forKey: .censor)
-            try c.encode(limit, forKey: .limit)
-            try c.encode(assay, forKey: .assay)
         }
     }
 }

@@ -5,10 +5,7 @@ import Pipeline
 enum TableFormat: String, ExpressibleByArgument { case table, csv, json }
 
 func jsonData<T: Encodable>(_ value: T) throws -> String {
-    let e = JSONEncoder()
-    e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    return String(decoding: try e.encode(value), as: UTF8.self)
+    String(decoding: try jsonEncoder(nonFiniteAsStrings: true).encode(value), as: UTF8.self)
 }
 
 func cell(_ v: Double?, _ digits: Int = 1) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "" }
@@ -111,23 +108,14 @@ struct SamplesCommand: ParsableCommand {
         var events: Int
         var beadEvents: Int
         var lymphocyteEvents: Int
-        var cd4Abs: Double?
+        @Null var cd4Abs: Double?
         var cd4Pct: Double
-        var cd8Abs: Double?
+        @Null var cd8Abs: Double?
         var cd8Pct: Double
-        var cd8HladrPct: Double?
-        var cd4Cd25Pct: Double?
+        @Null var cd8HladrPct: Double?
+        @Null var cd4Cd25Pct: Double?
         var qc: [String]
         var status: String
-        enum K: String, CodingKey { case file, sha256, patient, collected, events, beadEvents, lymphocyteEvents, cd4Abs, cd4Pct, cd8Abs, cd8Pct, cd8HladrPct, cd4Cd25Pct, qc, status }
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: K.self)
-            try c.encode(file, forKey: .file); try c.encode(sha256, forKey: .sha256); try c.encode(patient, forKey: .patient)
-            try c.encode(collected, forKey: .collected); try c.encode(events, forKey: .events); try c.encode(beadEvents, forKey: .beadEvents)
-            try c.encode(lymphocyteEvents, forKey: .lymphocyteEvents); try c.encode(cd4Abs, forKey: .cd4Abs); try c.encode(cd4Pct, forKey: .cd4Pct)
-            try c.encode(cd8Abs, forKey: .cd8Abs); try c.encode(cd8Pct, forKey: .cd8Pct); try c.encode(cd8HladrPct, forKey: .cd8HladrPct)
-            try c.encode(cd4Cd25Pct, forKey: .cd4Cd25Pct); try c.encode(qc, forKey: .qc); try c.encode(status, forKey: .status)
-        }
     }
 
     func run() throws {

@@ -24,8 +24,7 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         let (cfg, database) = try store.load()
-        let registry = try cfg.registry.map { try Registry.load(path: cfg.resolve($0)) } ?? [:]
-        let analyzer = try SampleAnalyzer(config: cfg, registry: registry)
+        let analyzer = try SampleAnalyzer(config: cfg, registry: try Registry.load(for: cfg))
         var paths = files
         if paths.isEmpty {
             guard FileManager.default.fileExists(atPath: database) else { throw ValidationError("no store at \(database); run `cytoingest run` first, or name FCS files") }
@@ -37,9 +36,8 @@ struct ReportCommand: ParsableCommand {
         for path in paths {
             let name = URL(fileURLWithPath: path).lastPathComponent
             do {
-                let gated = try GatedSample.load(path: path, analyzer: analyzer, flowJo: nil)
-                let result = try? analyzer.analyze(path: path, displayName: name, sha256: FileHash.sha256(path: path)).get()
-                entries.append((name, gated, result))
+                let gated = try GatedSample.load(path: path, analyzer: analyzer, flowJo: nil, displayName: name)
+                entries.append((name, gated, try? gated.result?.get()))
             } catch {
                 printError("\(name): \(error)")
                 failed = true

@@ -35,9 +35,8 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         let cfg: PipelineConfiguration
         do { cfg = try PipelineConfiguration.load(path: config) } catch { throw ValidationError(error.description) }
-        let registry = try cfg.registry.map { try Registry.load(path: cfg.resolve($0)) } ?? [:]
-        let analyzer = try SampleAnalyzer(config: cfg, registry: registry)
-        let validator = Validator(config: cfg, analyzer: analyzer, searchPaths: fcs + cfg.inputs.fcs.map { cfg.resolve($0) })
+        let analyzer = try SampleAnalyzer(config: cfg, registry: try Registry.load(for: cfg))
+        let validator = Validator(config: cfg, analyzer: analyzer, searchPaths: fcs.map { URL(fileURLWithPath: $0).path } + cfg.inputs.fcs.map { cfg.resolve($0) })
         let result: ValidationReport
         if manual.lowercased().hasSuffix(".wsp") || manual.lowercased().hasSuffix(".xml") {
             do {

@@ -139,6 +139,14 @@ struct AdaptiveGatingTests {
                 fcsSpillover: try set.spillover().map { try SpilloverMatrix(fcs: $0) })
             let replayed = engine.evaluateSerially(EventTable(try reader.readEvents(values: .scaled)))
             for g in replayed.gates { #expect(result.counts[g.id] == g.count, "\(f.file) \(g.id)") }
+            // The report's one pass (decoded once, gated adaptively) gives the ingest's values.
+            let gated = try GatedSample.load(path: path, analyzer: analyzer, flowJo: nil, displayName: f.file)
+            switch (gated.result, analyzer.analyze(path: path, displayName: f.file, sha256: "")) {
+            case (.success(let a)?, .success(let b)): #expect(a == b, "\(f.file)")
+            case (.failure(let a)?, .failure(let b)): #expect(a == b, "\(f.file)")
+            default: Issue.record("\(f.file): the report's pass and the ingest disagree")
+            }
+            #expect(gated.automatedCounts["CD4T"] == result.counts["CD4T"])
         }
         #expect(clogs == 1)
     }

@@ -287,6 +287,11 @@ struct OwnWorkspaceTests {
         #expect(throws: GatingError.self) { try dangling.samples[0].strategy() }
         // A gate on a Comp- channel without a matrix names the channel.
         let comp = try FlowJoWorkspace.read(bytes: Array(ws("<Population name=\"p\" count=\"3\"><Gate><gating:RectangleGate><gating:dimension gating:min=\"1\"><data-type:fcs-dimension data-type:name=\"Comp-A\"/></gating:dimension></gating:RectangleGate></Gate></Population>").utf8), name: "c.wsp")
-        do { _ = try comp.samples[0].strategy() } catch { #expect(error.code == .unknownChannel && error.element == "Comp-A") }
+        do {
+            _ = try comp.samples[0].strategy()
+            Issue.record("a Comp- channel without a matrix must be refused")
+        } catch {
+            #expect(error.code == .unknownChannel && error.element == "Comp-A")
+        }
     }
 }

@@ -17,8 +17,7 @@ struct ValidationTests {
     }
 
     static func validator(_ config: PipelineConfiguration, search: [String] = []) throws -> Validator {
-        let registry = try config.registry.map { try Registry.load(path: config.resolve($0)) } ?? [:]
-        return Validator(config: config, analyzer: try SampleAnalyzer(config: config, registry: registry), searchPaths: search)
+        Validator(config: config, analyzer: try SampleAnalyzer(config: config, registry: try Registry.load(for: config)), searchPaths: search)
     }
 
     // MARK: Statistics
@@ -95,7 +94,12 @@ struct ValidationTests {
         // The last row has no value: rejected with its line.
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
         #expect(throws: ManualResultsError.self) { try ManualResultsCSV.read(path: path) }
-        do { _ = try ManualResultsCSV.read(path: path) } catch { #expect(error.code == "E-MANUAL-ROW" && error.line == 7) }
+        do {
+            _ = try ManualResultsCSV.read(path: path)
+            Issue.record("a row without a value must be refused")
+        } catch {
+            #expect(error.code == "E-MANUAL-ROW" && error.line == 7)
+        }
         try Data(text.split(separator: "\n").dropLast().joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: path))
         let manual = try ManualResultsCSV.read(path: path)
         let report = try Self.validator(config, search: [fcs]).validate(manual: manual, source: path)

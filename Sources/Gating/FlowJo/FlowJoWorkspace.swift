@@ -86,16 +86,26 @@ public struct FlowJoWorkspace: Sendable {
     }
 
     public enum PopulationGate: Sendable, Hashable {
-        /// A geometric gate (rectangle, polygon, ellipse) on the sample's channels.
-        case geometry(GateKind, type: String, dimensions: [String], displayEllipse: Bool)
+        /// A geometric gate (rectangle, polygon, ellipse) on the sample's channels; FlowJo
+        /// stores ellipses in 256-bin display units.
+        case geometry(GateKind)
         /// A boolean node over other populations (FlowJo `Dependents`, full paths).
         case and([String])
         case or([String])
         case not(String)
 
+        /// The channels a geometric gate reads (none for boolean nodes).
+        public var dimensionNames: [String] {
+            guard case .geometry(let kind) = self else { return [] }
+            return Gate(id: "", kind: kind).dimensions.map(\.source.description)
+        }
+
         public var typeName: String {
             switch self {
-            case .geometry(_, let t, _, _): t
+            case .geometry(.rectangle): "RectangleGate"
+            case .geometry(.polygon): "PolygonGate"
+            case .geometry(.ellipsoid): "EllipsoidGate"
+            case .geometry: "Gate"
             case .and: "AndNode"
             case .or: "OrNode"
             case .not: "NotNode"
@@ -279,10 +289,7 @@ public struct FlowJoWorkspace: Sendable {
         for t in node.child("Transformations")?.children ?? [] {
             guard let tr = try transform(t) else { continue }
             for p in t.children("parameter", namespace: dataTypeNS) {
-                if let n = p.attribute("name") {
-                    transforms[n] = tr
-                    // Comp- channels take the transform of their detector.
-                }
+                if let n = p.attribute("name") { transforms[n] = tr }
             }
         }
         var matrix: Matrix?
@@ -395,11 +402,11 @@ public struct FlowJoWorkspace: Sendable {
                 dims.append(Dimension(.channel(n), min: lo, max: hi))
             }
             guard !dims.isEmpty else { throw fail(node, "rectangle of \(label) has no dimension") }
-            return .geometry(.rectangle(dims), type: "RectangleGate", dimensions: names, displayEllipse: false)
+            return .geometry(.rectangle(dims))
         case "PolygonGate":
             let v = try vertices(node)
             guard names.count == 2, v.count >= 3 else { throw fail(node, "polygon of \(label) needs 2 dimensions and at least 3 vertices") }
-            return .geometry(.polygon(names.map { Dimension(.channel($0)) }, vertices: v), type: "PolygonGate", dimensions: names, displayEllipse: false)
+            return .geometry(.polygon(names.map { Dimension(.channel($0)) }, vertices: v))
         case "EllipsoidGate":
             guard names.count == 2, let foci = node.child("foci", namespace: gatingNS), let edge = node.child("edge", namespace: gatingNS) else {
                 throw fail(node, "ellipse of \(label) needs 2 dimensions, foci and edge")
@@ -409,9 +416,7 @@ public struct FlowJoWorkspace: Sendable {
             guard let (mean, cov) = ellipse(foci: f, edge: e) else { throw fail(node, "ellipse of \(label) is degenerate") }
             // Coordinates are FlowJo display bins (0..256); the dimensions carry the display
             // transforms when a sample's strategy is built.
-            return .geometry(
-                .ellipsoid(names.map { Dimension(.channel($0)) }, mean: mean, covariance: cov, distanceSquare: 1), type: "EllipsoidGate",
-                dimensions: names, displayEllipse: true)
+            return .geometry(.ellipsoid(names.map { Dimension(.channel($0)) }, mean: mean, covariance: cov, distanceSquare: 1))
         default:
             throw fail(node, "unsupported FlowJo gate \(node.localName) in \(label)")
         }
@@ -494,7 +499,7 @@ extension FlowJoWorkspace.Sample {
             let parent = p.path.count > 1 ? p.path.dropLast().joined(separator: "/") : nil
             let kind: GateKind
             switch p.gate {
-            case .geometry(let geometry, _, _, let display):
+            case .geometry(let geometry):
                 switch geometry {
                 case .rectangle(let dims):
                     var out: [Dimension] = []
@@ -511,8 +516,9 @@ extension FlowJoWorkspace.Sample {
                     kind = .polygon(out, vertices: vertices)
                 case .ellipsoid(let dims, let mean, let cov, let d2):
                     var out: [Dimension] = []
-                    for d in dims { out.append(try dimension(d.source.description, display: display)) }
-                    let s = display ? 256.0 : 1
+                    // FlowJo's 256 display bins onto the [0, 1] display scale.
+                    for d in dims { out.append(try dimension(d.source.description, display: true)) }
+                    let s = 256.0
                     kind = .ellipsoid(out, mean: mean.map { $0 / s }, covariance: cov.map { $0.map { $0 / (s * s) } }, distanceSquare: d2)
                 default:
                     kind = geometry

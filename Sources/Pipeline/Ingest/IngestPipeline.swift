@@ -97,9 +97,22 @@ public final class IngestPipeline: @unchecked Sendable {
     static let labSuffixes = [".xml", ".xml.gz"]
 
     func discover(_ entries: [String], suffixes: [String]) -> [InputFile] {
+        let base = config.baseDirectory.standardizedFileURL.path
+        return Self.listFiles(entries, resolve: config.resolve, suffixes: suffixes).compactMap { p in
+            var st = stat()
+            guard stat(p, &st) == 0 else { return nil }
+            let standard = URL(fileURLWithPath: p).standardizedFileURL.path
+            let key = standard.hasPrefix(base + "/") ? String(standard.dropFirst(base.count + 1)) : standard
+            return InputFile(path: p, key: key, size: Int64(st.st_size), mtime: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+        }
+    }
+
+    /// The regular files that input entries name: files, folders (their files ending in one of
+    /// `suffixes`) and `folder/pattern*` globs; sorted, each once.
+    public static func listFiles(_ entries: [String], resolve: (String) -> String, suffixes: [String]) -> [String] {
         var out: [String] = []
         for entry in entries {
-            let path = config.resolve(entry)
+            let path = resolve(entry)
             var isDir: ObjCBool = false
             if entry.contains("*") {
                 let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -118,13 +131,9 @@ public final class IngestPipeline: @unchecked Sendable {
                 }
             }
         }
-        let base = config.baseDirectory.standardizedFileURL.path
-        return Set(out).sorted().compactMap { p in
+        return Set(out).sorted().filter { p in
             var st = stat()
-            guard stat(p, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
-            let standard = URL(fileURLWithPath: p).standardizedFileURL.path
-            let key = standard.hasPrefix(base + "/") ? String(standard.dropFirst(base.count + 1)) : standard
-            return InputFile(path: p, key: key, size: Int64(st.st_size), mtime: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+            return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
         }
     }
 
@@ -143,8 +152,7 @@ public final class IngestPipeline: @unchecked Sendable {
         let runID = try store.beginRun(configSHA256: configSHA)
         var summary = RunSummary()
 
-        var registry: [String: RegistryPatient] = [:]
-        if let r = config.registry { registry = try Registry.load(path: config.resolve(r)) }
+        let registry = try Registry.load(for: config)
         try store.replacePatients(Array(registry.values))
         let analyzer = try SampleAnalyzer(config: config, registry: registry)
 

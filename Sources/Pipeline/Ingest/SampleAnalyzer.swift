@@ -12,6 +12,12 @@ public struct RegistryPatient: Sendable, Hashable, Codable {
 
 /// Reads the patient registry CSV (`patient_id,day0,cycle_starts,dose_miu_per_day`).
 public enum Registry {
+    /// The configuration's registry (empty when it names none).
+    public static func load(for config: PipelineConfiguration) throws(ConfigurationError) -> [String: RegistryPatient] {
+        guard let path = config.registry else { return [:] }
+        return try load(path: config.resolve(path))
+    }
+
     public static func load(path: String) throws(ConfigurationError) -> [String: RegistryPatient] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ConfigurationError(path: "$.registry", message: "cannot read \(path)")
@@ -155,8 +161,13 @@ public struct SampleAnalyzer: Sendable {
 
     /// Reads, identifies, gates and derives one file.
     public func analyze(path: String, displayName: String, sha256: String) -> Result<SampleResult, SampleRejection> {
+        Self.catching { try analyzeOrThrow(path: path, displayName: displayName, sha256: sha256) }
+    }
+
+    /// Runs `body`, turning every error into a coded rejection.
+    static func catching(_ body: () throws -> SampleResult) -> Result<SampleResult, SampleRejection> {
         do {
-            return .success(try analyzeOrThrow(path: path, displayName: displayName, sha256: sha256))
+            return .success(try body())
         } catch let e as SampleRejection {
             return .failure(e)
         } catch let e as FCSError {
@@ -171,7 +182,44 @@ public struct SampleAnalyzer: Sendable {
     func analyzeOrThrow(path: String, displayName: String, sha256: String) throws -> SampleResult {
         let reader = try FCSReader(path: path)
         let set = reader.dataSets[0]
-        // Identity.
+        let (patient, day) = try identify(set, path: path)
+        return try derive(set, patient: patient, day: day, gating: try gate(reader: reader, set: set), displayName: displayName, sha256: sha256)
+    }
+
+    /// How a file was gated: events per gate id, the flags gating raised, and the adaptive
+    /// result when the gates were found in the file.
+    public struct GatingOutcome {
+        public var counts: [String: Int]
+        public var flags: [String] = []
+        public var adaptive: AdaptiveGating.Result?
+    }
+
+    /// Gates a file: adaptive when configured (and possible), else the template, streamed.
+    func gate(reader: FCSReader, set: FCSDataSet) throws -> GatingOutcome {
+        if config.gating.mode == "adaptive", let adaptive = try adaptiveGating(reader: reader, set: set) {
+            return GatingOutcome(counts: adaptive.counts, flags: adaptive.flags, adaptive: adaptive)
+        }
+        let engine = try self.engine(for: set)
+        var c = [Int](repeating: 0, count: strategy.gates.count)
+        var blocks = try reader.events(values: .scaled, blockSize: 8192)
+        while let block = try blocks.next() {
+            let masks = engine.evaluate(columns: (0..<block.parameterCount).map { block.column($0) }, count: block.count)
+            for g in masks.indices { c[g] += countOnes(masks[g]) }
+        }
+        return GatingOutcome(counts: Dictionary(uniqueKeysWithValues: zip(strategy.gates.map(\.id), c)), flags: config.gating.mode == "adaptive" ? ["ADAPTIVE-SKIPPED"] : [])
+    }
+
+    /// The derived values of a file gated elsewhere (one pass for plots and values), or why
+    /// the file gives none.
+    public func result(of set: FCSDataSet, path: String, displayName: String, sha256: String, gating: GatingOutcome) -> Result<SampleResult, SampleRejection> {
+        Self.catching {
+            let (patient, day) = try identify(set, path: path)
+            return try derive(set, patient: patient, day: day, gating: gating, displayName: displayName, sha256: sha256)
+        }
+    }
+
+    /// The patient and collection day of a file.
+    func identify(_ set: FCSDataSet, path: String) throws -> (String, Int) {
         var patient: String? = keyword(set, config.identity.patientKeyword)
         if patient == nil, let re = patientRegex {
             let name = URL(fileURLWithPath: path).lastPathComponent
@@ -188,26 +236,14 @@ public struct SampleAnalyzer: Sendable {
         guard let dateText = keyword(set, config.identity.dateKeyword), let day = Self.parseDate(dateText) else {
             throw SampleRejection(code: "E-NO-DATE", message: "no collection date in \(config.identity.dateKeyword)")
         }
-        var flags: [String] = []
-        var counts: [String: Int]
-        var applied: AdaptiveGating.Result?
-        if config.gating.mode == "adaptive", let adaptive = try adaptiveGating(reader: reader, set: set) {
-            applied = adaptive
-            counts = adaptive.counts
-            flags += adaptive.flags
-        } else {
-            // Template gating, streamed block by block.
-            let engine = try self.engine(for: set)
-            var c = [Int](repeating: 0, count: strategy.gates.count)
-            var blocks = try reader.events(values: .scaled, blockSize: 8192)
-            while let block = try blocks.next() {
-                let masks = engine.evaluate(columns: (0..<block.parameterCount).map { block.column($0) }, count: block.count)
-                for g in masks.indices { c[g] += countOnes(masks[g]) }
-            }
-            counts = Dictionary(uniqueKeysWithValues: zip(strategy.gates.map(\.id), c))
-            if config.gating.mode == "adaptive" { flags.append("ADAPTIVE-SKIPPED") }
-        }
-        func n(_ key: String) -> Int { counts[config.gating.gates[key]!] ?? 0 }
+        return (patient, day)
+    }
+
+    /// Values, QC flags and rejections from the gate counts (domain.md section 6).
+    func derive(_ set: FCSDataSet, patient: String, day: Int, gating: GatingOutcome, displayName: String, sha256: String) throws -> SampleResult {
+        var flags = gating.flags
+        let applied = gating.adaptive
+        func n(_ key: String) -> Int { gating.counts[config.gating.gates[key]!] ?? 0 }
         let beads = n("beads"), lymph = n("lymphocytes"), cd3 = n("cd3"), cd4 = n("cd4"), cd8 = n("cd8")
         let hladr = n("cd8Hladr"), cd25 = n("cd4Cd25")
         let qc = config.qc
@@ -281,16 +317,21 @@ public struct SampleAnalyzer: Sendable {
         return AdaptiveGating.Channels(fscA: fscA, fscH: fscH, ssc: ssc, time: find("Time"), cd45: cd45, cd3: cd3, cd4: cd4, cd8: cd8, hladr: dr, cd25: cd25)
     }
 
+    /// Whether adaptive gating can take this data set (size cap, panel channels present).
+    func adaptiveApplies(to set: FCSDataSet) -> Bool {
+        config.gating.mode == "adaptive" && set.eventCount * set.parameters.count <= Self.adaptiveMaxValues && adaptiveChannels(channelNames(set)) != nil
+    }
+
     /// Adaptive gating of a whole file (nil: the file is too large or lacks panel channels).
     func adaptiveGating(reader: FCSReader, set: FCSDataSet) throws -> AdaptiveGating.Result? {
+        guard set.eventCount * set.parameters.count <= Self.adaptiveMaxValues, adaptiveChannels(channelNames(set)) != nil else { return nil }
+        return try adaptiveGating(columns: try reader.readEvents(values: .scaled).columns, set: set)
+    }
+
+    /// Adaptive gating of a data set's decoded columns (scaled values, `$PnN` order).
+    func adaptiveGating(columns: [[Double]], set: FCSDataSet) throws -> AdaptiveGating.Result? {
         let names = channelNames(set)
-        guard set.eventCount * set.parameters.count <= Self.adaptiveMaxValues, let channels = adaptiveChannels(names) else { return nil }
-        var columns = [[Double]](repeating: [], count: set.parameters.count)
-        for c in columns.indices { columns[c].reserveCapacity(set.eventCount) }
-        var blocks = try reader.events(values: .scaled, blockSize: 65_536)
-        while let block = try blocks.next() {
-            for c in 0..<block.parameterCount { columns[c].append(contentsOf: block.column(c)) }
-        }
+        guard let channels = adaptiveChannels(names) else { return nil }
         var options = AdaptiveGating.Options()
         options.minConfidence = config.gating.minConfidence
         // The applied gates name the file's own channels ($PnN), so they replay on it as it is.

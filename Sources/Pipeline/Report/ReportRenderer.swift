@@ -195,7 +195,8 @@ public struct ReportRenderer {
         guard let s = sample.flowJoSample, let strategy = sample.flowJoStrategy else { return [] }
         var out: [String] = []
         for p in s.populations {
-            guard case .geometry(let kind, let type, let dims, _) = p.gate, dims.count == 2, let g = strategy.gate(p.pathString) else { continue }
+            let dims = p.gate.dimensionNames
+            guard dims.count == 2, let g = strategy.gate(p.pathString) else { continue }
             guard let xc = sample.columnIndex(dims[0]), let yc = sample.columnIndex(dims[1]) else { continue }
             let xt = try? s.transform(for: dims[0]).scale(), yt = try? s.transform(for: dims[1]).scale()
             let x = PlotAxis.make(label: dims[0], column: xc, transform: xt, values: sample.columns[xc])
@@ -207,9 +208,8 @@ public struct ReportRenderer {
             if let o = Self.outline(g.kind, label: p.pathString, role: "manual", x: x, y: y, column: column, dimTransform: { d in d.transformation.flatMap { strategy.transformations[$0] } }) {
                 outlines.append(o)
             }
-            _ = kind
             let counts = "FlowJo \(p.flowJoCount.map(String.init) ?? "not stored"), ours \(sample.flowJoCounts[p.pathString] ?? 0)"
-            let plot = DensityPlot(title: p.pathString, subtitle: "\(type) · \(counts)", x: x, y: y, xs: xs, ys: ys, outlines: outlines)
+            let plot = DensityPlot(title: p.pathString, subtitle: "\(p.gate.typeName) · \(counts)", x: x, y: y, xs: xs, ys: ys, outlines: outlines)
             out.append(plot.svg(id: ids.next()))
         }
         return out

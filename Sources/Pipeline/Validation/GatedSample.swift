@@ -27,6 +27,8 @@ public struct GatedSample: Sendable {
     public var flowJoCounts: [String: Int] = [:]
     /// Automated vs FlowJo membership of mapped populations, over all events.
     public var eventAgreement: [PanelPopulation: EventAgreement] = [:]
+    /// The pipeline's values for the file, from the same pass (nil without an analyzer).
+    public var result: Result<SampleResult, SampleRejection>?
 
     /// The column index of a raw (`$PnN`), panel or FlowJo compensated (`Comp-$PnN`) name.
     public func columnIndex(_ name: String) -> Int? {
@@ -41,20 +43,28 @@ public struct GatedSample: Sendable {
     ///   - analyzer: the pipeline's strategy (nil: FlowJo only).
     ///   - flowJo: a FlowJo sample whose tree is replayed (nil: automated only).
     ///   - mapping: pipeline population -> FlowJo population path, for event-level agreement.
+    ///   - displayName: the file's name in `result`.
     public static func load(
         path: String, analyzer: SampleAnalyzer?, flowJo: FlowJoWorkspace.Sample?, mapping: [PanelPopulation: String] = [:],
-        maxPlotEvents: Int = 20_000
+        maxPlotEvents: Int = 20_000, displayName: String? = nil
     ) throws -> GatedSample {
         let reader = try FCSReader(path: path)
         let set = reader.dataSets[0]
         let raw = set.parameters.map(\.name)
         let panel = analyzer?.channelNames(set) ?? raw
-        // Adaptive mode: the gates found in this file (on its own channel names), drawn and
-        // counted as applied.
+        // Adaptive mode: the file is decoded once; the gates found in it (on its own channel
+        // names) are then drawn and counted as applied, from the same columns.
         var automated = try analyzer.map { try $0.engine(for: set) }
-        if let analyzer, analyzer.config.gating.mode == "adaptive", let applied = try analyzer.adaptiveGating(reader: FCSReader(path: path), set: set) {
-            automated = try GatingEngine(
-                strategy: applied.strategy, channels: raw, labels: set.parameters.map(\.label), fcsSpillover: try set.spillover().map { try SpilloverMatrix(fcs: $0) })
+        var decoded: [[Double]]?
+        var adaptive: AdaptiveGating.Result?
+        if let analyzer, analyzer.adaptiveApplies(to: set) {
+            let columns = try reader.readEvents(values: .scaled).columns
+            decoded = columns
+            if let applied = try analyzer.adaptiveGating(columns: columns, set: set) {
+                adaptive = applied
+                automated = try GatingEngine(
+                    strategy: applied.strategy, channels: raw, labels: set.parameters.map(\.label), fcsSpillover: try set.spillover().map { try SpilloverMatrix(fcs: $0) })
+            }
         }
         let fjStrategy = try flowJo?.strategy()
         let fjEngine = try fjStrategy.map { try GatingEngine(strategy: $0, channels: raw, labels: set.parameters.map(\.label)) }
@@ -76,23 +86,35 @@ public struct GatedSample: Sendable {
         }
         var agreement: [PanelPopulation: EventAgreement] = [:]
         var index = 0
-        var blocks = try reader.events(values: .scaled, blockSize: 8192)
-        while let block = try blocks.next() {
-            let cols = (0..<block.parameterCount).map { block.column($0) }
-            let am = automated?.evaluate(columns: cols, count: block.count) ?? []
-            let fm = fjEngine?.evaluate(columns: cols, count: block.count) ?? []
+        /// Blocks of 8,192 events: slices of the decoded columns, or streamed from the file.
+        func eachBlock(_ body: ([ArraySlice<Double>], Int) -> Void) throws {
+            if let decoded {
+                var start = 0
+                while start < set.eventCount {
+                    let end = min(set.eventCount, start + 8192)
+                    body(decoded.map { $0[start..<end] }, end - start)
+                    start = end
+                }
+            } else {
+                var blocks = try reader.events(values: .scaled, blockSize: 8192)
+                while let block = try blocks.next() { body((0..<block.parameterCount).map { block.column($0) }, block.count) }
+            }
+        }
+        try eachBlock { cols, count in
+            let am = automated?.evaluate(columns: cols, count: count) ?? []
+            let fm = fjEngine?.evaluate(columns: cols, count: count) ?? []
             for g in am.indices { autoCounts[g] += countOnes(am[g]) }
             for g in fm.indices { fjCounts[g] += countOnes(fm[g]) }
-            for (key, a, f) in pairs { agreement[key, default: EventAgreement()].add(automated: am[a], manual: fm[f], count: block.count) }
+            for (key, a, f) in pairs { agreement[key, default: EventAgreement()].add(automated: am[a], manual: fm[f], count: count) }
             // Events with a global index divisible by `stride` are kept.
             var e = (stride - index % stride) % stride
-            while e < block.count {
+            while e < count {
                 for c in cols.indices { sample.columns[c].append(cols[c][cols[c].startIndex + e]) }
                 for g in am.indices { autoMasks[g].append(am[g][e]) }
                 for g in fm.indices { fjMasks[g].append(fm[g][e]) }
                 e += stride
             }
-            index += block.count
+            index += count
         }
         for (i, id) in autoIDs.enumerated() {
             sample.automatedCounts[id] = autoCounts[i]
@@ -103,6 +125,12 @@ public struct GatedSample: Sendable {
             sample.flowJoMasks[id] = fjMasks[i]
         }
         sample.eventAgreement = agreement
+        if let analyzer {
+            let gating = adaptive.map { SampleAnalyzer.GatingOutcome(counts: $0.counts, flags: $0.flags, adaptive: $0) }
+                ?? SampleAnalyzer.GatingOutcome(counts: sample.automatedCounts, flags: analyzer.config.gating.mode == "adaptive" ? ["ADAPTIVE-SKIPPED"] : [])
+            sample.result = analyzer.result(
+                of: set, path: path, displayName: displayName ?? URL(fileURLWithPath: path).lastPathComponent, sha256: "", gating: gating)
+        }
         // Plots show compensated values: the FlowJo sample's matrix, else the file's spillover.
         let matrix = try flowJo?.matrix?.spillover ?? set.spillover().map { try SpilloverMatrix(fcs: $0) }
         if let matrix, let first = sample.columns.first, !first.isEmpty {

@@ -88,8 +88,9 @@ public enum FlowJoTolerance {
             let key = path
             if let p = sample.populations.first(where: { $0.path == key }) {
                 switch p.gate {
-                case .geometry(_, let type, let dims, _):
-                    if dims.contains(where: { $0.lowercased() == "time" }) {
+                case .geometry:
+                    let type = p.gate.typeName
+                    if p.gate.dimensionNames.contains(where: { $0.lowercased() == "time" }) {
                         relative = max(relative, 0.01)
                         events = max(events, 2)
                     }
@@ -125,23 +126,11 @@ public struct Validator {
         self.searchPaths = searchPaths
     }
 
-    /// FCS files under the search paths, by `ManualSamples.key`.
-    func fcsIndex() -> [String: String] {
+    /// FCS files under `paths`, by `ManualSamples.key` (the first of a name wins).
+    func fcsIndex(_ paths: [String]) -> [String: String] {
         var out: [String: String] = [:]
-        let fm = FileManager.default
-        for p in searchPaths {
-            var isDir: ObjCBool = false
-            guard fm.fileExists(atPath: p, isDirectory: &isDir) else { continue }
-            let files: [String]
-            if isDir.boolValue {
-                files = ((try? fm.contentsOfDirectory(atPath: p)) ?? []).sorted().map { p + "/" + $0 }
-            } else {
-                files = [p]
-            }
-            for f in files where [".fcs", ".fcs.gz", ".lmd", ".lmd.gz"].contains(where: { f.lowercased().hasSuffix($0) }) {
-                let k = ManualSamples.key(f)
-                if out[k] == nil { out[k] = f }
-            }
+        for f in IngestPipeline.listFiles(paths, resolve: config.resolve, suffixes: IngestPipeline.fcsSuffixes) where out[ManualSamples.key(f)] == nil {
+            out[ManualSamples.key(f)] = f
         }
         return out
     }
@@ -150,7 +139,7 @@ public struct Validator {
 
     public func validate(manual: [ManualResult], source: String) -> ValidationReport {
         var report = ValidationReport(manualSource: source, tolerances: config.validation)
-        let index = fcsIndex()
+        let index = fcsIndex(searchPaths)
         var bySample: [String: [PanelPopulation: ManualResult]] = [:]
         var order: [String] = []
         for m in manual {
@@ -180,11 +169,7 @@ public struct Validator {
 
     public func validate(workspace: FlowJoWorkspace) -> ValidationReport {
         var report = ValidationReport(manualSource: workspace.file, tolerances: config.validation)
-        var paths = searchPaths
-        paths.insert(URL(fileURLWithPath: workspace.file).deletingLastPathComponent().path, at: 0)
-        var v = self
-        v.searchPaths = paths
-        let index = v.fcsIndex()
+        let index = fcsIndex([URL(fileURLWithPath: workspace.file).deletingLastPathComponent().path] + searchPaths)
         var mapping: [PanelPopulation: String] = [:]
         for (k, p) in config.validation.flowjo { if let pop = PanelPopulation(rawValue: k) { mapping[pop] = p } }
         for s in workspace.samples {
@@ -217,22 +202,21 @@ public struct Validator {
         mapping: [PanelPopulation: String], manualCounts: [PanelPopulation: Int] = [:], into report: inout ValidationReport
     ) {
         let wantsAutomated = !manual.isEmpty && analyzer != nil
-        var result: SampleResult?
-        var rejection: String?
-        if wantsAutomated, let analyzer {
-            let sha = (try? FileHash.sha256(path: path)) ?? ""
-            switch analyzer.analyze(path: path, displayName: name, sha256: sha) {
-            case .success(let r): result = r
-            case .failure(let e): rejection = "\(e.code): the pipeline rejected the file"
-            }
-        }
         let gated: GatedSample
         do {
-            gated = try GatedSample.load(path: path, analyzer: wantsAutomated ? analyzer : nil, flowJo: flowJo, mapping: mapping, maxPlotEvents: maxPlotEvents)
+            gated = try GatedSample.load(
+                path: path, analyzer: wantsAutomated ? analyzer : nil, flowJo: flowJo, mapping: mapping, maxPlotEvents: maxPlotEvents, displayName: name)
         } catch {
             let code = (error as? FCSError).map { "FCS-\($0.code.rawValue)" } ?? (error as? GatingError).map { "GATING-\($0.code.rawValue)" } ?? "E-READ"
             report.unmatched.append(UnmatchedSample(sample: name, code: code, message: "\(error)"))
             return
+        }
+        var result: SampleResult?
+        var rejection: String?
+        switch gated.result {
+        case .success(let r): result = r
+        case .failure(let e): rejection = "\(e.code): the pipeline rejected the file"
+        case nil: break
         }
         report.gated.append((name, gated, result))
         if let s = flowJo {
