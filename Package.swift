@@ -1,16 +1,35 @@
 // swift-tools-version:6.2
 //
-// CytoIngest: flow-cytometry ingestion for clinical immunology follow-up.
-// Layers point one way: cytoingest -> Pipeline -> Gating -> FCSParser.
+// CytoIngest: flow-cytometry ingestion for clinical immunology follow-up. Linux only (CI builds
+// on Debian; the sources use Glibc).
+//
+// The flow of one file, bottom to top, and the only allowed dependencies (Scripts/check-imports.sh
+// enforces them in CI; docs/architecture.md draws them):
+//
+//   FCSParser, SafeXML, Deflate            formats and compression (C libraries behind them)
+//   Gating        -> FCSParser, SafeXML    generic gating: compensation, transforms, gates, Gating-ML, FlowJo
+//   CytoModel                              shared vocabulary: dates, populations, codes, samples, lab results, records
+//   Analysis      -> Gating, CytoModel     one file -> channels, template/adaptive gates, derivations, QC
+//   Labs          -> SafeXML, CytoModel    HIV RNA XML -> normalised results
+//   Records       -> CytoModel             monthly-record rules (pure)
+//   Store         -> CytoModel, GRDB       RecordStore protocol, SQLite store
+//   Review        -> Analysis, Deflate     validation against manual gates, HTML reports
+//   Pipeline      -> all of the above      configuration, discovery, lock, the run
+//   cytoingest    -> Pipeline (and below)  the command-line tool
 import PackageDescription
 
 let package = Package(
     name: "CytoIngest",
-    platforms: [.macOS(.v13)],
     // MARK: - Public API
     products: [
         .library(name: "FCSParser", targets: ["FCSParser"]),
         .library(name: "Gating", targets: ["Gating"]),
+        .library(name: "CytoModel", targets: ["CytoModel"]),
+        .library(name: "Analysis", targets: ["Analysis"]),
+        .library(name: "Labs", targets: ["Labs"]),
+        .library(name: "Records", targets: ["Records"]),
+        .library(name: "Store", targets: ["Store"]),
+        .library(name: "Review", targets: ["Review"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
         .library(name: "Synth", targets: ["Synth"]),
         .executable(name: "cytoingest", targets: ["cytoingest"]),
@@ -21,88 +40,68 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
-        // MARK: - Modules
+        // MARK: - Modules (bottom to top)
+        .target(name: "FCSParser", dependencies: ["CZlib"]),
+        .target(name: "Gating", dependencies: ["FCSParser", "SafeXML"]),
+        .target(name: "CytoModel"),
+        .target(name: "Analysis", dependencies: ["Gating", "FCSParser", "CytoModel"]),
+        .target(name: "Labs", dependencies: ["SafeXML", "CytoModel"]),
+        .target(name: "Records", dependencies: ["CytoModel"]),
         .target(
-            name: "FCSParser",
-            dependencies: ["CZlib"],
-            swiftSettings: [.strictMemorySafety()]
+            name: "Store",
+            dependencies: ["CytoModel", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .target(
-            name: "Gating",
-            dependencies: ["FCSParser", "SafeXML"],
-            swiftSettings: [.strictMemorySafety()]
-        ),
+        .target(name: "Review", dependencies: ["Analysis", "Gating", "FCSParser", "CytoModel", "Deflate"]),
         .target(
             name: "Pipeline",
             dependencies: [
-                "Gating", "FCSParser", "SafeXML",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "Analysis", "Labs", "Records", "Store", "Review", "Gating", "FCSParser", "CytoModel",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         /// Synthetic cohorts with known truth (`cytoingest synth`).
-        .target(
-            name: "Synth",
-            dependencies: ["FCSParser", "Gating"]
-        ),
+        .target(name: "Synth", dependencies: ["FCSParser", "Gating", "CytoModel", "Deflate"]),
         .executableTarget(
             name: "cytoingest",
             dependencies: [
-                "Pipeline", "Gating", "FCSParser", "Synth",
+                "Pipeline", "Review", "Store", "Labs", "Analysis", "Gating", "FCSParser", "CytoModel", "Synth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         // MARK: - Implementation details
         /// Hardened libxml2 streaming reader shared by every XML input.
-        .target(
-            name: "SafeXML",
-            dependencies: ["CLibXML2", "CZlib"],
-            swiftSettings: [.strictMemorySafety()]
-        ),
-        .systemLibrary(
-            name: "CZlib",
-            pkgConfig: "zlib",
-            providers: [.apt(["zlib1g-dev"])]
-        ),
-        .systemLibrary(
-            name: "CLibXML2",
-            pkgConfig: "libxml-2.0",
-            providers: [.apt(["libxml2-dev"])]
-        ),
+        .target(name: "SafeXML", dependencies: ["CLibXML2", "CZlib"]),
+        /// zlib deflate (gzip members, zlib streams) and CRC-32 for writers (.fcs.gz, PNG).
+        .target(name: "Deflate", dependencies: ["CZlib"]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
 
         // MARK: - Tests
-        .target(
-            name: "TestSupport",
-            dependencies: ["FCSParser", "CZlib"],
-            path: "Sources/TestSupport"
-        ),
-        .testTarget(
-            name: "FCSParserTests",
-            dependencies: ["FCSParser", "TestSupport"]
-        ),
-        .testTarget(
-            name: "GatingTests",
-            dependencies: ["Gating", "FCSParser", "SafeXML", "TestSupport"]
-        ),
-        .testTarget(
-            name: "SynthTests",
-            dependencies: ["Synth", "Gating", "FCSParser", "TestSupport"]
-        ),
+        .target(name: "TestSupport", dependencies: ["FCSParser", "Deflate"], path: "Sources/TestSupport"),
+        .testTarget(name: "FCSParserTests", dependencies: ["FCSParser", "TestSupport"]),
+        .testTarget(name: "GatingTests", dependencies: ["Gating", "FCSParser", "SafeXML", "TestSupport"]),
+        .testTarget(name: "SynthTests", dependencies: ["Synth", "Gating", "FCSParser", "CytoModel", "TestSupport"]),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["FCSParser", "Pipeline", "SafeXML", "Synth", "TestSupport"]
+            dependencies: [
+                "FCSParser", "Gating", "CytoModel", "Analysis", "Labs", "Records", "Store", "Review", "Pipeline", "SafeXML",
+                "Deflate", "Synth", "TestSupport",
+            ]
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["cytoingest", "FCSParser", "Pipeline", "Synth", "TestSupport"]
+            dependencies: ["cytoingest", "FCSParser", "CytoModel", "Store", "Pipeline", "Synth", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]
 )
 
+// Shared settings: every module builds with strict memory safety (unsafe code is marked and lives
+// only in the kernel files the README lists) and explicit existentials.
 for target in package.targets where target.type != .system {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
+    if target.type != .test { settings.append(.strictMemorySafety()) }
     target.swiftSettings = settings
 }

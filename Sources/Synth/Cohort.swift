@@ -3,6 +3,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CytoModel
+import Deflate
 import FCSParser
 import Foundation
 

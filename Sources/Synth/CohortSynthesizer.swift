@@ -1,3 +1,5 @@
+import CytoModel
+import Deflate
 import FCSParser
 import Foundation
 import Gating

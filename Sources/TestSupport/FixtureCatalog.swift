@@ -1,3 +1,4 @@
+import Deflate
 import FCSParser
 
 /// One generated FCS fixture with what reading it must give.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CytoModel
 import FCSParser
 import Foundation
 import Gating
@@ -88,11 +89,8 @@ struct GateCommand: ParsableCommand {
             h.write(Data((strategy.gates.map { csvField($0.id) }.joined(separator: ",") + "\n").utf8))
         }
         defer { try? out?.close() }
-        var counts = [Int](repeating: 0, count: strategy.gates.count)
-        var blocks = try reader.events(dataSet: dataSet, values: .scaled, blockSize: 8192)
-        while let block = try blocks.next() {
-            let masks = engine.evaluate(columns: (0..<block.parameterCount).map { block.column($0) }, count: block.count)
-            for g in masks.indices { counts[g] += masks[g].reduce(0) { $0 + Int($1) } }
+        let counts = try GatingEngine.gateBlocks(.stream(reader, dataSet: dataSet), engines: [engine]) { block in
+            let masks = block.masks[0]
             if let out {
                 var text = ""
                 text.reserveCapacity(block.count * masks.count * 2)
@@ -106,7 +104,7 @@ struct GateCommand: ParsableCommand {
                 out.write(Data(text.utf8))
             }
         }
-        let result = engine.result(counts: counts, total: set.eventCount, membership: nil)
+        let result = engine.result(counts: counts[0], total: set.eventCount, membership: nil)
         return Report(
             file: file, events: set.eventCount,
             gates: result.gates.map {
@@ -115,9 +113,7 @@ struct GateCommand: ParsableCommand {
     }
 }
 
-func csvField(_ s: String) -> String {
-    s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-}
+func csvField(_ s: String) -> String { CSVTable.quote(s) }
 
 func printError(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))

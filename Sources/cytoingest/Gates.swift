@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pipeline
+import Store
 
 struct GatesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,10 +25,8 @@ struct GatesCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let (cfg, database) = try store.load()
-        guard FileManager.default.fileExists(atPath: database) else { throw ValidationError("no store at \(database); run `cytoingest run` first") }
-        let s = try SQLiteRecordStore(path: database)
-        let paths = try s.filePaths().filter { (try s.fileState($0))?.status == "ingested" }
+        let (cfg, s) = try store.openStore()
+        let paths = try s.ingestedFilePaths()
         let matches = paths.filter { $0 == file || URL(fileURLWithPath: $0).lastPathComponent == URL(fileURLWithPath: file).lastPathComponent }
         guard matches.count == 1, let path = matches.first else {
             printError(matches.isEmpty ? "no ingested file matches \(file)" : "\(matches.count) ingested files match \(file); give the path")

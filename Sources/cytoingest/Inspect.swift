@@ -1,6 +1,7 @@
 import ArgumentParser
 import FCSParser
 import Foundation
+import Pipeline
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -57,33 +58,14 @@ extension Inspect {
     /// their `.fcs`, `.lmd` and `.gz` files (sorted). Relative paths are taken from the
     /// configuration's folder.
     static func configuredInputs(_ configPath: String) throws -> [String] {
-        let url = URL(fileURLWithPath: configPath)
-        guard let data = try? Data(contentsOf: url) else {
-            throw ValidationError("no FILE given and the configuration \(configPath) cannot be read")
+        let config: PipelineConfiguration
+        do { config = try PipelineConfiguration.load(path: configPath) } catch {
+            throw ValidationError("no FILE given and the configuration cannot be used: \(error.description)")
         }
-        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let inputs = json["inputs"] as? [String: Any], let fcs = inputs["fcs"] as? [String]
-        else {
-            throw ValidationError("\(configPath): inputs.fcs must be a list of files or folders")
+        for entry in config.inputs.fcs where !entry.contains("*") && !FileManager.default.fileExists(atPath: config.resolve(entry)) {
+            throw ValidationError("\(configPath): inputs.fcs entry \(entry) does not exist")
         }
-        let base = url.deletingLastPathComponent()
-        var out: [String] = []
-        for entry in fcs {
-            let path = entry.hasPrefix("/") ? entry : base.appendingPathComponent(entry).path
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw ValidationError("\(configPath): inputs.fcs entry \(entry) does not exist")
-            }
-            if isDirectory.boolValue {
-                let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
-                for name in names where [".fcs", ".lmd", ".gz"].contains(where: { name.lowercased().hasSuffix($0) }) {
-                    out.append(URL(fileURLWithPath: path).appendingPathComponent(name).path)
-                }
-            } else {
-                out.append(path)
-            }
-        }
-        return out
+        return config.fcsFiles()
     }
 }
 

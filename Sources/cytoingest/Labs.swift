@@ -1,5 +1,7 @@
 import ArgumentParser
+import CytoModel
 import Foundation
+import Labs
 import Pipeline
 
 struct LabsCommand: ParsableCommand {
@@ -30,7 +32,8 @@ struct LabsCheck: ParsableCommand {
         var options = LabImportOptions()
         options.profiles = [MappingProfile.vendorGenericLIS]
         if let config {
-            let labs = try LabsConfiguration.load(path: config)
+            let labs: LabsConfiguration
+            do { labs = try PipelineConfiguration.load(path: config).labs } catch { throw ValidationError(error.description) }
             options.profiles = labs.profiles
             options.patientIdentifierSystem = labs.patientIdentifierSystem
         }
@@ -84,9 +87,9 @@ struct LabsDocument: Encodable {
         init(_ r: LabFileReport) {
             file = r.file
             status = r.status.rawValue
-            error = r.error.map { ErrorInfo(code: $0.code, message: $0.message, line: $0.line) }
+            error = r.error.map { ErrorInfo(code: $0.code.rawValue, message: $0.message, line: $0.line) }
             results = r.results.map(Result.init)
-            rejected = r.rejected.map { Rejected(id: $0.id, code: $0.code, message: $0.message) }
+            rejected = r.rejected.map { Rejected(id: $0.id, code: $0.code.rawValue, message: $0.message) }
         }
     }
     struct ErrorInfo: Encodable {

@@ -1,6 +1,8 @@
 import ArgumentParser
+import CytoModel
 import Foundation
 import Pipeline
+import Store
 
 enum TableFormat: String, ExpressibleByArgument { case table, csv, json }
 
@@ -68,8 +70,8 @@ struct RecordsCommand: ParsableCommand {
     static func row(_ r: MonthlyRecord) -> [String] {
         [
             r.patient, String(r.month), r.targetDate, cell(r.cd4Abs, 0), cell(r.cd4Pct), cell(r.cd8Abs, 0), cell(r.cd8Pct), cell(r.cd4cd8Ratio, 2),
-            cell(r.cd8HladrPct), cell(r.cd4Cd25Pct), r.hivRnaCensor == "lt" ? "<\(cell(r.hivRnaLimit, 0))" : (r.hivRnaCensor == "nd" ? "not detected" : cell(r.hivRnaCopies, 0)),
-            cell(r.hivRnaLog10, 2), r.hivRnaCensor ?? "", r.responder.map { $0 ? "yes" : "no" } ?? "", r.qc.joined(separator: ";"),
+            cell(r.cd8HladrPct), cell(r.cd4Cd25Pct), r.hivRnaCensor == .lt ? "<\(cell(r.hivRnaLimit, 0))" : (r.hivRnaCensor == .nd ? "not detected" : cell(r.hivRnaCopies, 0)),
+            cell(r.hivRnaLog10, 2), r.hivRnaCensor?.rawValue ?? "", r.responder.map { $0 ? "yes" : "no" } ?? "", r.qc.map(\.rawValue).joined(separator: ";"),
         ]
     }
 
@@ -78,9 +80,7 @@ struct RecordsCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (_, database) = try store.load()
-        guard FileManager.default.fileExists(atPath: database) else { throw ValidationError("no store at \(database); run `cytoingest run` first") }
-        let records = try SQLiteRecordStore(path: database).records(patient: patient)
+        let records = try store.openStore().1.records(patient: patient)
         switch format {
         case .json: print(try jsonData(Document(records: records.map(Entry.init))))
         case .csv:
@@ -114,14 +114,12 @@ struct SamplesCommand: ParsableCommand {
         var cd8Pct: Double
         @Null var cd8HladrPct: Double?
         @Null var cd4Cd25Pct: Double?
-        var qc: [String]
+        var qc: [QCFlag]
         var status: String
     }
 
     func run() throws {
-        let (_, database) = try store.load()
-        guard FileManager.default.fileExists(atPath: database) else { throw ValidationError("no store at \(database); run `cytoingest run` first") }
-        let samples = try SQLiteRecordStore(path: database).samples()
+        let samples = try store.openStore().1.samples()
         let entries = samples.map {
             Entry(file: $0.file, sha256: $0.sha256, patient: $0.patient, collected: $0.collected, events: $0.events, beadEvents: $0.beadEvents,
                   lymphocyteEvents: $0.lymphocyteEvents, cd4Abs: $0.cd4Abs, cd4Pct: $0.cd4Pct, cd8Abs: $0.cd8Abs, cd8Pct: $0.cd8Pct,
@@ -129,7 +127,7 @@ struct SamplesCommand: ParsableCommand {
         }
         let header = ["file", "patient", "collected", "events", "beads", "lymphocytes", "CD4/uL", "CD4%", "CD8/uL", "CD8%", "%CD8+DR+", "%CD4+CD25+", "qc"]
         let rows = entries.map { e in
-            [e.file, e.patient, e.collected, String(e.events), String(e.beadEvents), String(e.lymphocyteEvents), cell(e.cd4Abs, 0), cell(e.cd4Pct), cell(e.cd8Abs, 0), cell(e.cd8Pct), cell(e.cd8HladrPct), cell(e.cd4Cd25Pct), e.qc.joined(separator: ";")]
+            [e.file, e.patient, e.collected, String(e.events), String(e.beadEvents), String(e.lymphocyteEvents), cell(e.cd4Abs, 0), cell(e.cd4Pct), cell(e.cd8Abs, 0), cell(e.cd8Pct), cell(e.cd8HladrPct), cell(e.cd4Cd25Pct), e.qc.map(\.rawValue).joined(separator: ";")]
         }
         switch format {
         case .json: print(try jsonData(Document(samples: entries)))
@@ -144,7 +142,7 @@ struct SamplesCommand: ParsableCommand {
 struct RejectionsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "rejections", abstract: "Print rejected files and records.")
     @OptionGroup var store: StoreOptions
-    @Option(help: "table or json.") var format: TableFormat = .table
+    @Option(help: "table, csv or json.") var format: TableFormat = .table
 
     struct Document: Encodable {
         var schemaVersion = 1
@@ -153,18 +151,20 @@ struct RejectionsCommand: ParsableCommand {
     struct Entry: Encodable {
         var file: String
         var record: String?
-        var code: String
+        var code: RejectionCode
         var message: String
     }
 
     func run() throws {
-        let (_, database) = try store.load()
-        guard FileManager.default.fileExists(atPath: database) else { throw ValidationError("no store at \(database); run `cytoingest run` first") }
-        let rejections = try SQLiteRecordStore(path: database).rejections()
+        let rejections = try store.openStore().1.rejections()
+        let header = ["file", "record", "code", "message"]
+        let rows = rejections.map { [$0.file, $0.record ?? "", $0.code.rawValue, $0.message] }
         switch format {
         case .json: print(try jsonData(Document(rejections: rejections.map { Entry(file: $0.file, record: $0.record, code: $0.code, message: $0.message) })))
-        default:
-            print(table([["file", "record", "code", "message"]] + rejections.map { [$0.file, $0.record ?? "", $0.code, $0.message] }, indent: ""), terminator: "")
+        case .csv:
+            print(header.joined(separator: ","))
+            for r in rows { print(r.map(csvField).joined(separator: ",")) }
+        case .table: print(table([header] + rows, indent: ""), terminator: "")
         }
     }
 }

@@ -1,6 +1,10 @@
+import Analysis
 import ArgumentParser
+import CytoModel
 import Foundation
 import Pipeline
+import Review
+import Store
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,13 +27,12 @@ struct ReportCommand: ParsableCommand {
     var files: [String] = []
 
     func run() throws {
-        let (cfg, database) = try store.load()
-        let analyzer = try SampleAnalyzer(config: cfg, registry: try Registry.load(for: cfg))
+        let cfg = try store.load().0
+        let analyzer = try cfg.makeAnalyzer()
         var paths = files
         if paths.isEmpty {
-            guard FileManager.default.fileExists(atPath: database) else { throw ValidationError("no store at \(database); run `cytoingest run` first, or name FCS files") }
-            let s = try SQLiteRecordStore(path: database)
-            paths = try s.filePaths().filter { (try s.fileState($0))?.status == "ingested" }.sorted()
+            // Stored paths are the configuration folder's: resolve them through it.
+            paths = try store.openStore().1.ingestedFilePaths().map(cfg.resolve)
         }
         var entries: [(name: String, sample: GatedSample, result: SampleResult?)] = []
         var failed = false
@@ -39,11 +42,11 @@ struct ReportCommand: ParsableCommand {
                 let gated = try GatedSample.load(path: path, analyzer: analyzer, flowJo: nil, displayName: name)
                 entries.append((name, gated, try? gated.result?.get()))
             } catch {
-                printError("\(name): \(error)")
+                printError("\(name): \(error.message) [\(error.code)]")
                 failed = true
             }
         }
-        let html = ReportRenderer(config: cfg).samplesPage(entries)
+        let html = ReportRenderer(gating: cfg.gating, validation: cfg.validation).samplesPage(entries)
         do { try Data(html.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
             throw ValidationError("cannot write \(output): \(error.localizedDescription)")
         }

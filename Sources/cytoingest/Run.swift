@@ -1,6 +1,8 @@
 import ArgumentParser
+import CytoModel
 import Foundation
 import Pipeline
+import Store
 
 /// Options every store-reading command takes.
 struct StoreOptions: ParsableArguments {
@@ -17,6 +19,13 @@ struct StoreOptions: ParsableArguments {
         } catch {
             throw ValidationError(error.description)
         }
+    }
+
+    /// The configuration and its existing store (read-only commands never create one).
+    func openStore() throws -> (PipelineConfiguration, any RecordStore) {
+        let (c, database) = try load()
+        guard FileManager.default.fileExists(atPath: database) else { throw ValidationError("no store at \(database); run `cytoingest run` first") }
+        return (c, try RecordStores.sqlite(path: database))
     }
 }
 
@@ -58,7 +67,7 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         if !quiet && logFormat == .text {
-            let records = try SQLiteRecordStore(path: database).records(patient: nil)
+            let records = try RecordStores.sqlite(path: database).records(patient: nil)
             print(RecordsCommand.table(records), terminator: "")
         }
         if summary.hadRejections { throw exitDataError }
@@ -98,11 +107,11 @@ final class Progress: @unchecked Sendable {
                 if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
             }
         case .fileRejected(let path, let code):
-            if json { emit(["event": "rejected", "file": path, "code": code]) } else {
+            if json { emit(["event": "rejected", "file": path, "code": code.rawValue]) } else {
                 FileHandle.standardError.write(Data("\(tty ? "\r\u{1B}[2K" : "")rejected \(path): \(code)\n".utf8))
             }
         case .labFile(let path, let status):
-            if json { emit(["event": "lab", "file": path, "status": status]) }
+            if json { emit(["event": "lab", "file": path, "status": status.rawValue]) }
         case .summary(let s):
             if json {
                 emit([

@@ -1,7 +1,9 @@
+import Analysis
 import ArgumentParser
 import Foundation
 import Gating
 import Pipeline
+import Review
 
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,10 +37,15 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         let cfg: PipelineConfiguration
         do { cfg = try PipelineConfiguration.load(path: config) } catch { throw ValidationError(error.description) }
-        let analyzer = try SampleAnalyzer(config: cfg, registry: try Registry.load(for: cfg))
-        let validator = Validator(config: cfg, analyzer: analyzer, searchPaths: fcs.map { URL(fileURLWithPath: $0).path } + cfg.inputs.fcs.map { cfg.resolve($0) })
+        let analyzer = try cfg.makeAnalyzer()
+        let isWorkspace = manual.lowercased().hasSuffix(".wsp") || manual.lowercased().hasSuffix(".xml")
+        // FCS files are looked up beside a workspace, under --fcs and under inputs.fcs.
+        let searched = (isWorkspace ? [URL(fileURLWithPath: manual).deletingLastPathComponent().path] : []) + fcs
+        let validator = Validator(
+            settings: cfg.validation, analyzer: analyzer, candidates: cfg.fcsFiles(searching: searched),
+            searchPaths: fcs.map { URL(fileURLWithPath: $0).path } + cfg.inputs.fcs.map { cfg.resolve($0) })
         let result: ValidationReport
-        if manual.lowercased().hasSuffix(".wsp") || manual.lowercased().hasSuffix(".xml") {
+        if isWorkspace {
             do {
                 result = validator.validate(workspace: try FlowJoWorkspace.read(path: manual))
             } catch {
@@ -54,7 +61,7 @@ struct ValidateCommand: ParsableCommand {
             }
         }
         if let report {
-            let html = ReportRenderer(config: cfg).validationPage(result)
+            let html = ReportRenderer(gating: cfg.gating, validation: cfg.validation).validationPage(result)
             do { try Data(html.utf8).write(to: URL(fileURLWithPath: report), options: .atomic) } catch {
                 throw ValidationError("cannot write \(report): \(error.localizedDescription)")
             }

@@ -1,4 +1,9 @@
+import Analysis
+import CytoModel
 import Foundation
+import Labs
+import Records
+import Review
 
 /// A configuration error naming the JSON path and what is wrong.
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
@@ -12,92 +17,15 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
 public struct PipelineConfiguration: Sendable, Codable {
     public static let currentVersion = 1
 
-    public struct Inputs: Sendable, Codable {
+    public struct Inputs: Sendable, Codable, Hashable {
         /// FCS folders or files (`.fcs`, `.lmd`, `.fcs.gz`).
         public var fcs: [String] = []
         /// Lab XML folders or files (`.xml`, `.xml.gz`).
         public var labs: [String] = []
     }
 
-    /// Where the patient id and collection date come from.
-    public struct Identity: Sendable, Codable {
-        /// FCS keyword holding the patient id (e.g. `$SRC` or a custom keyword).
-        public var patientKeyword: String?
-        /// Regular expression on the file name with a capture group named `patient`.
-        public var fileNamePattern: String?
-        /// FCS keyword with the collection date (`$DATE`, dd-MMM-yyyy or yyyy-mm-dd).
-        public var dateKeyword: String = "$DATE"
-        public var timeKeyword: String? = "$BTIM"
-    }
-
-    /// Marker -> channel: patterns matched against `$PnN` and `$PnS` (`*` wildcard).
-    public struct Panel: Sendable, Codable {
-        public var markers: [String: [String]] = [:]
-    }
-
-    public struct Gating: Sendable, Codable {
-        /// `template` (the strategy as written) or `adaptive`.
-        public var mode: String = "template"
-        /// Gating-ML 2.0 file.
-        public var strategy: String
-        /// Gate ids: beads, lymphocytes, cd3, cd4, cd8, cd8Hladr, cd4Cd25.
-        public var gates: [String: String]
-        /// Adaptive gates less confident than this fall back to the template's (flagged).
-        public var minConfidence: Double = 0.5
-    }
-
-    /// Absolute counting.
-    public struct Counting: Sendable, Codable {
-        /// `beads` (single platform) or `dual` (CBC WBC and lymphocyte %).
-        public var method: String = "beads"
-        public var beadsPerTubeKeyword: String? = "BEADS PER TUBE"
-        public var beadLotKeyword: String? = "BEAD LOT"
-        /// Lot -> beads per tube (TruCOUNT pouch labels); takes precedence over the keyword.
-        public var beadLots: [String: Double] = [:]
-        public var bloodVolumeKeyword: String? = "BLOOD VOLUME UL"
-        public var bloodVolumeMicroliters: Double = 50
-        /// Dual platform: CSV with patient, date, wbc_per_ul, lymphocyte_pct.
-        public var cbc: String?
-    }
-
-    public struct QC: Sendable, Codable {
-        public var minLymphocytes: Int = 2500
-        public var minBeads: Int = 1000
-        /// CD4 T counting CV (1/sqrt(n)) above this is flagged.
-        public var maxCD4CountingCV: Double = 0.10
-        /// |%CD4T + %CD8T - %CD3| above this (points) is flagged.
-        public var tCellSumTolerance: Double = 10
-        public var maxAbsolute: Double = 5000
-    }
-
-    public struct Records: Sendable, Codable {
-        public var monthDays: Double = 28
-        public var baselineFromDay: Int = -42
-        public var baselineToDay: Int = 0
-        /// `meanOfLastTwo` or `last`.
-        public var baselineRule: String = "meanOfLastTwo"
-        public var infusionDays: Int = 5
-        public var periInfusionExtraDays: Int = 2
-        public var responderFactor: Double = 1.5
-        public var stratumThreshold: Double = 200
-    }
-
-    public struct Store: Sendable, Codable {
+    public struct Store: Sendable, Codable, Hashable {
         public var sqlite: String = "cytoingest.sqlite"
-    }
-
-    /// Validation against manual gating (`cytoingest validate`).
-    public struct Validation: Sendable, Codable {
-        /// Largest |automated - manual| percentage, in points.
-        public var percentPoints: Double = 2
-        /// Largest |automated - manual| absolute count, relative to manual.
-        public var absoluteRelative: Double = 0.10
-        /// Below `lowAbsolute` cells/uL, the absolute tolerance is this many cells/uL instead.
-        public var absoluteLowCells: Double = 20
-        public var lowAbsolute: Double = 200
-        /// FlowJo gate paths (`Lymphocytes/CD3/CD4`) of the pipeline's populations (keys as in
-        /// gating.gates: beads, lymphocytes, cd3, cd4, cd8, cd8Hladr, cd4Cd25).
-        public var flowjo: [String: String] = [:]
     }
 
     public var version: Int
@@ -106,13 +34,13 @@ public struct PipelineConfiguration: Sendable, Codable {
     /// Patient registry CSV: patient_id, day0, cycle_starts (;-separated), dose_miu_per_day.
     public var registry: String?
     public var panel: Panel = Panel()
-    public var gating: Gating
+    public var gating: GatingSettings
     public var counting: Counting = Counting()
-    public var qc: QC = QC()
-    public var records: Records = Records()
+    public var qc: QCLimits = QCLimits()
+    public var records: RecordRules = RecordRules()
     public var labs: LabsConfiguration = LabsConfiguration()
     public var store: Store = Store()
-    public var validation: Validation = Validation()
+    public var validation: ValidationSettings = ValidationSettings()
 
     /// The folder relative paths are resolved against (the configuration's folder).
     public var baseDirectory: URL = URL(fileURLWithPath: ".")
@@ -125,7 +53,6 @@ public struct PipelineConfiguration: Sendable, Codable {
         path.hasPrefix("/") ? path : baseDirectory.appendingPathComponent(path).path
     }
 
-    static let requiredGates = ["beads", "lymphocytes", "cd3", "cd4", "cd8", "cd8Hladr", "cd4Cd25"]
 
     /// Loads and validates a configuration file.
     public static func load(path: String) throws(ConfigurationError) -> PipelineConfiguration {
@@ -146,8 +73,8 @@ public struct PipelineConfiguration: Sendable, Codable {
         }
         return [
             "inputs": dict(Inputs()), "identity": ["dateKeyword": "$DATE", "timeKeyword": "$BTIM"], "panel": dict(Panel()),
-            "gating": ["mode": "template", "minConfidence": 0.5], "counting": dict(Counting()), "qc": dict(QC()), "records": dict(Records()), "labs": dict(LabsConfiguration()), "store": dict(Store()),
-            "validation": dict(Validation()),
+            "gating": ["mode": "template", "minConfidence": 0.5], "counting": dict(Counting()), "qc": dict(QCLimits()), "records": dict(RecordRules()),
+            "labs": dict(LabsConfiguration()), "store": dict(Store()), "validation": dict(ValidationSettings()),
         ]
     }
 
@@ -176,7 +103,18 @@ public struct PipelineConfiguration: Sendable, Codable {
             case .keyNotFound(let key, let ctx): throw ConfigurationError(path: path(ctx.codingPath + [key]), message: "is required")
             case .typeMismatch(let type, let ctx): throw ConfigurationError(path: path(ctx.codingPath), message: "must be \(type)")
             case .valueNotFound(let type, let ctx): throw ConfigurationError(path: path(ctx.codingPath), message: "must be a \(type), not null")
-            case .dataCorrupted(let ctx): throw ConfigurationError(path: path(ctx.codingPath), message: ctx.debugDescription)
+            case .dataCorrupted(let ctx):
+                // An enumeration's unknown value: say which values there are.
+                let key = ctx.codingPath.last?.stringValue
+                let choices: [String: [String]] = [
+                    "mode": GatingMode.allCases.map(\.rawValue), "method": CountingMethod.allCases.map(\.rawValue),
+                    "baselineRule": BaselineRule.allCases.map(\.rawValue), "gates": Population.allCases.map(\.rawValue),
+                    "flowjo": Population.allCases.map(\.rawValue),
+                ]
+                if let key, let values = choices[key] {
+                    throw ConfigurationError(path: path(ctx.codingPath), message: "must be one of \(values.joined(separator: ", "))")
+                }
+                throw ConfigurationError(path: path(ctx.codingPath), message: ctx.debugDescription)
             @unknown default: throw ConfigurationError(path: "$", message: "\(e)")
             }
         } catch {
@@ -196,26 +134,20 @@ public struct PipelineConfiguration: Sendable, Codable {
                 throw ConfigurationError(path: "$.identity.fileNamePattern", message: "must be a regular expression with a (?<patient>...) group")
             }
         }
-        guard ["template", "adaptive"].contains(gating.mode) else {
-            throw ConfigurationError(path: "$.gating.mode", message: "must be template or adaptive")
-        }
-        for g in Self.requiredGates where gating.gates[g] == nil {
-            throw ConfigurationError(path: "$.gating.gates.\(g)", message: "is required (the gate id that means \(g))")
+        for p in Population.allCases where gating.gates[p] == nil {
+            throw ConfigurationError(path: "$.gating.gates.\(p.rawValue)", message: "is required (the gate id that means \(p.rawValue))")
         }
         guard FileManager.default.fileExists(atPath: resolve(gating.strategy)) else {
             throw ConfigurationError(path: "$.gating.strategy", message: "file \(gating.strategy) does not exist")
         }
-        guard ["beads", "dual"].contains(counting.method) else {
-            throw ConfigurationError(path: "$.counting.method", message: "must be beads or dual")
-        }
-        if counting.method == "dual" && counting.cbc == nil {
+        if counting.method == .dual && counting.cbc == nil {
             throw ConfigurationError(path: "$.counting.cbc", message: "is required for dual-platform counting")
         }
         guard counting.bloodVolumeMicroliters > 0 else {
             throw ConfigurationError(path: "$.counting.bloodVolumeMicroliters", message: "must be positive")
         }
-        guard records.monthDays > 0, records.baselineFromDay <= records.baselineToDay, ["meanOfLastTwo", "last"].contains(records.baselineRule) else {
-            throw ConfigurationError(path: "$.records", message: "monthDays > 0, baselineFromDay <= baselineToDay, baselineRule meanOfLastTwo or last")
+        guard records.monthDays > 0, records.baselineFromDay <= records.baselineToDay else {
+            throw ConfigurationError(path: "$.records", message: "monthDays > 0, baselineFromDay <= baselineToDay")
         }
         if let r = registry, !FileManager.default.fileExists(atPath: resolve(r)) {
             throw ConfigurationError(path: "$.registry", message: "file \(r) does not exist")
@@ -223,9 +155,6 @@ public struct PipelineConfiguration: Sendable, Codable {
         let v = validation
         guard v.percentPoints >= 0, v.absoluteRelative >= 0, v.absoluteLowCells >= 0, v.lowAbsolute >= 0 else {
             throw ConfigurationError(path: "$.validation", message: "tolerances must be non-negative")
-        }
-        for key in v.flowjo.keys where !Self.requiredGates.contains(key) {
-            throw ConfigurationError(path: "$.validation.flowjo.\(key)", message: "must be one of \(Self.requiredGates.joined(separator: ", "))")
         }
         for (i, p) in labs.profiles.enumerated() {
             do { try p.validate() } catch { throw ConfigurationError(path: "$.labs.profiles[\(i)]", message: error.message) }

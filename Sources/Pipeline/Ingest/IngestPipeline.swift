@@ -3,11 +3,20 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Analysis
+import CytoModel
 import Foundation
+import Labs
+import Records
+import Store
 
 /// Errors of a run, with the process exit code they map to.
 public struct PipelineError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable { case locked, configuration, store, io }
+    public init(kind: Kind, message: String) {
+        self.kind = kind
+        self.message = message
+    }
     public var kind: Kind
     public var message: String
     public var description: String { message }
@@ -37,8 +46,8 @@ public struct RunSummary: Sendable, Codable {
 /// Progress and log events (never with patient identifiers).
 public enum RunEvent: Sendable {
     case fileDone(path: String, outcome: String, done: Int, total: Int, events: Int)
-    case fileRejected(path: String, code: String)
-    case labFile(path: String, status: String)
+    case fileRejected(path: String, code: RejectionCode)
+    case labFile(path: String, status: LabFileReport.Status)
     case summary(RunSummary)
 }
 
@@ -93,47 +102,11 @@ public final class IngestPipeline: @unchecked Sendable {
         var mtime: Double
     }
 
-    static let fcsSuffixes = [".fcs", ".lmd", ".fcs.gz", ".lmd.gz"]
-    static let labSuffixes = [".xml", ".xml.gz"]
-
     func discover(_ entries: [String], suffixes: [String]) -> [InputFile] {
-        let base = config.baseDirectory.standardizedFileURL.path
-        return Self.listFiles(entries, resolve: config.resolve, suffixes: suffixes).compactMap { p in
+        InputListing.files(entries, resolve: config.resolve, suffixes: suffixes).compactMap { p in
             var st = stat()
             guard stat(p, &st) == 0 else { return nil }
-            let standard = URL(fileURLWithPath: p).standardizedFileURL.path
-            let key = standard.hasPrefix(base + "/") ? String(standard.dropFirst(base.count + 1)) : standard
-            return InputFile(path: p, key: key, size: Int64(st.st_size), mtime: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
-        }
-    }
-
-    /// The regular files that input entries name: files, folders (their files ending in one of
-    /// `suffixes`) and `folder/pattern*` globs; sorted, each once.
-    public static func listFiles(_ entries: [String], resolve: (String) -> String, suffixes: [String]) -> [String] {
-        var out: [String] = []
-        for entry in entries {
-            let path = resolve(entry)
-            var isDir: ObjCBool = false
-            if entry.contains("*") {
-                let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
-                let pattern = URL(fileURLWithPath: path).lastPathComponent
-                for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where SampleAnalyzer.matches(pattern, name) {
-                    out.append(dir + "/" + name)
-                }
-            } else if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
-                if isDir.boolValue {
-                    for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-                    where suffixes.contains(where: { name.lowercased().hasSuffix($0) }) {
-                        out.append(path + "/" + name)
-                    }
-                } else {
-                    out.append(path)
-                }
-            }
-        }
-        return Set(out).sorted().filter { p in
-            var st = stat()
-            return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+            return InputFile(path: p, key: config.storeKey(p), size: Int64(st.st_size), mtime: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
         }
     }
 
@@ -144,24 +117,23 @@ public final class IngestPipeline: @unchecked Sendable {
         let start = Date()
         let lock = try RunLock(path: databasePath + ".lock", wait: options.wait)
         defer { _ = lock }
-        let store: SQLiteRecordStore
-        do { store = try SQLiteRecordStore(path: databasePath) } catch {
+        let store: any RecordStore
+        do { store = try RecordStores.sqlite(path: databasePath) } catch {
             throw PipelineError(kind: .store, message: "cannot open the store \(databasePath): \(error)")
         }
-        let configSHA = (try? FileHash.sha256(path: config.resolve(config.gating.strategy))) ?? ""
-        let runID = try store.beginRun(configSHA256: configSHA)
+        let runID = try store.beginRun(configSHA256: config.sha256)
         var summary = RunSummary()
 
         let registry = try Registry.load(for: config)
         try store.replacePatients(Array(registry.values))
-        let analyzer = try SampleAnalyzer(config: config, registry: registry)
+        let analyzer = try config.makeAnalyzer(registry: registry)
 
         // FCS files: new or changed ones are analysed in parallel, committed one by one.
-        let files = discover(config.inputs.fcs, suffixes: Self.fcsSuffixes)
+        let files = discover(config.inputs.fcs, suffixes: InputListing.fcsSuffixes)
         var work: [(InputFile, String)] = []
         for f in files {
             let old = try store.fileState(f.key)
-            if let old, !options.verify, old.size == f.size, old.mtime == f.mtime, old.status != "missing" {
+            if let old, !options.verify, old.size == f.size, old.mtime == f.mtime, old.status != .missing {
                 summary.unchangedFiles += 1
                 continue
             }
@@ -182,7 +154,7 @@ public final class IngestPipeline: @unchecked Sendable {
                 guard next < work.count else { return }
                 let (f, sha) = work[next]
                 next += 1
-                group.addTask { (f, sha, analyzer.analyze(path: f.path, displayName: f.key, sha256: sha)) }
+                group.addTask { (f, sha, analyzer.analyze(AnalysisRequest(path: f.path, displayName: f.key, sha256: sha)).outcome) }
             }
             for _ in 0..<options.workers { add() }
             while let (f, sha, result) = try await group.next() {
@@ -203,7 +175,7 @@ public final class IngestPipeline: @unchecked Sendable {
         }
         let present = Set(files.map(\.key))
         let missing = try store.filePaths().filter { !present.contains($0) }
-        for p in missing where try store.fileState(p)?.status != "missing" { summary.missingFiles += 1 }
+        for p in missing where try store.fileState(p)?.status != .missing { summary.missingFiles += 1 }
         try store.markMissing(missing, lab: false)
 
         // Lab XML: each file in one transaction.
@@ -212,15 +184,15 @@ public final class IngestPipeline: @unchecked Sendable {
         labOptions.patientIdentifierSystem = config.labs.patientIdentifierSystem
         labOptions.now = options.now
         if !registry.isEmpty { labOptions.enrolledPatients = Set(registry.keys) }
-        let labFiles = discover(config.inputs.labs, suffixes: Self.labSuffixes)
+        let labFiles = discover(config.inputs.labs, suffixes: InputListing.labSuffixes)
         for f in labFiles {
             let old = try store.labFileState(f.key)
-            if let old, !options.verify, old.size == f.size, old.mtime == f.mtime, old.status != "missing" {
+            if let old, !options.verify, old.size == f.size, old.mtime == f.mtime, old.status != .missing {
                 summary.labFilesUnchanged += 1
                 continue
             }
             let sha = try FileHash.sha256(path: f.path)
-            if let old, old.sha256 == sha, old.status != "missing" {
+            if let old, old.sha256 == sha, old.status != .missing {
                 try store.touchFile(path: f.key, size: f.size, mtime: f.mtime, lab: true)
                 summary.labFilesUnchanged += 1
                 continue
@@ -232,7 +204,7 @@ public final class IngestPipeline: @unchecked Sendable {
             if report.status == .rejected { summary.labFilesRejected += 1 } else { summary.labFilesImported += 1 }
             summary.labResultsStored += stored
             summary.labRecordsRejected += report.rejected.count
-            events(.labFile(path: f.key, status: report.status.rawValue))
+            events(.labFile(path: f.key, status: report.status))
         }
         let presentLabs = Set(labFiles.map(\.key))
         try store.markMissing(try store.labFilePaths().filter { !presentLabs.contains($0) }, lab: true)

@@ -1,0 +1,91 @@
+import Analysis
+import Crypto
+import CytoModel
+import Foundation
+import Gating
+
+extension PipelineConfiguration {
+    /// The configuration as canonical JSON: every setting (defaults included), keys sorted, no
+    /// white space. Two configurations that mean the same have the same bytes.
+    public func canonicalJSON() -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding plain settings cannot fail.
+        return (try? encoder.encode(self)) ?? Data()
+    }
+
+    /// SHA-256 of `canonicalJSON()`: recorded with every run and every sample.
+    public var sha256: String {
+        SHA256.hash(data: canonicalJSON()).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The analysis this configuration describes: the strategy read and hashed, its gate ids
+    /// checked, the registry and (dual platform) the CBC table loaded.
+    /// - Throws: `ConfigurationError` for a strategy without a configured gate, an unreadable
+    ///   registry or CBC table; the strategy's own errors as they are.
+    public func makeAnalyzer(registry: [String: RegistryPatient]? = nil) throws -> SampleAnalyzer {
+        let strategyPath = resolve(gating.strategy)
+        let strategy = try GatingMLReader.read(path: strategyPath)
+        for (population, id) in gating.gates.sorted(by: { $0.key < $1.key }) where strategy.gate(id) == nil {
+            throw ConfigurationError(path: "$.gating.gates.\(population.rawValue)", message: "gate \(id) is not in the strategy")
+        }
+        let settings = AnalysisSettings(
+            identity: identity, panel: panel, gating: gating, counting: counting, qc: qc, strategySHA256: try FileHash.sha256(path: strategyPath),
+            configSHA256: sha256)
+        let cbc = counting.method == .dual ? try CBCTable.load(path: resolve(counting.cbc ?? "")) : []
+        return try SampleAnalyzer(settings: settings, strategy: strategy, registry: registry ?? Registry.load(for: self), cbc: cbc)
+    }
+}
+
+/// Reads the patient registry CSV (`patient_id,day0,cycle_starts,dose_miu_per_day`).
+public enum Registry {
+    /// The configuration's registry (empty when it names none).
+    public static func load(for config: PipelineConfiguration) throws(ConfigurationError) -> [String: RegistryPatient] {
+        guard let path = config.registry else { return [:] }
+        return try load(path: config.resolve(path))
+    }
+
+    public static func load(path: String) throws(ConfigurationError) -> [String: RegistryPatient] {
+        let table = try CSVFile.read(path: path, setting: "$.registry")
+        guard table.header.first == "patient_id", table.header.contains("day0") else {
+            throw ConfigurationError(path: "$.registry", message: "\(path) must start with the header patient_id,day0,...")
+        }
+        var out: [String: RegistryPatient] = [:]
+        for row in table.rows {
+            func col(_ name: String) -> String? { table.value(row, table.column(name)) }
+            guard let id = col("patient_id"), let d0 = col("day0").flatMap({ LabTimestamp.parseISO($0, requireZone: false) }) else {
+                throw ConfigurationError(path: "$.registry", message: "\(path) line \(row.line): needs a patient id and an ISO day0")
+            }
+            let cycles = (col("cycle_starts") ?? "").split(separator: ";").compactMap { LabTimestamp.parseISO(String($0), requireZone: false)?.localDays }
+            out[id] = RegistryPatient(id: id, day0: d0.localDays, cycleStarts: cycles.isEmpty ? [d0.localDays] : cycles, doseMIUPerDay: col("dose_miu_per_day").flatMap(Double.init))
+        }
+        return out
+    }
+}
+
+/// Reads the dual-platform CBC CSV (`patient,date,wbc_per_ul,lymphocyte_pct`).
+public enum CBCTable {
+    public static func load(path: String) throws(ConfigurationError) -> [CBCResult] {
+        let table = try CSVFile.read(path: path, setting: "$.counting.cbc")
+        var out: [CBCResult] = []
+        for row in table.rows where row.fields.count >= 4 {
+            let f = row.fields.map(\.trimmed)
+            if let d = LabTimestamp.parseISO(f[1], requireZone: false), let w = Double(f[2]), let l = Double(f[3]) {
+                out.append(CBCResult(patient: f[0], day: d.localDays, wbcPerMicroliter: w, lymphocytePercent: l))
+            }
+        }
+        return out
+    }
+}
+
+/// CSV inputs named by the configuration, read through the one CSV reader.
+enum CSVFile {
+    static func read(path: String, setting: String) throws(ConfigurationError) -> CSVTable {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError(path: setting, message: "cannot read \(path)")
+        }
+        do { return try CSVTable(text: text) } catch {
+            throw ConfigurationError(path: setting, message: "\(path): \(error.description)")
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import CytoModel
+import Foundation
+
+/// What the store knows of an input file.
+public struct StoredFileState<Status: Sendable & Hashable>: Sendable, Hashable {
+    public var sha256: String
+    public var size: Int64
+    public var mtime: Double
+    /// `FileStatus` for FCS files, `LabFileStatus` for lab files.
+    public var status: Status
+
+    public init(sha256: String, size: Int64, mtime: Double, status: Status) {
+        self.sha256 = sha256
+        self.size = size
+        self.mtime = mtime
+        self.status = status
+    }
+}
+
+/// A rejected file or lab record as stored.
+public struct StoredRejection: Sendable, Hashable, Codable {
+    public var file: String
+    public var record: String?
+    public var code: RejectionCode
+    public var message: String
+
+    public init(file: String, record: String? = nil, code: RejectionCode, message: String) {
+        self.file = file
+        self.record = record
+        self.code = code
+        self.message = message
+    }
+}
+
+/// The pipeline's persistent store. `SQLiteRecordStore` is the embedded default; a PostgreSQL
+/// store for shared deployments implements the same protocol. Every mutating call is one
+/// transaction: it commits whole or not at all.
+public protocol RecordStore: AnyObject {
+    func fileState(_ path: String) throws -> StoredFileState<FileStatus>?
+    func filePaths() throws -> [String]
+    func labFileState(_ path: String) throws -> StoredFileState<LabFileStatus>?
+    func labFilePaths() throws -> [String]
+    /// Replaces the patients from the registry.
+    func replacePatients(_ patients: [RegistryPatient]) throws
+    /// Stores a sample (superseding the file's earlier sample and rejection).
+    func commitSample(path: String, size: Int64, mtime: Double, sample: SampleResult) throws
+    /// Records a rejected file (superseding the file's earlier sample).
+    func commitRejection(path: String, sha256: String, size: Int64, mtime: Double, code: RejectionCode, message: String) throws
+    /// Refreshes size/mtime of an unchanged file (same hash).
+    func touchFile(path: String, size: Int64, mtime: Double, lab: Bool) throws
+    func markMissing(_ paths: [String], lab: Bool) throws
+    /// Imports a lab file inside one transaction: `body` stages results through the sink;
+    /// returning a rejected report rolls everything back and records the rejection.
+    func commitLabFile(
+        path: String, sha256: String, size: Int64, mtime: Double, body: (_ stage: @escaping (HIVRNAResult) throws -> Void) -> LabFileReport
+    ) throws -> (report: LabFileReport, stored: Int, conflicts: Int)
+    func replaceRecords(_ records: [MonthlyRecord]) throws
+    func samples() throws -> [SampleResult]
+    /// The Gating-ML 2.0 of the gates applied to a stored file (adaptive gating), if any.
+    func appliedGates(file: String) throws -> String?
+    func labResults() throws -> [StoredLabResult]
+    func records(patient: String?) throws -> [MonthlyRecord]
+    func rejections() throws -> [StoredRejection]
+    func patients() throws -> [RegistryPatient]
+    func beginRun(configSHA256: String) throws -> Int64
+    func finishRun(_ id: Int64, summary: String) throws
+}
+
+extension RecordStore {
+    /// The stored paths of FCS files whose results are current (status ingested), sorted.
+    public func ingestedFilePaths() throws -> [String] {
+        try filePaths().filter { try fileState($0)?.status == .ingested }.sorted()
+    }
+}
+
+/// Opens stores: the one place that knows the implementations.
+public enum RecordStores {
+    /// The embedded SQLite store at `path` (created and migrated when needed).
+    public static func sqlite(path: String) throws -> any RecordStore { try SQLiteRecordStore(path: path) }
+}
