@@ -86,12 +86,15 @@ let package = Package(
             name: "PipelineTests",
             dependencies: [
                 "FCSParser", "Gating", "CytoModel", "Analysis", "Labs", "Records", "Store", "Review", "Pipeline", "SafeXML",
-                "Deflate", "Synth", "TestSupport",
+                "Deflate", "Synth", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["cytoingest", "FCSParser", "CytoModel", "Store", "Pipeline", "Synth", "TestSupport"]
+            dependencies: [
+                "cytoingest", "FCSParser", "CytoModel", "Store", "Pipeline", "Synth", "TestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -2,9 +2,11 @@
 /// A coded reason why a file or record gives no result (stable raw values: stores, logs and
 /// scripts key on them). Codes from the format layers are prefixed: `FCS-<FCSError.Code>`,
 /// `GATING-<GatingError.Code>`. Every code's meaning: `docs/codes.md`.
-public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible {
+public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible, ExpressibleByStringLiteral {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
+    /// A literal names a code by its raw value (`"E-NO-DATE"`).
+    public init(stringLiteral value: String) { rawValue = value }
     public var description: String { rawValue }
 
     public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
@@ -151,9 +153,11 @@ public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, Cust
 }
 
 /// A quality-control flag on a stored sample: the result stands, a reviewer should look.
-public struct QCFlag: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible {
+public struct QCFlag: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible, ExpressibleByStringLiteral {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
+    /// A literal names a flag by its raw value (`"LOW-BEADS"`).
+    public init(stringLiteral value: String) { rawValue = value }
     public var description: String { rawValue }
 
     public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }

@@ -22,6 +22,24 @@ public enum Paths {
         FileManager.default.fileExists(atPath: sharedCorpus.appendingPathComponent(name).path)
     }
 
+    /// The `cytoingest` executable built with the running tests: beside the test binary in the
+    /// build folder, whatever the scratch path (`swift test --scratch-path X`), or
+    /// `CYTOINGEST_BINARY` when set.
+    public static var cytoingestBinary: String? {
+        if let env = ProcessInfo.processInfo.environment["CYTOINGEST_BINARY"] { return env }
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var candidates = [exe.deletingLastPathComponent().appendingPathComponent("cytoingest")]
+        // An .xctest bundle directory: the executable sits inside it.
+        for url in [Bundle.main.bundleURL, Bundle.main.executableURL ?? exe] {
+            var dir = url
+            for _ in 0..<4 {
+                dir = dir.deletingLastPathComponent()
+                candidates.append(dir.appendingPathComponent("cytoingest"))
+            }
+        }
+        return candidates.map(\.path).first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
     /// A fresh temporary directory.
     public static func temporaryDirectory(_ tag: String = "test") -> URL {
         let url = FileManager.default.temporaryDirectory

@@ -37,13 +37,8 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         let cfg: PipelineConfiguration
         do { cfg = try PipelineConfiguration.load(path: config) } catch { throw ValidationError(error.description) }
-        let analyzer = try cfg.makeAnalyzer()
         let isWorkspace = manual.lowercased().hasSuffix(".wsp") || manual.lowercased().hasSuffix(".xml")
-        // FCS files are looked up beside a workspace, under --fcs and under inputs.fcs.
-        let searched = (isWorkspace ? [URL(fileURLWithPath: manual).deletingLastPathComponent().path] : []) + fcs
-        let validator = Validator(
-            settings: cfg.validation, analyzer: analyzer, candidates: cfg.fcsFiles(searching: searched),
-            searchPaths: fcs.map { URL(fileURLWithPath: $0).path } + cfg.inputs.fcs.map { cfg.resolve($0) })
+        let validator = try cfg.makeValidator(fcs: fcs, workspace: isWorkspace ? manual : nil)
         let result: ValidationReport
         if isWorkspace {
             do {

@@ -1,10 +1,12 @@
+@testable import cytoingest
 import ArgumentParser
+import CytoModel
 import FCSParser
 import Foundation
-import Testing
+import Pipeline
+import Store
 import TestSupport
-
-@testable import cytoingest
+import Testing
 
 @Suite("cytoingest gate")
 struct GateCommandTests {

@@ -1,11 +1,12 @@
+@testable import cytoingest
 import ArgumentParser
+import CytoModel
 import Foundation
 import Pipeline
+import Store
 import Synth
-import Testing
 import TestSupport
-
-@testable import cytoingest
+import Testing
 
 @Suite("cytoingest run (adaptive) and gates")
 struct GatesCommandTests {

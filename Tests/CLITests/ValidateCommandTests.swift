@@ -1,9 +1,11 @@
-import ArgumentParser
-import Foundation
-import Testing
-import TestSupport
-
 @testable import cytoingest
+import ArgumentParser
+import CytoModel
+import Foundation
+import Pipeline
+import Store
+import TestSupport
+import Testing
 
 @Suite("cytoingest validate and report")
 struct ValidateCommandTests {

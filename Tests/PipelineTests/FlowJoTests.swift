@@ -1,11 +1,16 @@
+@testable import Pipeline
+import Analysis
+import CytoModel
 import FCSParser
 import Foundation
 import Gating
+import Labs
+import Records
+import Review
 import SafeXML
-import Testing
+import Store
 import TestSupport
-
-@testable import Pipeline
+import Testing
 
 /// FlowJo 10 workspaces: the corpus (FlowJo's own stored counts) when ../shared is present, and
 /// workspaces written here for our cohort files and for malformed input.
@@ -41,7 +46,7 @@ struct FlowJoTests {
         var seen = 0
         for wsp in Set(Self.expected.map(\.0)).sorted() + ["simple_line_example/simple_poly_and_rect.wsp"] {
             let ws = try FlowJoWorkspace.read(path: Self.corpus.appendingPathComponent(wsp).path)
-            let report = try ValidationTests.validator(config).validate(workspace: ws)
+            let report = try ValidationTests.validator(config, workspace: ws.file).validate(workspace: ws)
             #expect(report.unmatched.isEmpty, "\(wsp)")
             #expect(report.replay.first { $0.population == "(all events)" }.map { $0.pass == true } == true, "\(wsp)")
             for (w, population, flowJo, ours) in Self.expected where w == wsp {
@@ -57,7 +62,7 @@ struct FlowJoTests {
                 #expect(report.pass)
             }
             // The report draws one plot per 2-D gate with the manual outline.
-            let html = ReportRenderer(config: config).validationPage(report)
+            let html = ReportRenderer(gating: config.gating, validation: config.validation).validationPage(report)
             let gates = ws.samples[0].populations.count
             #expect(html.components(separatedBy: "<svg class=\"plot density\"").count - 1 == gates, "\(wsp)")
             #expect(html.components(separatedBy: "class=\"gate manual\"").count - 1 == gates, "\(wsp)")
@@ -106,7 +111,7 @@ struct FlowJoTests {
                 if !s.populations.isEmpty { _ = try s.strategy() }
             }
             // The FCS files are not in the corpus: each sample is reported, nothing crashes.
-            let report = try ValidationTests.validator(config).validate(workspace: ws)
+            let report = try ValidationTests.validator(config, workspace: ws.file).validate(workspace: ws)
             #expect(report.unmatched.count == ws.samples.count && report.unmatched.allSatisfy { $0.code == "E-FCS-NOT-FOUND" && $0.sample.hasSuffix("_clean.fcs") && $0.message.contains("--fcs") })
             #expect(!report.pass)
         }
@@ -196,9 +201,9 @@ struct OwnWorkspaceTests {
             """
     }
 
-    static let mapping = [
-        "beads": "Beads", "lymphocytes": "Lymphocytes", "cd3": "Lymphocytes/CD3", "cd4": "Lymphocytes/CD3/CD4", "cd8": "Lymphocytes/CD3/CD8",
-        "cd8Hladr": "Lymphocytes/CD3/CD8/HLA-DR+", "cd4Cd25": "Lymphocytes/CD3/CD4/CD25+",
+    static let mapping: [Population: String] = [
+        .beads: "Beads", .lymphocytes: "Lymphocytes", .cd3: "Lymphocytes/CD3", .cd4: "Lymphocytes/CD3/CD4", .cd8: "Lymphocytes/CD3/CD8",
+        .cd8Hladr: "Lymphocytes/CD3/CD8/HLA-DR+", .cd4Cd25: "Lymphocytes/CD3/CD4/CD25+",
     ]
 
     @Test("a workspace on a cohort file: replayed exactly, mapped populations agree with the pipeline, F1 near 1, both outlines drawn")
@@ -211,7 +216,7 @@ struct OwnWorkspaceTests {
         let path = dir.appendingPathComponent("manual.wsp").path
         // First without stored counts (FlowJo's -1), then with the counts a FlowJo run would store.
         try Data(try Self.workspace(fcs: fcsDir + "/" + Self.sampleFile, counts: [:]).utf8).write(to: URL(fileURLWithPath: path))
-        let first = try ValidationTests.validator(config, search: [fcsDir]).validate(workspace: try FlowJoWorkspace.read(path: path))
+        let first = try ValidationTests.validator(config, search: [fcsDir], workspace: path).validate(workspace: try FlowJoWorkspace.read(path: path))
         #expect(first.unmatched.isEmpty)
         #expect(first.samples.isEmpty)  // no stored counts, nothing to compare
         #expect(first.replay.count == 10)  // no stored sample count: no "(all events)" row
@@ -224,7 +229,7 @@ struct OwnWorkspaceTests {
         try Data(try Self.workspace(fcs: fcsDir + "/" + Self.sampleFile, counts: counts).utf8).write(to: URL(fileURLWithPath: path))
         let ws = try FlowJoWorkspace.read(path: path)
         #expect(ws.groups.map(\.name) == ["All Samples"] && ws.samples[0].groups == ["All Samples"])
-        let report = try ValidationTests.validator(config, search: [fcsDir]).validate(workspace: ws)
+        let report = try ValidationTests.validator(config, search: [fcsDir], workspace: ws.file).validate(workspace: ws)
         #expect(report.replay.allSatisfy { $0.pass == true })
         // Manual (no singlet gate) vs automated: within the default tolerances.
         #expect(report.samples.map(\.population) == ["cd3", "cd4", "cd8", "cd8Hladr", "cd4Cd25"])
@@ -242,7 +247,7 @@ struct OwnWorkspaceTests {
         if ProcessInfo.processInfo.environment["CYTOINGEST_WRITE_FIXTURE"] == "1" {
             try Data(try Self.workspace(fcs: fcsDir + "/" + Self.sampleFile, counts: counts).utf8).write(to: committed)
         }
-        let html = ReportRenderer(config: config).validationPage(report)
+        let html = ReportRenderer(gating: config.gating, validation: config.validation).validationPage(report)
         // Four panel plots with both outlines, plus one plot per 2-D FlowJo gate (Lymphocytes,
         // CD4, CD8, poly, ellipse; not the 3-D beads, the 1-D CD3, CD25+, HLA-DR+, the boolean).
         #expect(html.components(separatedBy: "<svg class=\"plot density\"").count - 1 == 4 + 5)

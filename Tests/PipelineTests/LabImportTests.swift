@@ -1,8 +1,16 @@
+import Analysis
+import CytoModel
 import FCSParser
+import Deflate
 import Foundation
+import Gating
+import Labs
 import Pipeline
-import Testing
+import Records
+import Review
+import Store
 import TestSupport
+import Testing
 
 /// The HIV RNA importer against the shared corpus README (read in place) and our own
 /// documents for every outcome and error code.
@@ -25,9 +33,9 @@ struct LabImportTests {
     struct Expectation: Sendable {
         var file: String
         var status: LabFileReport.Status
-        var error: String? = nil
+        var error: RejectionCode? = nil
         var results: [(String, ViralLoadOutcome, Double?, Double?, Censor?, Double?)] = []
-        var rejected: [String: String] = [:]
+        var rejected: [String: RejectionCode] = [:]
         var retracted: [String] = []
         var merged = 0
         var skipped = 0
@@ -202,7 +210,7 @@ struct LabImportTests {
 
     @Test("own documents: every file-level code")
     func ownFiles() {
-        func code(_ s: String, _ options: LabImportOptions = Self.options) -> String? {
+        func code(_ s: String, _ options: LabImportOptions = Self.options) -> RejectionCode? {
             LabImporter.check(bytes: Array(s.utf8), name: "f.xml", options: options).error?.code
         }
         let good = Self.result("Q", #"<Quantified unit="copies/mL">52400</Quantified>"#)

@@ -1,4 +1,12 @@
+import Analysis
+import CytoModel
+import Gating
+import Labs
+import Pipeline
+import Records
+import Review
 import SafeXML
+import Store
 import Testing
 
 /// libxml2's SAX2 hands attribute values with `&amp;` back as `&#38;` when entities are not

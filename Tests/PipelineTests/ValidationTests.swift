@@ -1,10 +1,15 @@
+@testable import Pipeline
+import Analysis
+import CytoModel
 import FCSParser
 import Foundation
 import Gating
-import Testing
+import Labs
+import Records
+import Review
+import Store
 import TestSupport
-
-@testable import Pipeline
+import Testing
 
 /// Validation against manual gates: FlowJo workspaces (the corpus when present, our own
 /// workspaces otherwise), the manual-results CSV, the statistics, and the report.
@@ -16,8 +21,8 @@ struct ValidationTests {
         try PipelineConfiguration.load(path: Paths.repoRoot.appendingPathComponent("pipeline.json").path)
     }
 
-    static func validator(_ config: PipelineConfiguration, search: [String] = []) throws -> Validator {
-        Validator(config: config, analyzer: try SampleAnalyzer(config: config, registry: try Registry.load(for: config)), searchPaths: search)
+    static func validator(_ config: PipelineConfiguration, search: [String] = [], workspace: String? = nil) throws -> Validator {
+        try config.makeValidator(fcs: search, workspace: workspace)
     }
 
     // MARK: Statistics
@@ -138,7 +143,7 @@ struct ValidationTests {
                 _ = try ManualResultsCSV.parse(text, file: "m.csv")
                 Issue.record("\(code) expected for \(text.debugDescription)")
             } catch {
-                #expect(error.code == code, "\(text.debugDescription)")
+                #expect(error.code.rawValue == code, "\(text.debugDescription)")
                 #expect(error.line == line, "\(text.debugDescription)")
             }
         }

@@ -3,6 +3,7 @@ import Crypto
 import CytoModel
 import Foundation
 import Gating
+import Review
 
 extension PipelineConfiguration {
     /// The configuration as canonical JSON: every setting (defaults included), keys sorted, no
@@ -87,5 +88,17 @@ enum CSVFile {
         do { return try CSVTable(text: text) } catch {
             throw ConfigurationError(path: setting, message: "\(path): \(error.description)")
         }
+    }
+}
+
+extension PipelineConfiguration {
+    /// The validator of manual gating: the pipeline's analysis, and the FCS files of manual
+    /// samples looked up beside a workspace, under `fcs` (folders or files) and under
+    /// `inputs.fcs`.
+    public func makeValidator(fcs: [String], workspace: String? = nil) throws -> Validator {
+        let searched = (workspace.map { [URL(fileURLWithPath: $0).deletingLastPathComponent().path] } ?? []) + fcs
+        return Validator(
+            settings: validation, analyzer: try makeAnalyzer(), candidates: fcsFiles(searching: searched),
+            searchPaths: fcs.map { URL(fileURLWithPath: $0).path } + inputs.fcs.map(resolve))
     }
 }

@@ -1,8 +1,14 @@
+@testable import Analysis
+import CytoModel
+import Gating
 import Foundation
-import Testing
+import Labs
+import Pipeline
+import Records
+import Review
+import Store
 import TestSupport
-
-@testable import Gating
+import Testing
 
 /// Adaptive gating on hostile values: NaN, infinities, huge and negative numbers, empty files,
 /// constant columns. It returns a result or a GatingError; it never traps.
