@@ -127,10 +127,10 @@ struct InspectReport: Codable, Equatable {
                 do {
                     if let s = try set.spillover() {
                         ds.spillover = "\(s.keyword) \(s.channels.count)x\(s.channels.count)"
-                        for note in s.notes { ds.warnings.append(FCSWarning("spillover_note", note, keyword: s.keyword)) }
+                        for note in s.notes { ds.warnings.append(FCSWarning(.spilloverNote, note, keyword: s.keyword)) }
                     }
                 } catch {
-                    ds.warnings.append(FCSWarning("bad_spillover", error.message, keyword: error.keyword))
+                    ds.warnings.append(FCSWarning(.badSpillover, error.message, keyword: error.keyword))
                 }
                 if stats {
                     try addStats(&ds, reader: reader, set: set)

@@ -73,7 +73,7 @@ struct FixtureTests {
                 let ev = try reader.readEvents(dataSet: i)
                 #expect(ev.count == (expected.first?.count ?? 0))
                 #expect(ev.columns == expected, "\(path) data set \(i + 1) values differ")
-                seen.formUnion(reader.dataSets[i].warnings.map(\.code))
+                seen.formUnion(reader.dataSets[i].warnings.map(\.code.rawValue))
             }
             #expect(warnings.isSubset(of: seen), "\(path): expected warnings \(warnings), got \(seen)")
             if warnings.isEmpty && path.hasPrefix("pass/") {

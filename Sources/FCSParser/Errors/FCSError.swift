@@ -121,12 +121,66 @@ public struct FCSError: Error, Sendable, Hashable, CustomStringConvertible {
 /// A deviation from the standard that the reader tolerated. Never silent: every quirk read
 /// anyway is reported as one of these on the data set.
 public struct FCSWarning: Sendable, Hashable, CustomStringConvertible, Codable {
-    public var code: String
+    /// A tolerated deviation's stable code (meanings: docs/codes.md). A literal names a code by
+    /// its raw value.
+    public struct Code: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible, ExpressibleByStringLiteral {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public init(stringLiteral value: String) { rawValue = value }
+        public var description: String { rawValue }
+        public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            try c.encode(rawValue)
+        }
+
+        public static let analysisOutOfBounds = Code(rawValue: "analysis_out_of_bounds")
+        public static let analysisUnparsed = Code(rawValue: "analysis_unparsed")
+        public static let badAmplification = Code(rawValue: "bad_amplification")
+        public static let badRange = Code(rawValue: "bad_range")
+        public static let badSpillover = Code(rawValue: "bad_spillover")
+        public static let badTextDataOffsets = Code(rawValue: "bad_text_data_offsets")
+        public static let badTimestep = Code(rawValue: "bad_timestep")
+        public static let bitsWidened = Code(rawValue: "bits_widened")
+        public static let byteordPermutation = Code(rawValue: "byteord_permutation")
+        public static let crcMismatch = Code(rawValue: "crc_mismatch")
+        public static let dataEndOffByOne = Code(rawValue: "data_end_off_by_one")
+        public static let dataOffsetsDisagree = Code(rawValue: "data_offsets_disagree")
+        public static let doubleBits = Code(rawValue: "double_bits")
+        public static let duplicateKeyword = Code(rawValue: "duplicate_keyword")
+        public static let duplicatePnn = Code(rawValue: "duplicate_pnn")
+        public static let emptyKeyword = Code(rawValue: "empty_keyword")
+        public static let floatBits = Code(rawValue: "float_bits")
+        public static let headerDataEnd99999999 = Code(rawValue: "header_data_end_99999999")
+        public static let headerSpacing = Code(rawValue: "header_spacing")
+        public static let missingMode = Code(rawValue: "missing_mode")
+        public static let missingPne = Code(rawValue: "missing_pne")
+        public static let missingPnn = Code(rawValue: "missing_pnn")
+        public static let missingRange = Code(rawValue: "missing_range")
+        public static let missingTot = Code(rawValue: "missing_tot")
+        public static let nextdataNegative = Code(rawValue: "nextdata_negative")
+        public static let pneOnFloat = Code(rawValue: "pne_on_float")
+        public static let pneZeroF2 = Code(rawValue: "pne_zero_f2")
+        public static let spilloverNote = Code(rawValue: "spillover_note")
+        public static let stextConflict = Code(rawValue: "stext_conflict")
+        public static let stextOutOfBounds = Code(rawValue: "stext_out_of_bounds")
+        public static let stextUnreadable = Code(rawValue: "stext_unreadable")
+        public static let textEmptyValues = Code(rawValue: "text_empty_values")
+        public static let textMissingFinalDelimiter = Code(rawValue: "text_missing_final_delimiter")
+        public static let textPadding = Code(rawValue: "text_padding")
+        public static let textTrailingDoubleDelimiter = Code(rawValue: "text_trailing_double_delimiter")
+        public static let truncatedData = Code(rawValue: "truncated_data")
+
+        /// Every warning code.
+        public static let all: [Code] = [.analysisOutOfBounds, .analysisUnparsed, .badAmplification, .badRange, .badSpillover, .badTextDataOffsets, .badTimestep, .bitsWidened, .byteordPermutation, .crcMismatch, .dataEndOffByOne, .dataOffsetsDisagree, .doubleBits, .duplicateKeyword, .duplicatePnn, .emptyKeyword, .floatBits, .headerDataEnd99999999, .headerSpacing, .missingMode, .missingPne, .missingPnn, .missingRange, .missingTot, .nextdataNegative, .pneOnFloat, .pneZeroF2, .spilloverNote, .stextConflict, .stextOutOfBounds, .stextUnreadable, .textEmptyValues, .textMissingFinalDelimiter, .textPadding, .textTrailingDoubleDelimiter, .truncatedData]
+    }
+
+    public var code: Code
     public var message: String
     public var byteOffset: Int64?
     public var keyword: String?
 
-    public init(_ code: String, _ message: String, byteOffset: Int64? = nil, keyword: String? = nil) {
+    public init(_ code: Code, _ message: String, byteOffset: Int64? = nil, keyword: String? = nil) {
         self.code = code
         self.message = message
         self.byteOffset = byteOffset

@@ -59,7 +59,7 @@ public struct FCSHeader: Sendable, Hashable {
                 segment: .header)
         }
         if bytes[6..<10].contains(where: { $0 != 0x20 }) {
-            warnings.append(FCSWarning("header_spacing", "HEADER bytes 6-9 are not spaces", byteOffset: base + 6))
+            warnings.append(FCSWarning(.headerSpacing, "HEADER bytes 6-9 are not spaces", byteOffset: base + 6))
         }
         var values: [Int64?] = []
         var raw: [String] = []

@@ -21,7 +21,7 @@ struct DataSetParser {
         self.options = options
     }
 
-    private mutating func warn(_ code: String, _ message: String, byteOffset: Int64? = nil, keyword: String? = nil) {
+    private mutating func warn(_ code: FCSWarning.Code, _ message: String, byteOffset: Int64? = nil, keyword: String? = nil) {
         warnings.append(FCSWarning(code, message, byteOffset: byteOffset, keyword: keyword))
     }
 
@@ -75,7 +75,7 @@ struct DataSetParser {
             if stext.start < Int64(FCSHeader.length) || stext.end <= stext.start || stext.length > Self.maxTextBytes
                 || (size.map { abs.end >= $0 } ?? false) || stext.overlaps(textRel)
             {
-                warn("stext_out_of_bounds", "supplemental TEXT offsets \(stext) are outside the file or overlap TEXT; ignored", byteOffset: abs.start, keyword: "$BEGINSTEXT")
+                warn(.stextOutOfBounds, "supplemental TEXT offsets \(stext) are outside the file or overlap TEXT; ignored", byteOffset: abs.start, keyword: "$BEGINSTEXT")
             } else {
                 let bytes = try source.readBytes(at: abs.start, count: Int(abs.length))
                 do {
@@ -92,10 +92,10 @@ struct DataSetParser {
                         }
                     }
                     if conflicts > 0 {
-                        warn("stext_conflict", "\(conflicts) keyword(s) in supplemental TEXT differ from primary TEXT; primary kept", byteOffset: abs.start)
+                        warn(.stextConflict, "\(conflicts) keyword(s) in supplemental TEXT differ from primary TEXT; primary kept", byteOffset: abs.start)
                     }
                 } catch {
-                    warn("stext_unreadable", "supplemental TEXT could not be parsed (\(error.message)); ignored", byteOffset: abs.start)
+                    warn(.stextUnreadable, "supplemental TEXT could not be parsed (\(error.message)); ignored", byteOffset: abs.start)
                 }
             }
         }
@@ -108,7 +108,7 @@ struct DataSetParser {
                 byteOffset: textAbs.start, segment: .text, keyword: "$MODE")
         }
         if modeValue == nil && header.version != .fcs3_2 {
-            warn("missing_mode", "$MODE is missing; list mode assumed", keyword: "$MODE")
+            warn(.missingMode, "$MODE is missing; list mode assumed", keyword: "$MODE")
         }
         guard let parValue = text["$PAR"] else {
             throw FCSError(.missingKeyword, "required keyword $PAR is missing\(setLabel)", byteOffset: textAbs.start, segment: .text, keyword: "$PAR")
@@ -135,7 +135,7 @@ struct DataSetParser {
                     byteOffset: textAbs.start, segment: .text, keyword: "$BYTEORD")
             }
             if let b = byteOrder, !b.isLittleEndian && !b.isBigEndian {
-                warn("byteord_permutation", "$BYTEORD \(b) is a mixed byte order (allowed in FCS 3.0, not 3.1)", keyword: "$BYTEORD")
+                warn(.byteordPermutation, "$BYTEORD \(b) is a mixed byte order (allowed in FCS 3.0, not 3.1)", keyword: "$BYTEORD")
             }
         } else if dataType != .ascii {
             throw FCSError(.missingKeyword, "required keyword $BYTEORD is missing\(setLabel)", byteOffset: textAbs.start, segment: .text, keyword: "$BYTEORD")
@@ -195,10 +195,10 @@ struct DataSetParser {
             var range: Double? = nil
             if let r = text["$P\(n)R"] {
                 if let v = Double(r.trimmingSpaces), v.isFinite { range = v } else {
-                    warn("bad_range", "$P\(n)R is not a number; no bit mask applied", keyword: "$P\(n)R")
+                    warn(.badRange, "$P\(n)R is not a number; no bit mask applied", keyword: "$P\(n)R")
                 }
             } else {
-                warn("missing_range", "$P\(n)R is missing; no bit mask applied", keyword: "$P\(n)R")
+                warn(.missingRange, "$P\(n)R is missing; no bit mask applied", keyword: "$P\(n)R")
             }
             var amp = FCSAmplification.linear
             if let e = text["$P\(n)E"] {
@@ -210,7 +210,7 @@ struct DataSetParser {
                         legacyF2 += 1
                     }
                 } else {
-                    warn("bad_amplification", "$P\(n)E is not 'f1,f2'; read as linear", keyword: "$P\(n)E")
+                    warn(.badAmplification, "$P\(n)E is not 'f1,f2'; read as linear", keyword: "$P\(n)E")
                 }
             } else {
                 missingE += 1
@@ -243,13 +243,13 @@ struct DataSetParser {
                 kind = .unsigned
             case .float:
                 if let b = bits, b != 32 {
-                    warn("float_bits", "$P\(n)B is \(b) for single-precision data; 32 used", keyword: "$P\(n)B")
+                    warn(.floatBits, "$P\(n)B is \(b) for single-precision data; 32 used", keyword: "$P\(n)B")
                 }
                 width = 4
                 kind = .float32
             case .double:
                 if let b = bits, b != 64 {
-                    warn("double_bits", "$P\(n)B is \(b) for double-precision data; 64 used", keyword: "$P\(n)B")
+                    warn(.doubleBits, "$P\(n)B is \(b) for double-precision data; 64 used", keyword: "$P\(n)B")
                 }
                 width = 8
                 kind = .float64
@@ -280,20 +280,20 @@ struct DataSetParser {
         }
         if delimited { rowBytes = 0 }
         if missingNames > 0 {
-            warn("missing_pnn", "\(missingNames) parameter(s) have no $PnN; named Pn")
+            warn(.missingPnn, "\(missingNames) parameter(s) have no $PnN; named Pn")
         }
         if legacyF2 > 0 {
-            warn("pne_zero_f2", "\(legacyF2) log parameter(s) have $PnE f2 = 0 (legacy); f2 = 1 used for scaled values")
+            warn(.pneZeroF2, "\(legacyF2) log parameter(s) have $PnE f2 = 0 (legacy); f2 = 1 used for scaled values")
         }
         if missingE > 0 && header.version != .fcs2_0 {
-            warn("missing_pne", "\(missingE) parameter(s) have no $PnE; linear assumed")
+            warn(.missingPne, "\(missingE) parameter(s) have no $PnE; linear assumed")
         }
         let names = parameters.map(\.name)
         if Set(names).count != names.count {
-            warn("duplicate_pnn", "some $PnN names repeat; refer to those parameters by number")
+            warn(.duplicatePnn, "some $PnN names repeat; refer to those parameters by number")
         }
         if dataType != .integer && parameters.contains(where: { $0.amplification.isLogarithmic && $0.dataType != .integer }) {
-            warn("pne_on_float", "$PnE is logarithmic on floating-point data (FCS 3.1 requires 0,0); not applied when scaling")
+            warn(.pneOnFloat, "$PnE is logarithmic on floating-point data (FCS 3.1 requires 0,0); not applied when scaling")
         }
         let layout = DataLayout(fields: fields, rowBytes: rowBytes, delimitedASCII: delimited)
 
@@ -328,7 +328,7 @@ struct DataSetParser {
             if a.start < Int64(FCSHeader.length) || a.end < a.start || (size.map { abs.end >= $0 } ?? false)
                 || a.overlaps(textRel) || a.length > Self.maxTextBytes
             {
-                warn("analysis_out_of_bounds", "ANALYSIS offsets \(a) lie outside the file or overlap TEXT; ignored", byteOffset: abs.start)
+                warn(.analysisOutOfBounds, "ANALYSIS offsets \(a) lie outside the file or overlap TEXT; ignored", byteOffset: abs.start)
             } else {
                 analysisRange = abs
                 let bytes = try source.readBytes(at: abs.start, count: Int(abs.length))
@@ -339,7 +339,7 @@ struct DataSetParser {
                     {
                         analysis = r.text
                     } else {
-                        warn("analysis_unparsed", "ANALYSIS is not in keyword/value form; kept as bytes only", byteOffset: abs.start)
+                        warn(.analysisUnparsed, "ANALYSIS is not in keyword/value form; kept as bytes only", byteOffset: abs.start)
                     }
                 }
             }
@@ -349,7 +349,7 @@ struct DataSetParser {
         var timestep: Double? = nil
         if let ts = text["$TIMESTEP"] {
             if let v = Double(ts.trimmingSpaces), v.isFinite, v > 0 { timestep = v } else {
-                warn("bad_timestep", "$TIMESTEP is not a positive number; time is not scaled", keyword: "$TIMESTEP")
+                warn(.badTimestep, "$TIMESTEP is not a positive number; time is not scaled", keyword: "$TIMESTEP")
             }
         }
 
@@ -371,7 +371,7 @@ struct DataSetParser {
                         byteOffset: base, segment: .text, keyword: "$NEXTDATA")
                 }
                 if v < 0 {
-                    warnings.append(FCSWarning("nextdata_negative", "$NEXTDATA is negative (points back in the file)", keyword: "$NEXTDATA"))
+                    warnings.append(FCSWarning(.nextdataNegative, "$NEXTDATA is negative (points back in the file)", keyword: "$NEXTDATA"))
                 }
                 next = target
             }
@@ -410,7 +410,7 @@ struct DataSetParser {
     ) throws(FCSError) -> (FCSByteRange?, Int64) {
         var headerCandidate = header.data
         if let h = headerCandidate, h.end == 99_999_999 {
-            warn("header_data_end_99999999", "HEADER DATA end is 99999999 (a FlowJo quirk for large files); TEXT offsets used", byteOffset: base + 34)
+            warn(.headerDataEnd99999999, "HEADER DATA end is 99999999 (a FlowJo quirk for large files); TEXT offsets used", byteOffset: base + 34)
             headerCandidate = nil
         }
         var textCandidate: FCSByteRange? = nil
@@ -418,7 +418,7 @@ struct DataSetParser {
             textCandidate = try optionalRange(text, "$BEGINDATA", "$ENDDATA")
         } catch {
             if headerCandidate == nil { throw error }
-            warn("bad_text_data_offsets", "$BEGINDATA/$ENDDATA are not numbers; HEADER offsets used", keyword: "$BEGINDATA")
+            warn(.badTextDataOffsets, "$BEGINDATA/$ENDDATA are not numbers; HEADER offsets used", keyword: "$BEGINDATA")
         }
         if declaredEvents == 0 {
             return (nil, 0)
@@ -430,7 +430,7 @@ struct DataSetParser {
                 throw FCSError(.missingKeyword, "$TOT is missing and the DATA length cannot give it", keyword: "$TOT")
             }
             events = c.length / rowBytes
-            warn("missing_tot", "$TOT is missing; \(events!) events derived from the DATA length", keyword: "$TOT")
+            warn(.missingTot, "$TOT is missing; \(events!) events derived from the DATA length", keyword: "$TOT")
         }
         let tot = events!
         let expected: Int64?
@@ -498,7 +498,7 @@ struct DataSetParser {
                 throw FCSError(.dataOutOfBounds, "\(name) DATA offsets \(c) cannot be used: the range \(why)", byteOffset: base + c.start, segment: .data)
             }
             if chosen != nil, let h = headerCandidate, let t = textCandidate, h.start != t.start {
-                warn("data_offsets_disagree", "\(both); used \(name) as asked", byteOffset: base + c.start)
+                warn(.dataOffsetsDisagree, "\(both); used \(name) as asked", byteOffset: base + c.start)
             }
         case .automatic:
             switch (hv, tv) {
@@ -506,7 +506,7 @@ struct DataSetParser {
                 chosen = headerCandidate
                 chosenPlusOne = ph
                 if headerCandidate!.start != textCandidate!.start {
-                    warn("data_offsets_disagree", "\(both); both fit, HEADER used. Use dataOffsets .text to read the other", byteOffset: base + headerCandidate!.start)
+                    warn(.dataOffsetsDisagree, "\(both); both fit, HEADER used. Use dataOffsets .text to read the other", byteOffset: base + headerCandidate!.start)
                 } else {
                     chosenPlusOne = ph || pt
                 }
@@ -514,13 +514,13 @@ struct DataSetParser {
                 chosen = headerCandidate
                 chosenPlusOne = p
                 if textCandidate != nil {
-                    warn("data_offsets_disagree", "\(both); HEADER used. Use dataOffsets .text to force TEXT", byteOffset: base + headerCandidate!.start)
+                    warn(.dataOffsetsDisagree, "\(both); HEADER used. Use dataOffsets .text to force TEXT", byteOffset: base + headerCandidate!.start)
                 }
             case (_, .fits(let p)):
                 chosen = textCandidate
                 chosenPlusOne = p
                 if headerCandidate != nil {
-                    warn("data_offsets_disagree", "\(both); TEXT used. Use dataOffsets .header to force HEADER", byteOffset: base + textCandidate!.start)
+                    warn(.dataOffsetsDisagree, "\(both); TEXT used. Use dataOffsets .header to force HEADER", byteOffset: base + textCandidate!.start)
                 }
             default:
                 if case .truncated(let a) = hv { truncatedAt = (headerCandidate!, a) } else if case .truncated(let a) = tv {
@@ -550,15 +550,15 @@ struct DataSetParser {
                     "the file is truncated: DATA needs \(expected ?? 0) bytes from byte \(absStart) but the file has \(size.map { $0 - absStart } ?? 0); it holds \(available) of \(tot) events. Use allowTruncatedData to read those",
                     byteOffset: size, segment: .data)
             }
-            warn("truncated_data", "the file is truncated: \(available) of \(tot) events read", byteOffset: size)
+            warn(.truncatedData, "the file is truncated: \(available) of \(tot) events read", byteOffset: size)
             return (FCSByteRange(start: absStart, end: absStart + available * rowBytes - 1), available)
         }
         guard let c = chosen else { return (nil, 0) }
         if chosenPlusOne {
-            warn("data_end_off_by_one", "DATA end offset is one byte past the last data byte (a common writer bug)", byteOffset: base + c.end)
+            warn(.dataEndOffByOne, "DATA end offset is one byte past the last data byte (a common writer bug)", byteOffset: base + c.end)
         }
         if !widenedBits.isEmpty {
-            warn("bits_widened", "$PnB is not a multiple of 8 for parameter(s) \(widenedBits.map(String.init).joined(separator: ",")); values read from whole bytes (16-bit words for 10-bit CXP data) and masked to $PnB bits")
+            warn(.bitsWidened, "$PnB is not a multiple of 8 for parameter(s) \(widenedBits.map(String.init).joined(separator: ",")); values read from whole bytes (16-bit words for 10-bit CXP data) and masked to $PnB bits")
         }
         let absStart = base + c.start
         let length = expected ?? c.length
@@ -586,7 +586,7 @@ struct DataSetParser {
         if options.strictCRC {
             throw FCSError(.crcMismatch, "the data set's CRC does not match its bytes; the file is corrupt", byteOffset: lastEnd + 1, segment: .crc)
         }
-        warn("crc_mismatch", "the CRC after the last segment does not match (CRC-16/CCITT); the file may be corrupt", byteOffset: lastEnd + 1)
+        warn(.crcMismatch, "the CRC after the last segment does not match (CRC-16/CCITT); the file may be corrupt", byteOffset: lastEnd + 1)
         return .mismatch(stored: stored, computed: crc.value)
     }
 }

@@ -123,7 +123,7 @@ struct TextSegmentParser {
         if end < bytes.count {
             warnings.append(
                 FCSWarning(
-                    "text_padding", "\(bytes.count - end) padding byte(s) after the final \(segment.rawValue) delimiter ignored",
+                    .textPadding, "\(bytes.count - end) padding byte(s) after the final \(segment.rawValue) delimiter ignored",
                     byteOffset: offset + Int64(end)))
         }
         // A run of delimiters at the very end: an even run cannot be standard (it would leave
@@ -241,7 +241,7 @@ struct TextSegmentParser {
                     used = .emptyValues
                     warnings.append(
                         FCSWarning(
-                            "text_empty_values",
+                            .textEmptyValues,
                             "doubled delimiters in \(segment.rawValue) read as empty values (non-compliant writer); the standard reading gave inconsistent keywords. Use textInterpretation .standard to force the standard reading",
                             byteOffset: offset))
                 } else {
@@ -253,13 +253,13 @@ struct TextSegmentParser {
         if used == .standard && standardEnd < end {
             warnings.append(
                 FCSWarning(
-                    "text_trailing_double_delimiter", "\(segment.rawValue) ends with a doubled delimiter; the extra one is ignored",
+                    .textTrailingDoubleDelimiter, "\(segment.rawValue) ends with a doubled delimiter; the extra one is ignored",
                     byteOffset: offset + Int64(standardEnd)))
         }
         if chosen.unterminated {
             warnings.append(
                 FCSWarning(
-                    "text_missing_final_delimiter", "\(segment.rawValue) does not end with its delimiter; the last value runs to the segment end",
+                    .textMissingFinalDelimiter, "\(segment.rawValue) does not end with its delimiter; the last value runs to the segment end",
                     byteOffset: offset + Int64(end)))
         }
         guard chosen.tokens.count % 2 == 0 else {
@@ -281,12 +281,12 @@ struct TextSegmentParser {
             let key = String(decoding: keyBytes.map { $0 < 0x80 ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
             let kw = FCSKeyword(key: key, rawValue: chosen.tokens[k + 1])
             if !text.append(kw) {
-                warnings.append(FCSWarning("duplicate_keyword", "keyword \(key) appears more than once; the first value is kept", keyword: key))
+                warnings.append(FCSWarning(.duplicateKeyword, "keyword \(key) appears more than once; the first value is kept", keyword: key))
             }
             k += 2
         }
         if emptyKeys > 0 {
-            warnings.append(FCSWarning("empty_keyword", "\(emptyKeys) empty keyword name(s) in \(segment.rawValue) skipped", byteOffset: offset))
+            warnings.append(FCSWarning(.emptyKeyword, "\(emptyKeys) empty keyword name(s) in \(segment.rawValue) skipped", byteOffset: offset))
         }
         return Result(text: text, interpretation: used, warnings: warnings)
     }
