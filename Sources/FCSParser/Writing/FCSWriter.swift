@@ -77,9 +77,7 @@ public final class FCSWriter {
     {
         self.encoder = try DataSetEncoder(parameters: parameters, eventCount: eventCount, options: options, nextData: 0)
         self.path = path
-        let fd = unsafe open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw FCSError(.write, "cannot create the file (errno \(errno))", file: path) }
-        self.fd = fd
+        self.fd = try FileOutput.create(path: path)
         try writeAll(encoder.headerAndText())
     }
 
@@ -87,15 +85,7 @@ public final class FCSWriter {
 
     private func writeAll(_ bytes: [UInt8]) throws(FCSError) {
         if encoder.options.crc { crc.update(bytes) }
-        var done = 0
-        while done < bytes.count {
-            let n = unsafe bytes.withUnsafeBytes { raw in unsafe write(fd, raw.baseAddress! + done, raw.count - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FCSError(.write, "write failed (errno \(errno))", file: path)
-            }
-            done += n
-        }
+        try FileOutput.writeAll(bytes, to: fd, path: path)
     }
 
     /// Appends events given as columns (one per parameter, equal lengths).

@@ -78,18 +78,23 @@ public final class IngestPipeline: @unchecked Sendable {
 
     /// Holds an exclusive `flock` on `<database>.lock` for the run.
     final class RunLock {
-        let fd: Int32
+        let handle: FileHandle
         init(path: String, wait: Bool) throws {
-            fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw PipelineError(kind: .io, message: "cannot open the lock file \(path)") }
-            if flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0 {
-                close(fd)
+            if !FileManager.default.fileExists(atPath: path) {
+                _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            }
+            guard let h = FileHandle(forUpdatingAtPath: path) else {
+                throw PipelineError(kind: .io, message: "cannot open the lock file \(path)")
+            }
+            handle = h
+            if flock(h.fileDescriptor, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0 {
+                try? h.close()
                 throw PipelineError(kind: .locked, message: "another cytoingest run is using this store (\(path)); retry later or pass --wait")
             }
         }
         deinit {
-            flock(fd, LOCK_UN)
-            close(fd)
+            flock(handle.fileDescriptor, LOCK_UN)
+            try? handle.close()
         }
     }
 
@@ -104,9 +109,8 @@ public final class IngestPipeline: @unchecked Sendable {
 
     func discover(_ entries: [String], suffixes: [String]) -> [InputFile] {
         InputListing.files(entries, resolve: config.resolve, suffixes: suffixes).compactMap { p in
-            var st = stat()
-            guard stat(p, &st) == 0 else { return nil }
-            return InputFile(path: p, key: config.storeKey(p), size: Int64(st.st_size), mtime: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+            guard let (size, mtime) = InputListing.sizeAndModification(p) else { return nil }
+            return InputFile(path: p, key: config.storeKey(p), size: size, mtime: mtime)
         }
     }
 

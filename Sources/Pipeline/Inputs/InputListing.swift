@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CytoModel
 import Foundation
 
@@ -17,15 +14,14 @@ public enum InputListing {
         var out: [String] = []
         for entry in entries {
             let path = resolve(entry)
-            var isDir: ObjCBool = false
             if entry.contains("*") {
                 let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
                 let pattern = URL(fileURLWithPath: path).lastPathComponent
                 for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where Wildcard.matches(pattern, name) {
                     out.append(dir + "/" + name)
                 }
-            } else if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
-                if isDir.boolValue {
+            } else if let type = fileType(path) {
+                if type == .typeDirectory {
                     for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
                     where suffixes.contains(where: { name.lowercased().hasSuffix($0) }) {
                         out.append(path + "/" + name)
@@ -35,10 +31,21 @@ public enum InputListing {
                 }
             }
         }
-        return Set(out).sorted().filter { p in
-            var st = stat()
-            return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
-        }
+        return Set(out).sorted().filter { fileType($0) == .typeRegular }
+    }
+
+    /// The type of what a path names, following symbolic links (nil: nothing there).
+    static func fileType(_ path: String) -> FileAttributeType? {
+        let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        return (try? FileManager.default.attributesOfItem(atPath: target))?[.type] as? FileAttributeType
+    }
+
+    /// Size in bytes and modification time (seconds since 1970) of a file.
+    public static func sizeAndModification(_ path: String) -> (Int64, Double)? {
+        guard let a = try? FileManager.default.attributesOfItem(atPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path), let size = (a[.size] as? NSNumber)?.int64Value,
+            let modified = a[.modificationDate] as? Date
+        else { return nil }
+        return (size, modified.timeIntervalSince1970)
     }
 }
 
