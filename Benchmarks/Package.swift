@@ -34,6 +34,7 @@ let package = Package(
             name: "LabBenchmarks",
             dependencies: [
                 .product(name: "Pipeline", package: "CytoIngest"),
+                .product(name: "Labs", package: "CytoIngest"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/LabBenchmarks",
@@ -45,6 +46,7 @@ let package = Package(
                 .product(name: "FCSParser", package: "CytoIngest"),
                 .product(name: "Gating", package: "CytoIngest"),
                 .product(name: "Pipeline", package: "CytoIngest"),
+                .product(name: "Analysis", package: "CytoIngest"),
                 .product(name: "Synth", package: "CytoIngest"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],

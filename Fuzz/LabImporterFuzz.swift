@@ -1,5 +1,6 @@
 // libFuzzer entry for the HIV RNA importer (neutral, FHIR, mapped formats), compiled with the
 // LabResults sources by Fuzz/run-fuzz.sh. The first byte picks the options.
+import CytoModel
 import Foundation
 
 @_cdecl("LLVMFuzzerTestOneInput")

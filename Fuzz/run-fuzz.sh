@@ -33,6 +33,8 @@ modules() {
     -emit-module-path "$work/SafeXML.swiftmodule" Sources/SafeXML/*.swift -o "$work/safexml.o"
   quiet swiftc "${flags[@]}" -I Sources/CZlib -wmo -c -module-name FCSParser -emit-module \
     -emit-module-path "$work/FCSParser.swiftmodule" Sources/FCSParser/*/*.swift -o "$work/fcsparser.o"
+  quiet swiftc "${flags[@]}" -wmo -c -module-name CytoModel -emit-module \
+    -emit-module-path "$work/CytoModel.swiftmodule" Sources/CytoModel/*.swift -o "$work/cytomodel.o"
 }
 
 case "$target" in
@@ -45,10 +47,10 @@ case "$target" in
     seeds=(fixtures/cohort/labs/*.xml)
     if [ -d ../shared/corpus/hivrna ]; then seeds+=(../shared/corpus/hivrna/*.xml); fi
     seed "${seeds[@]}"
-    # The lab sources use CivilDate from FCSParser.
+    # The Labs module over SafeXML and the shared model (CytoModel).
     modules
     quiet swiftc "${flags[@]}" "${xml[@]}" -I "$work" -module-name LabFuzz \
-      Sources/Pipeline/LabResults/*.swift Fuzz/LabImporterFuzz.swift "$work/safexml.o" "$work/fcsparser.o" -lxml2 -lz -o "$work/fuzz"
+      Sources/Labs/*.swift Fuzz/LabImporterFuzz.swift "$work/safexml.o" "$work/cytomodel.o" -lxml2 -lz -o "$work/fuzz"
     ;;
   wsp)
     seeds=(fixtures/cohort/flowjo/*.wsp)

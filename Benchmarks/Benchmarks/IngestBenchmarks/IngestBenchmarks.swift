@@ -1,3 +1,4 @@
+import Analysis
 import Benchmark
 import FCSParser
 import Foundation

@@ -1,3 +1,4 @@
+import Labs
 import Benchmark
 import Foundation
 import Pipeline
