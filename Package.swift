@@ -85,7 +85,8 @@ let package = Package(
         .testTarget(
             name: "PipelineTests",
             dependencies: [
-                "FCSParser", "Gating", "CytoModel", "Analysis", "Labs", "Records", "Store", "Review", "Pipeline", "SafeXML",
+                "FCSParser", "Gating", "CytoModel", "Analysis", "Labs", "Records", "Store", "Review", "Pipeline",
+                "SafeXML",
                 "Deflate", "Synth", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

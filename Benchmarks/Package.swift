@@ -35,6 +35,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Pipeline", package: "CytoIngest"),
                 .product(name: "Labs", package: "CytoIngest"),
+                .product(name: "CytoModel", package: "CytoIngest"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/LabBenchmarks",

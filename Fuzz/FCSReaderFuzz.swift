@@ -22,7 +22,9 @@ public func fcsReaderFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         _ = try? set.spillover()
         _ = set.parameters.map { $0.name }
         let values: FCSReader.Values = selector & 0x40 != 0 ? .scaled : .stored
-        guard var blocks = try? reader.events(dataSet: set.index, values: values, blockSize: 1 + Int(selector >> 7) * 63) else { continue }
+        guard
+            var blocks = try? reader.events(dataSet: set.index, values: values, blockSize: 1 + Int(selector >> 7) * 63)
+        else { continue }
         var seen = 0
         while let block = try? blocks.next() {
             for p in 0..<block.parameterCount { _ = block.column(p).first }

@@ -9,7 +9,9 @@ public func flowJoFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let all = unsafe Array(UnsafeBufferPointer(start: data, count: size))
     var limits = FlowJoWorkspace.limits
     limits.maxBytes = 1 << 20
-    guard let ws = try? FlowJoWorkspace.read(bytes: Array(all.dropFirst()), name: "fuzz.wsp", limits: limits) else { return 0 }
+    guard let ws = try? FlowJoWorkspace.read(bytes: Array(all.dropFirst()), name: "fuzz.wsp", limits: limits) else {
+        return 0
+    }
     for sample in ws.samples {
         // Invariant: a tree either builds into a strategy the engine accepts or is refused with
         // an error; evaluation of accepted trees never traps.

@@ -80,7 +80,9 @@ public struct SampleAnalyzer: Sendable {
     ///   - registry: enrolled patients (empty: any patient is accepted).
     ///   - cbc: dual-platform CBC results.
     /// - Throws: when `identity.fileNamePattern` is not a regular expression.
-    public init(settings: AnalysisSettings, strategy: GatingStrategy, registry: [String: RegistryPatient], cbc: [CBCResult] = []) throws {
+    public init(
+        settings: AnalysisSettings, strategy: GatingStrategy, registry: [String: RegistryPatient], cbc: [CBCResult] = []
+    ) throws {
         self.settings = settings
         self.strategy = strategy
         self.registry = registry
@@ -98,7 +100,9 @@ public struct SampleAnalyzer: Sendable {
     /// - Parameter observe: sees every gated block (`masks[0]` the applied strategy when
     ///   `automated`, then the companions), for statistics over all events.
     public func analyze(_ request: AnalysisRequest, observe: ((GatedBlock) -> Void)? = nil) -> SampleAnalysis {
-        var analysis = SampleAnalysis(path: request.path, file: request.displayName, outcome: .failure(SampleRejection(code: .internalError, message: "not analysed")))
+        var analysis = SampleAnalysis(
+            path: request.path, file: request.displayName,
+            outcome: .failure(SampleRejection(code: .internalError, message: "not analysed")))
         let reader: FCSReader
         let set: FCSDataSet
         do {
@@ -114,8 +118,11 @@ public struct SampleAnalyzer: Sendable {
         analysis.rawChannels = set.parameters.map(\.name)
         analysis.panelChannels = channelNames(set)
         // The patient and day first: a file that names no one is rejected before any gating.
-        var identity: Result<(String, Int), SampleRejection> = .failure(SampleRejection(code: .internalError, message: "not identified"))
-        do { identity = .success(try identify(set, path: request.path)) } catch { identity = .failure(Self.rejection(error)) }
+        var identity: Result<(String, Int), SampleRejection> = .failure(
+            SampleRejection(code: .internalError, message: "not identified"))
+        do { identity = .success(try identify(set, path: request.path)) } catch {
+            identity = .failure(Self.rejection(error))
+        }
         let onlyOutcome = request.plotEvents == 0 && request.companions.isEmpty && observe == nil
         if case .failure(let r) = identity, onlyOutcome || !request.automated && request.companions.isEmpty {
             analysis.outcome = .failure(r)
@@ -137,13 +144,18 @@ public struct SampleAnalyzer: Sendable {
                     options.minConfidence = settings.gating.minConfidence
                     // The applied gates name the file's own channels ($PnN), so they replay on it as it is.
                     let applied = try AdaptiveGating.run(
-                        columns: columns, names: analysis.rawChannels, channels: channels, spillover: analysis.spillover, template: strategy,
-                        templateNames: analysis.panelChannels, ids: AdaptiveGating.IDs(settings.gating.gates), options: options)
+                        columns: columns, names: analysis.rawChannels, channels: channels,
+                        spillover: analysis.spillover, template: strategy,
+                        templateNames: analysis.panelChannels, ids: AdaptiveGating.IDs(settings.gating.gates),
+                        options: options)
                     analysis.adaptive = applied
                     analysis.mode = .adaptive
                     analysis.counts = applied.counts
                     flags = applied.flags
-                    engines.append(try GatingEngine(strategy: applied.strategy, channels: analysis.rawChannels, labels: labels, fcsSpillover: analysis.spillover))
+                    engines.append(
+                        try GatingEngine(
+                            strategy: applied.strategy, channels: analysis.rawChannels, labels: labels,
+                            fcsSpillover: analysis.spillover))
                 } else {
                     if settings.gating.mode == .adaptive { flags = [.adaptiveSkipped] }
                     engines.append(try templateEngine(for: set))
@@ -172,7 +184,9 @@ public struct SampleAnalyzer: Sendable {
             for p in Population.allCases { counts[p] = settings.gating.gates[p].flatMap { analysis.counts[$0] } ?? 0 }
             do {
                 analysis.outcome = .success(
-                    try derive(set, patient: patient, day: day, counts: counts, flags: flags, adaptive: analysis.adaptive, request: request))
+                    try derive(
+                        set, patient: patient, day: day, counts: counts, flags: flags, adaptive: analysis.adaptive,
+                        request: request))
             } catch {
                 analysis.outcome = .failure(Self.rejection(error))
             }
@@ -182,7 +196,10 @@ public struct SampleAnalyzer: Sendable {
 
     /// Runs the engines over the events (the one block loop), keeping counts, the strided
     /// subsample and its memberships.
-    func gate(_ source: EventSource, engines: [GatingEngine], request: AnalysisRequest, observe: ((GatedBlock) -> Void)?, into a: inout SampleAnalysis) throws {
+    func gate(
+        _ source: EventSource, engines: [GatingEngine], request: AnalysisRequest, observe: ((GatedBlock) -> Void)?,
+        into a: inout SampleAnalysis
+    ) throws {
         let stride = request.plotEvents > 0 ? max(1, (a.events + request.plotEvents - 1) / request.plotEvents) : 0
         var columns = [[Double]](repeating: [], count: a.rawChannels.count)
         var kept = engines.map { e in [[UInt8]](repeating: [], count: e.strategy.gates.count) }
@@ -209,7 +226,8 @@ public struct SampleAnalyzer: Sendable {
         a.companionCounts = Array(byEngine.dropFirst(automated ? 1 : 0))
         if stride > 0 {
             a.subsample = SampleAnalysis.Subsample(
-                columns: columns, automatedMasks: automated ? masksByEngine[0] : [:], companionMasks: Array(masksByEngine.dropFirst(automated ? 1 : 0)))
+                columns: columns, automatedMasks: automated ? masksByEngine[0] : [:],
+                companionMasks: Array(masksByEngine.dropFirst(automated ? 1 : 0)))
         }
     }
 
@@ -229,7 +247,8 @@ public struct SampleAnalyzer: Sendable {
     public func channelNames(_ set: FCSDataSet) -> [String] {
         set.parameters.map { p in
             for (marker, patterns) in settings.panel.markers.sorted(by: { $0.key < $1.key }) {
-                for pattern in patterns where Wildcard.matches(pattern, p.name) || (p.label.map { Wildcard.matches(pattern, $0) } ?? false) {
+                for pattern in patterns
+                where Wildcard.matches(pattern, p.name) || (p.label.map { Wildcard.matches(pattern, $0) } ?? false) {
                     return marker
                 }
             }
@@ -246,18 +265,24 @@ public struct SampleAnalyzer: Sendable {
             let renamed = s.channels.map { c in set.parameterIndex(named: c).map { names[$0] } ?? c }
             spill = try SpilloverMatrix(fluorochromes: renamed, detectors: renamed, matrix: s.matrix)
         }
-        return try GatingEngine(strategy: strategy, channels: names, labels: set.parameters.map(\.label), fcsSpillover: spill)
+        return try GatingEngine(
+            strategy: strategy, channels: names, labels: set.parameters.map(\.label), fcsSpillover: spill)
     }
 
     /// The panel's columns for adaptive gating, by the names the strategy sees.
     func adaptiveChannels(_ names: [String]) -> AdaptiveGating.Channels? {
         func find(_ name: String) -> Int? { names.firstIndex { $0.caseInsensitiveCompare(name) == .orderedSame } }
         func scatter(_ prefix: String, _ suffix: String) -> Int? {
-            find(prefix + suffix) ?? names.firstIndex { $0.uppercased().hasPrefix(prefix) && $0.uppercased().hasSuffix(suffix) }
+            find(prefix + suffix)
+                ?? names.firstIndex { $0.uppercased().hasPrefix(prefix) && $0.uppercased().hasSuffix(suffix) }
         }
-        guard let fscA = scatter("FSC", "-A"), let fscH = scatter("FSC", "-H"), let ssc = scatter("SSC", "-A") ?? find("SSC"),
-            let cd45 = find("CD45"), let cd3 = find("CD3"), let cd4 = find("CD4"), let cd8 = find("CD8"), let dr = find("HLA-DR"), let cd25 = find("CD25")
+        guard let fscA = scatter("FSC", "-A"), let fscH = scatter("FSC", "-H"),
+            let ssc = scatter("SSC", "-A") ?? find("SSC"),
+            let cd45 = find("CD45"), let cd3 = find("CD3"), let cd4 = find("CD4"), let cd8 = find("CD8"),
+            let dr = find("HLA-DR"), let cd25 = find("CD25")
         else { return nil }
-        return AdaptiveGating.Channels(fscA: fscA, fscH: fscH, ssc: ssc, time: find("Time"), cd45: cd45, cd3: cd3, cd4: cd4, cd8: cd8, hladr: dr, cd25: cd25)
+        return AdaptiveGating.Channels(
+            fscA: fscA, fscH: fscH, ssc: ssc, time: find("Time"), cd45: cd45, cd3: cd3, cd4: cd4, cd8: cd8, hladr: dr,
+            cd25: cd25)
     }
 }

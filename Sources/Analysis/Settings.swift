@@ -10,7 +10,10 @@ public struct Identity: Sendable, Codable, Hashable {
     public var dateKeyword: String = "$DATE"
     public var timeKeyword: String? = "$BTIM"
 
-    public init(patientKeyword: String? = nil, fileNamePattern: String? = nil, dateKeyword: String = "$DATE", timeKeyword: String? = "$BTIM") {
+    public init(
+        patientKeyword: String? = nil, fileNamePattern: String? = nil, dateKeyword: String = "$DATE",
+        timeKeyword: String? = "$BTIM"
+    ) {
         self.patientKeyword = patientKeyword
         self.fileNamePattern = fileNamePattern
         self.dateKeyword = dateKeyword
@@ -37,7 +40,9 @@ public struct GatingSettings: Sendable, Codable, Hashable {
     /// Adaptive gates less confident than this fall back to the template's (flagged).
     public var minConfidence: Double = 0.5
 
-    public init(mode: GatingMode = .template, strategy: String, gates: [Population: String], minConfidence: Double = 0.5) {
+    public init(
+        mode: GatingMode = .template, strategy: String, gates: [Population: String], minConfidence: Double = 0.5
+    ) {
         self.mode = mode
         self.strategy = strategy
         self.gates = gates
@@ -57,7 +62,11 @@ public struct Counting: Sendable, Codable, Hashable {
     /// Dual platform: CSV with patient, date, wbc_per_ul, lymphocyte_pct.
     public var cbc: String?
 
-    public init(method: CountingMethod = .beads, beadsPerTubeKeyword: String? = "BEADS PER TUBE", beadLotKeyword: String? = "BEAD LOT", beadLots: [String: Double] = [:], bloodVolumeKeyword: String? = "BLOOD VOLUME UL", bloodVolumeMicroliters: Double = 50, cbc: String? = nil) {
+    public init(
+        method: CountingMethod = .beads, beadsPerTubeKeyword: String? = "BEADS PER TUBE",
+        beadLotKeyword: String? = "BEAD LOT", beadLots: [String: Double] = [:],
+        bloodVolumeKeyword: String? = "BLOOD VOLUME UL", bloodVolumeMicroliters: Double = 50, cbc: String? = nil
+    ) {
         self.method = method
         self.beadsPerTubeKeyword = beadsPerTubeKeyword
         self.beadLotKeyword = beadLotKeyword
@@ -78,7 +87,10 @@ public struct QCLimits: Sendable, Codable, Hashable {
     public var tCellSumTolerance: Double = 10
     public var maxAbsolute: Double = 5000
 
-    public init(minLymphocytes: Int = 2500, minBeads: Int = 1000, maxCD4CountingCV: Double = 0.10, tCellSumTolerance: Double = 10, maxAbsolute: Double = 5000) {
+    public init(
+        minLymphocytes: Int = 2500, minBeads: Int = 1000, maxCD4CountingCV: Double = 0.10,
+        tCellSumTolerance: Double = 10, maxAbsolute: Double = 5000
+    ) {
         self.minLymphocytes = minLymphocytes
         self.minBeads = minBeads
         self.maxCD4CountingCV = maxCD4CountingCV
@@ -114,7 +126,10 @@ public struct AnalysisSettings: Sendable {
     public var strategySHA256: String
     public var configSHA256: String
 
-    public init(identity: Identity, panel: Panel, gating: GatingSettings, counting: Counting, qc: QCLimits, strategySHA256: String, configSHA256: String) {
+    public init(
+        identity: Identity, panel: Panel, gating: GatingSettings, counting: Counting, qc: QCLimits,
+        strategySHA256: String, configSHA256: String
+    ) {
         self.identity = identity
         self.panel = panel
         self.gating = gating

@@ -48,7 +48,9 @@ public enum CivilDate {
     /// FCS `$DATE` `dd-MMM-yyyy` (month name in any case; a 2-digit year is 1970–2069).
     public static func parseFCS(_ s: String) -> Int? {
         let parts = s.uppercased().split(separator: "-")
-        guard parts.count == 3, let d = Int(parts[0]), let m = monthNames.firstIndex(of: String(parts[1])), var y = Int(parts[2]) else { return nil }
+        guard parts.count == 3, let d = Int(parts[0]), let m = monthNames.firstIndex(of: String(parts[1])),
+            var y = Int(parts[2])
+        else { return nil }
         if parts[2].count == 2 { y += y < 70 ? 2000 : 1900 }
         guard d >= 1, d <= daysInMonth(year: y, month: m + 1) else { return nil }
         return days(year: y, month: m + 1, day: d)

@@ -1,8 +1,9 @@
-
 /// A coded reason why a file or record gives no result (stable raw values: stores, logs and
 /// scripts key on them). Codes from the format layers are prefixed: `FCS-<FCSError.Code>`,
 /// `GATING-<GatingError.Code>`. Every code's meaning: `docs/codes.md`.
-public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible, ExpressibleByStringLiteral {
+public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible,
+    ExpressibleByStringLiteral
+{
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
     /// A literal names a code by its raw value (`"E-NO-DATE"`).
@@ -109,7 +110,10 @@ public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, Cust
     public static let catalogue: [(code: RejectionCode, scope: String, meaning: String)] = [
         (.noPatient, "FCS file", "No patient identifier in the configured keyword or file name."),
         (.unknownPatient, "FCS file", "The patient is not in the registry."),
-        (.noDate, "FCS file", "No parsable collection date in the configured keyword ($DATE: dd-MMM-yyyy or yyyy-mm-dd)."),
+        (
+            .noDate, "FCS file",
+            "No parsable collection date in the configured keyword ($DATE: dd-MMM-yyyy or yyyy-mm-dd)."
+        ),
         (.lowLymphocytes, "FCS file", "Fewer lymphocyte events than qc.minLymphocytes: no results."),
         (.implausible, "FCS file", "An absolute count above qc.maxAbsolute cells/uL."),
         (.fileIO, "FCS or lab file", "The file cannot be opened or read."),
@@ -130,7 +134,10 @@ public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, Cust
         (.recordValueOutOfRange, "lab record", "A value outside the assay's or the format's range."),
         (.recordNegativeValue, "lab record", "A negative concentration."),
         (.recordUnknownPatient, "lab record", "The patient is not enrolled (registry)."),
-        (.recordUnrecognisedResult, "lab record", "The result text is none of the viral-load forms (domain.md section 3)."),
+        (
+            .recordUnrecognisedResult, "lab record",
+            "The result text is none of the viral-load forms (domain.md section 3)."
+        ),
         (.recordUnit, "lab record", "A unit that cannot be converted to copies/mL."),
         (.recordLogMismatch, "lab record", "The reported log10 disagrees with the reported value."),
         (.recordDateOrder, "lab record", "Resulted before collected."),
@@ -153,7 +160,8 @@ public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, Cust
 }
 
 /// A quality-control flag on a stored sample: the result stands, a reviewer should look.
-public struct QCFlag: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible, ExpressibleByStringLiteral {
+public struct QCFlag: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible, ExpressibleByStringLiteral
+{
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
     /// A literal names a flag by its raw value (`"LOW-BEADS"`).

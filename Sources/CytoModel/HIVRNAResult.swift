@@ -51,7 +51,10 @@ public struct AssayInfo: Sendable, Hashable, Codable {
     public var iuPerCopy: Double?
     public var provenance: String
 
-    public init(id: String, name: String, unit: ConcentrationUnit, lod: Double? = nil, lloq: Double?, uloq: Double?, iuPerCopy: Double?, provenance: String) {
+    public init(
+        id: String, name: String, unit: ConcentrationUnit, lod: Double? = nil, lloq: Double?, uloq: Double?,
+        iuPerCopy: Double?, provenance: String
+    ) {
         self.id = id
         self.name = name
         self.unit = unit
@@ -98,12 +101,17 @@ public struct LabTimestamp: Sendable, Hashable, Codable, Comparable, CustomStrin
             guard r.upperBound <= b.count, r.allSatisfy({ b[$0] >= 48 && b[$0] <= 57 }) else { return nil }
             return r.reduce(0) { $0 * 10 + Int(b[$1] - 48) }
         }
-        guard b.count >= 10, let y = num(0..<4), b[4] == 45, let mo = num(5..<7), b[7] == 45, let d = num(8..<10), (1...12).contains(mo),
+        guard b.count >= 10, let y = num(0..<4), b[4] == 45, let mo = num(5..<7), b[7] == 45, let d = num(8..<10),
+            (1...12).contains(mo),
             d >= 1, d <= CivilDate.daysInMonth(year: y, month: mo)
         else { return nil }
         let day = CivilDate.days(year: y, month: mo, day: d)
-        if b.count == 10 { return LabTimestamp(epochSeconds: Int64(day) * 86400, localDays: day, hasTime: false, text: t) }
-        guard b.count >= 16, b[10] == 84 || b[10] == 116, let hh = num(11..<13), b[13] == 58, let mm = num(14..<16), hh < 24, mm < 60 else { return nil }
+        if b.count == 10 {
+            return LabTimestamp(epochSeconds: Int64(day) * 86400, localDays: day, hasTime: false, text: t)
+        }
+        guard b.count >= 16, b[10] == 84 || b[10] == 116, let hh = num(11..<13), b[13] == 58, let mm = num(14..<16),
+            hh < 24, mm < 60
+        else { return nil }
         var i = 16
         var ss = 0
         if i < b.count && b[i] == 58 {
@@ -122,7 +130,9 @@ public struct LabTimestamp: Sendable, Hashable, Codable, Comparable, CustomStrin
             if requireZone { return nil }
         } else if b[i] == 90 && i + 1 == b.count {
             offset = 0
-        } else if (b[i] == 43 || b[i] == 45) && b.count == i + 6, let oh = num((i + 1)..<(i + 3)), b[i + 3] == 58, let om = num((i + 4)..<(i + 6)), oh < 24, om < 60 {
+        } else if (b[i] == 43 || b[i] == 45) && b.count == i + 6, let oh = num((i + 1)..<(i + 3)), b[i + 3] == 58,
+            let om = num((i + 4)..<(i + 6)), oh < 24, om < 60
+        {
             offset = (b[i] == 45 ? -1 : 1) * (oh * 60 + om)
         } else {
             return nil
@@ -184,7 +194,14 @@ public struct HIVRNAResult: Sendable, Hashable, Codable {
 
     public var censor: Censor? { outcome.censor }
 
-    public init(id: String, patient: String, specimen: String, specimenType: String? = nil, collected: LabTimestamp, resulted: LabTimestamp? = nil, status: ResultStatus, replaces: String? = nil, outcome: ViralLoadOutcome, reportedValue: Double? = nil, reportedUnit: ConcentrationUnit? = nil, copies: Double? = nil, log10: Double? = nil, limit: Double? = nil, detected: Bool? = nil, assay: AssayInfo? = nil, dilution: Double? = nil, failureCode: String? = nil, reason: String? = nil, instrumentText: String? = nil, comment: String? = nil, warnings: [String], line: Int, format: String) {
+    public init(
+        id: String, patient: String, specimen: String, specimenType: String? = nil, collected: LabTimestamp,
+        resulted: LabTimestamp? = nil, status: ResultStatus, replaces: String? = nil, outcome: ViralLoadOutcome,
+        reportedValue: Double? = nil, reportedUnit: ConcentrationUnit? = nil, copies: Double? = nil,
+        log10: Double? = nil, limit: Double? = nil, detected: Bool? = nil, assay: AssayInfo? = nil,
+        dilution: Double? = nil, failureCode: String? = nil, reason: String? = nil, instrumentText: String? = nil,
+        comment: String? = nil, warnings: [String], line: Int, format: String
+    ) {
         self.id = id
         self.patient = patient
         self.specimen = specimen
@@ -257,7 +274,10 @@ public struct LabFileReport: Sendable, Codable {
     public var skipped: [String]
     public var warnings: [String]
 
-    public init(file: String, format: String? = nil, status: Status, error: LabFileError? = nil, results: [HIVRNAResult], rejected: [RejectedRecord], retracted: [String], skipped: [String], warnings: [String]) {
+    public init(
+        file: String, format: String? = nil, status: Status, error: LabFileError? = nil, results: [HIVRNAResult],
+        rejected: [RejectedRecord], retracted: [String], skipped: [String], warnings: [String]
+    ) {
         self.file = file
         self.format = format
         self.status = status

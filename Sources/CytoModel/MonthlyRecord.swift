@@ -1,4 +1,3 @@
-
 /// A monthly record (domain.md section 7).
 public struct MonthlyRecord: Sendable, Hashable, Codable {
     public var patient: String
@@ -39,7 +38,18 @@ public struct MonthlyRecord: Sendable, Hashable, Codable {
     public var sources: [String]
     public var candidates: Int
 
-    public init(patient: String, month: Int, targetDate: String, windowFromDay: Int, windowToDay: Int, baseline: Bool, stratum: String? = nil, responder: Bool? = nil, cd4Collected: String? = nil, cd4Abs: Double? = nil, cd4Pct: Double? = nil, cd8Abs: Double? = nil, cd8Pct: Double? = nil, cd4cd8Ratio: Double? = nil, cd8HladrPct: Double? = nil, cd4Cd25Pct: Double? = nil, method: CountingMethod? = nil, hivCollected: String? = nil, hivRnaCopies: Double? = nil, hivRnaLog10: Double? = nil, hivRnaCensor: Censor? = nil, hivRnaLimit: Double? = nil, hivRnaAssay: String? = nil, cycle: Int? = nil, daysSinceCycleStart: Int? = nil, doseMIUPerDay: Double? = nil, cyclesCompleted: Int? = nil, deltaCd4Abs: Double? = nil, deltaCd4Pct: Double? = nil, deltaLog10: Double? = nil, onInfusionCd4Abs: Double? = nil, onInfusionHivRnaLog10: Double? = nil, missing: [String], qc: [QCFlag], sources: [String], candidates: Int) {
+    public init(
+        patient: String, month: Int, targetDate: String, windowFromDay: Int, windowToDay: Int, baseline: Bool,
+        stratum: String? = nil, responder: Bool? = nil, cd4Collected: String? = nil, cd4Abs: Double? = nil,
+        cd4Pct: Double? = nil, cd8Abs: Double? = nil, cd8Pct: Double? = nil, cd4cd8Ratio: Double? = nil,
+        cd8HladrPct: Double? = nil, cd4Cd25Pct: Double? = nil, method: CountingMethod? = nil,
+        hivCollected: String? = nil, hivRnaCopies: Double? = nil, hivRnaLog10: Double? = nil,
+        hivRnaCensor: Censor? = nil, hivRnaLimit: Double? = nil, hivRnaAssay: String? = nil, cycle: Int? = nil,
+        daysSinceCycleStart: Int? = nil, doseMIUPerDay: Double? = nil, cyclesCompleted: Int? = nil,
+        deltaCd4Abs: Double? = nil, deltaCd4Pct: Double? = nil, deltaLog10: Double? = nil,
+        onInfusionCd4Abs: Double? = nil, onInfusionHivRnaLog10: Double? = nil, missing: [String], qc: [QCFlag],
+        sources: [String], candidates: Int
+    ) {
         self.patient = patient
         self.month = month
         self.targetDate = targetDate

@@ -84,7 +84,14 @@ public struct SampleResult: Sendable, Hashable, Codable {
         }
     }
 
-    public init(file: String, sha256: String, patient: String, collectedDays: Int, collected: String, events: Int, beadEvents: Int, lymphocyteEvents: Int, cd3Events: Int, cd4Events: Int, cd8Events: Int, cd8HladrEvents: Int, cd4Cd25Events: Int, cd4Abs: Double? = nil, cd8Abs: Double? = nil, cd4Pct: Double, cd8Pct: Double, cd3Pct: Double, cd4cd8Ratio: Double? = nil, cd8HladrPct: Double? = nil, cd4Cd25Pct: Double? = nil, method: CountingMethod, qcFlags: [QCFlag], warnings: [String], strategySHA256: String, configSHA256: String, programVersion: String, gating: GatingMode = .template, appliedGatingML: String? = nil) {
+    public init(
+        file: String, sha256: String, patient: String, collectedDays: Int, collected: String, events: Int,
+        beadEvents: Int, lymphocyteEvents: Int, cd3Events: Int, cd4Events: Int, cd8Events: Int, cd8HladrEvents: Int,
+        cd4Cd25Events: Int, cd4Abs: Double? = nil, cd8Abs: Double? = nil, cd4Pct: Double, cd8Pct: Double,
+        cd3Pct: Double, cd4cd8Ratio: Double? = nil, cd8HladrPct: Double? = nil, cd4Cd25Pct: Double? = nil,
+        method: CountingMethod, qcFlags: [QCFlag], warnings: [String], strategySHA256: String, configSHA256: String,
+        programVersion: String, gating: GatingMode = .template, appliedGatingML: String? = nil
+    ) {
         self.file = file
         self.sha256 = sha256
         self.patient = patient

@@ -11,6 +11,7 @@ extension StringProtocol {
         while hi > lo && space(bytes[hi - 1]) { hi -= 1 }
         if lo == 0 && hi == bytes.count { return whole }
         let u = whole.utf8
-        return String(decoding: u[u.index(u.startIndex, offsetBy: lo)..<u.index(u.startIndex, offsetBy: hi)], as: UTF8.self)
+        return String(
+            decoding: u[u.index(u.startIndex, offsetBy: lo)..<u.index(u.startIndex, offsetBy: hi)], as: UTF8.self)
     }
 }

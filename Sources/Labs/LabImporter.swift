@@ -55,8 +55,12 @@ public enum LabImporter {
     }
 
     /// Checks a document in memory (used by the fuzz target and tests).
-    public static func check(bytes: [UInt8], name: String, options: LabImportOptions = LabImportOptions()) -> LabFileReport {
-        var report = LabFileReport(file: name, format: nil, status: .accepted, error: nil, results: [], rejected: [], retracted: [], skipped: [], warnings: [])
+    public static func check(
+        bytes: [UInt8], name: String, options: LabImportOptions = LabImportOptions()
+    ) -> LabFileReport {
+        var report = LabFileReport(
+            file: name, format: nil, status: .accepted, error: nil, results: [], rejected: [], retracted: [],
+            skipped: [], warnings: [])
         var sink = CollectingSink()
         do throws(LabFileError) {
             var limits = XMLLimits()
@@ -78,11 +82,18 @@ public enum LabImporter {
     }
 
     /// Imports a file into `sink`. `report.results` is left empty (the sink has them).
-    public static func importFile<S: LabResultSink>(path: String, options: LabImportOptions, sink: inout S) -> LabFileReport {
-        var report = LabFileReport(file: path, format: nil, status: .accepted, error: nil, results: [], rejected: [], retracted: [], skipped: [], warnings: [])
+    public static func importFile<S: LabResultSink>(
+        path: String, options: LabImportOptions, sink: inout S
+    ) -> LabFileReport {
+        var report = LabFileReport(
+            file: path, format: nil, status: .accepted, error: nil, results: [], rejected: [], retracted: [],
+            skipped: [], warnings: [])
         do {
-            if let attrs = try? FileManager.default.attributesOfItem(atPath: path), let size = attrs[.size] as? Int64, size > options.maxBytes {
-                throw LabFileError(code: .fileTooLarge, message: "file is \(size) bytes, over the \(options.maxBytes)-byte limit")
+            if let attrs = try? FileManager.default.attributesOfItem(atPath: path), let size = attrs[.size] as? Int64,
+                size > options.maxBytes
+            {
+                throw LabFileError(
+                    code: .fileTooLarge, message: "file is \(size) bytes, over the \(options.maxBytes)-byte limit")
             }
             var limits = XMLLimits()
             limits.maxBytes = options.maxBytes
@@ -142,7 +153,9 @@ struct LabDocumentParser {
     }
 
     /// Collects the subtree of an element whose start was just read.
-    mutating func subtree(_ name: String, _ ns: String?, _ attrs: [XMLAttribute], _ line: Int) throws(LabFileError) -> XMLNode {
+    mutating func subtree(
+        _ name: String, _ ns: String?, _ attrs: [XMLAttribute], _ line: Int
+    ) throws(LabFileError) -> XMLNode {
         var stack = [XMLNode(localName: name, namespace: ns, attributes: attrs, children: [], text: "", line: line)]
         while let e = try next() {
             switch e {
@@ -197,7 +210,8 @@ struct LabDocumentParser {
         } else {
             throw LabFileError(
                 code: .xmlUnsupportedRoot,
-                message: "root element \(name) in namespace \(ns ?? "(none)") is not a supported format (neutral urn:hivrna-export:v1, FHIR R4 Bundle/Observation, or a configured profile)",
+                message:
+                    "root element \(name) in namespace \(ns ?? "(none)") is not a supported format (neutral urn:hivrna-export:v1, FHIR R4 Bundle/Observation, or a configured profile)",
                 line: line)
         }
     }
@@ -209,7 +223,9 @@ struct LabDocumentParser {
 
     /// Feeds each child element of the root (and of neutral Runs) to the format: streamed when
     /// the format takes it off the cursor, else as a subtree.
-    mutating func parseChildren<F: LabFormatHandler, S: LabResultSink>(format: inout F, sink: inout S) throws(LabFileError) {
+    mutating func parseChildren<F: LabFormatHandler, S: LabResultSink>(
+        format: inout F, sink: inout S
+    ) throws(LabFileError) {
         var depth = 1
         let reader = self.reader
         while let kind = try Self.call({ () throws(XMLError) in try reader.advance() }) {
@@ -243,14 +259,19 @@ protocol LabFormatHandler {
     func opensScope(_ name: String, _ ns: String?) -> Bool
     mutating func enterScope(_ name: String, _ attrs: [XMLAttribute], line: Int) throws(LabFileError)
     mutating func leaveScope()
-    mutating func element<S: LabResultSink>(_ node: XMLNode, report: inout LabFileReport, sink: inout S) throws(LabFileError)
+    mutating func element<S: LabResultSink>(
+        _ node: XMLNode, report: inout LabFileReport, sink: inout S) throws(LabFileError)
     /// Takes the element the cursor is on (its start just read) straight off the reader,
     /// through its end; false leaves the reader untouched.
-    mutating func streamElement<S: LabResultSink>(_ reader: XMLEventReader, line: Int, report: inout LabFileReport, sink: inout S) throws(LabFileError) -> Bool
+    mutating func streamElement<S: LabResultSink>(
+        _ reader: XMLEventReader, line: Int, report: inout LabFileReport, sink: inout S
+    ) throws(LabFileError) -> Bool
 }
 
 extension LabFormatHandler {
-    mutating func streamElement<S: LabResultSink>(_ reader: XMLEventReader, line: Int, report: inout LabFileReport, sink: inout S) throws(LabFileError) -> Bool {
+    mutating func streamElement<S: LabResultSink>(
+        _ reader: XMLEventReader, line: Int, report: inout LabFileReport, sink: inout S
+    ) throws(LabFileError) -> Bool {
         false
     }
 }
@@ -299,7 +320,8 @@ enum RecordChecks {
 
     /// Negative, range, log and date checks in the README's order (steps 3-8).
     static func validate(
-        value: Double?, limit: Double?, log10: Double?, dilution: Double?, unit: ConcentrationUnit?, assay: AssayInfo?, outcome: ViralLoadOutcome,
+        value: Double?, limit: Double?, log10: Double?, dilution: Double?, unit: ConcentrationUnit?, assay: AssayInfo?,
+        outcome: ViralLoadOutcome,
         collected: LabTimestamp, resulted: LabTimestamp?, runCompleted: LabTimestamp?, now: Date
     ) throws(RecordError) {
         // Fixed order: all negatives first, then non-finite values (no per-record arrays).
@@ -320,29 +342,47 @@ enum RecordChecks {
         let d = dilution ?? 1
         if d > 1000 { throw RecordError(code: .recordValueOutOfRange, message: "dilution factor \(d) is above 1000") }
         if d < 1 { throw RecordError(code: .recordValueOutOfRange, message: "dilution factor \(d) is below 1") }
-        if let limit, limit > 1e9 { throw RecordError(code: .recordValueOutOfRange, message: "limit \(limit) is above 1E+9") }
+        if let limit, limit > 1e9 {
+            throw RecordError(code: .recordValueOutOfRange, message: "limit \(limit) is above 1E+9")
+        }
         // A censoring limit of zero has no meaning (and no logarithm).
-        if let limit, limit == 0 { throw RecordError(code: .recordValueOutOfRange, message: "limit 0 is not a detection or quantification limit") }
+        if let limit, limit == 0 {
+            throw RecordError(
+                code: .recordValueOutOfRange, message: "limit 0 is not a detection or quantification limit")
+        }
         if let v = value {
             let copies = unit.flatMap { u in assay?.copies(v, unit: u) } ?? v
-            if copies > 1e9 { throw RecordError(code: .recordValueOutOfRange, message: "value \(v) is above the plausibility ceiling of 1E+9 copies/mL") }
+            if copies > 1e9 {
+                throw RecordError(
+                    code: .recordValueOutOfRange,
+                    message: "value \(v) is above the plausibility ceiling of 1E+9 copies/mL")
+            }
             if outcome == .quantified, let a = assay {
                 if let lloq = a.lloq, v < lloq {
-                    throw RecordError(code: .recordValueOutOfRange, message: "quantified value \(v) is below the assay's LLOQ \(lloq)")
+                    throw RecordError(
+                        code: .recordValueOutOfRange, message: "quantified value \(v) is below the assay's LLOQ \(lloq)"
+                    )
                 }
                 if let uloq = a.uloq, v > uloq * d {
-                    throw RecordError(code: .recordValueOutOfRange, message: "quantified value \(v) is above ULOQ \(uloq) x dilution \(d)")
+                    throw RecordError(
+                        code: .recordValueOutOfRange,
+                        message: "quantified value \(v) is above ULOQ \(uloq) x dilution \(d)")
                 }
             } else if outcome == .quantified, v <= 0 {
                 throw RecordError(code: .recordValueOutOfRange, message: "quantified value must be above zero")
             }
             if let log10, abs(log10 - Foundation.log10(v)) > 0.01 {
-                throw RecordError(code: .recordLogMismatch, message: "Log10 \(log10) does not match log10(\(v)) = \(String(format: "%.2f", Foundation.log10(v)))")
+                throw RecordError(
+                    code: .recordLogMismatch,
+                    message:
+                        "Log10 \(log10) does not match log10(\(v)) = \(String(format: "%.2f", Foundation.log10(v)))")
             }
         }
         let ceiling = Int64(now.timeIntervalSince1970) + 86_400
         func future(_ name: String, _ t: LabTimestamp?) throws(RecordError) {
-            if let t, t.epochSeconds > ceiling { throw RecordError(code: .recordFutureDate, message: "\(name) \(t.text) is in the future") }
+            if let t, t.epochSeconds > ceiling {
+                throw RecordError(code: .recordFutureDate, message: "\(name) \(t.text) is in the future")
+            }
         }
         try future("collected", collected)
         try future("resulted", resulted)
@@ -354,10 +394,12 @@ enum RecordChecks {
             a.hasTime && b.hasTime ? a.epochSeconds > b.epochSeconds : a.localDays > b.localDays
         }
         if let r = resulted, after(collected, r) {
-            throw RecordError(code: .recordDateOrder, message: "collected \(collected.text) is after resulted \(r.text)")
+            throw RecordError(
+                code: .recordDateOrder, message: "collected \(collected.text) is after resulted \(r.text)")
         }
         if let c = runCompleted, after(collected, c) {
-            throw RecordError(code: .recordDateOrder, message: "collected \(collected.text) is after run completion \(c.text)")
+            throw RecordError(
+                code: .recordDateOrder, message: "collected \(collected.text) is after run completion \(c.text)")
         }
     }
 

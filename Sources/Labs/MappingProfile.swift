@@ -68,21 +68,28 @@ public struct MappingProfile: Sendable, Hashable, Codable {
             throw LabFileError(code: .labConfiguration, message: "profile \(name): unknown time zone \(timeZone)")
         }
         guard (decimalSeparator ?? ".") == "." else {
-            throw LabFileError(code: .labConfiguration, message: "profile \(name): only '.' is supported as decimal separator")
+            throw LabFileError(
+                code: .labConfiguration, message: "profile \(name): only '.' is supported as decimal separator")
         }
     }
 
     /// The vendor-generic LIS profile of the shared corpus (also the documented example).
     public static let vendorGenericLIS = MappingProfile(
         name: "vendor-generic-lis", recordPath: "/LabResultExport/Row",
-        fields: Fields(patient: "MRN", specimen: "Accession", testCode: "TestCode", collected: "Collected", resulted: "Verified", result: "Result", unit: "Units", status: "Status", analyzer: "Analyzer", resultID: nil),
+        fields: Fields(
+            patient: "MRN", specimen: "Accession", testCode: "TestCode", collected: "Collected", resulted: "Verified",
+            result: "Result", unit: "Units", status: "Status", analyzer: "Analyzer", resultID: nil),
         dateFormat: "MM/dd/yyyy HH:mm", timeZone: "America/New_York",
         statusMap: ["F": .final, "C": .corrected, "P": .preliminary, "X": .cancelled],
         testCodes: ["HIV1QN": .copies, "HIV1IU": .iu, "HIV1LG": .log10],
         analyzers: [
-            "CTM48-01": Analyzer(name: "COBAS AmpliPrep/COBAS TaqMan HIV-1 v2.0", lod: 20, lloq: 20, uloq: 1e7, iuPerCopy: 1.7),
-            "M2000-02": Analyzer(name: "Abbott RealTime HIV-1 (0.6 mL)", lod: nil, lloq: 40, uloq: 1e7, iuPerCopy: 1.74),
-            "PANTHER-03": Analyzer(name: "Hologic Aptima HIV-1 Quant Dx", lod: nil, lloq: 30, uloq: 1e7, iuPerCopy: 2.86),
-            "C6800-04": Analyzer(name: "cobas HIV-1 (cobas 6800/8800)", lod: 13.2, lloq: 20, uloq: 1e7, iuPerCopy: 1.67),
+            "CTM48-01": Analyzer(
+                name: "COBAS AmpliPrep/COBAS TaqMan HIV-1 v2.0", lod: 20, lloq: 20, uloq: 1e7, iuPerCopy: 1.7),
+            "M2000-02": Analyzer(
+                name: "Abbott RealTime HIV-1 (0.6 mL)", lod: nil, lloq: 40, uloq: 1e7, iuPerCopy: 1.74),
+            "PANTHER-03": Analyzer(
+                name: "Hologic Aptima HIV-1 Quant Dx", lod: nil, lloq: 30, uloq: 1e7, iuPerCopy: 2.86),
+            "C6800-04": Analyzer(
+                name: "cobas HIV-1 (cobas 6800/8800)", lod: 13.2, lloq: 20, uloq: 1e7, iuPerCopy: 1.67),
         ])
 }

@@ -19,8 +19,10 @@ struct NeutralFormat: LabFormatHandler {
     }
 
     mutating func begin(_ attrs: [XMLAttribute], line: Int) throws(LabFileError) {
-        guard let export = Self.attr(attrs, "exportId"), !export.isEmpty, let created = Self.attr(attrs, "createdAt") else {
-            throw LabFileError(code: .xmlMissingHeader, message: "HivRnaExport needs exportId and createdAt", line: line)
+        guard let export = Self.attr(attrs, "exportId"), !export.isEmpty, let created = Self.attr(attrs, "createdAt")
+        else {
+            throw LabFileError(
+                code: .xmlMissingHeader, message: "HivRnaExport needs exportId and createdAt", line: line)
         }
         guard let c = LabTimestamp.parseISO(created) else {
             throw LabFileError(code: .xmlMissingHeader, message: "createdAt is not a zoned date-time", line: line)
@@ -41,21 +43,26 @@ struct NeutralFormat: LabFormatHandler {
             throw LabFileError(code: .xmlMissingHeader, message: "Run \(id) has no assayRef", line: line)
         }
         guard let assay = assays[ref] else {
-            throw LabFileError(code: .xmlUnknownAssay, message: "Run \(id) refers to assay \(ref), which the Assays section does not declare", line: line)
+            throw LabFileError(
+                code: .xmlUnknownAssay,
+                message: "Run \(id) refers to assay \(ref), which the Assays section does not declare", line: line)
         }
         guard let completed = Self.attr(attrs, "completedAt").flatMap({ LabTimestamp.parseISO($0) }) else {
             throw LabFileError(code: .xmlMissingHeader, message: "Run \(id) has no valid completedAt", line: line)
         }
         let status = Self.attr(attrs, "runStatus")
         guard status == "valid" || status == "invalid" else {
-            throw LabFileError(code: .xmlMissingHeader, message: "Run \(id) runStatus must be valid or invalid", line: line)
+            throw LabFileError(
+                code: .xmlMissingHeader, message: "Run \(id) runStatus must be valid or invalid", line: line)
         }
         run = (id, assay, completed, status == "valid")
     }
 
     mutating func leaveScope() { run = nil }
 
-    mutating func element<S: LabResultSink>(_ node: XMLNode, report: inout LabFileReport, sink: inout S) throws(LabFileError) {
+    mutating func element<S: LabResultSink>(
+        _ node: XMLNode, report: inout LabFileReport, sink: inout S
+    ) throws(LabFileError) {
         guard node.namespace == LabImporter.neutralNS else {
             report.warnings.append("line \(node.line): element \(node.localName) outside the export namespace ignored")
             return
@@ -71,7 +78,9 @@ struct NeutralFormat: LabFormatHandler {
 
     /// Neutral `Result`s are read straight off the cursor (no element tree): the hot path of a
     /// large export.
-    mutating func streamElement<S: LabResultSink>(_ reader: XMLEventReader, line: Int, report: inout LabFileReport, sink: inout S) throws(LabFileError) -> Bool {
+    mutating func streamElement<S: LabResultSink>(
+        _ reader: XMLEventReader, line: Int, report: inout LabFileReport, sink: inout S
+    ) throws(LabFileError) -> Bool {
         if tokens == nil { tokens = NeutralTokens(reader) }
         let t = tokens!
         guard reader.localNameToken == t.result, reader.namespaceToken == t.namespace else { return false }
@@ -85,7 +94,8 @@ struct NeutralFormat: LabFormatHandler {
             return true
         }
         guard !id.isEmpty else {
-            report.rejected.append(RejectedRecord(id: nil, code: .recordMissingField, message: "Result has no id", line: line))
+            report.rejected.append(
+                RejectedRecord(id: nil, code: .recordMissingField, message: "Result has no id", line: line))
             return true
         }
         guard resultIDs.insert(id).inserted else {
@@ -112,20 +122,25 @@ struct NeutralFormat: LabFormatHandler {
             throw LabFileError(code: .xmlMissingHeader, message: "an Assay needs id, kit and unit", line: a.line)
         }
         guard let unit = ConcentrationUnit(rawValue: unitText) else {
-            throw LabFileError(code: .xmlMissingHeader, message: "Assay \(id) unit \(unitText) is not copies/mL, IU/mL or Eq/mL", line: a.line)
+            throw LabFileError(
+                code: .xmlMissingHeader, message: "Assay \(id) unit \(unitText) is not copies/mL, IU/mL or Eq/mL",
+                line: a.line)
         }
         func num(_ name: String) throws(LabFileError) -> Double? {
             guard let s = a.attribute(name) else { return nil }
             guard let v = Double(s.trimmed), v.isFinite, v >= 0 else {
-                throw LabFileError(code: .xmlMissingHeader, message: "Assay \(id) \(name) is not a number", line: a.line)
+                throw LabFileError(
+                    code: .xmlMissingHeader, message: "Assay \(id) \(name) is not a number", line: a.line)
             }
             return v
         }
         guard let lloq = try num("lloq"), let uloq = try num("uloq") else {
-            throw LabFileError(code: .xmlMissingHeader, message: "Assay \(id) needs its limits (lloq, uloq)", line: a.line)
+            throw LabFileError(
+                code: .xmlMissingHeader, message: "Assay \(id) needs its limits (lloq, uloq)", line: a.line)
         }
         assays[id] = AssayInfo(
-            id: id, name: kit + (a.attribute("kitVersion").map { " \($0)" } ?? ""), unit: unit, lod: try num("lod"), lloq: lloq, uloq: uloq,
+            id: id, name: kit + (a.attribute("kitVersion").map { " \($0)" } ?? ""), unit: unit, lod: try num("lod"),
+            lloq: lloq, uloq: uloq,
             iuPerCopy: try num("iuPerCopy"), provenance: "declared in the export")
     }
 
@@ -135,18 +150,26 @@ struct NeutralFormat: LabFormatHandler {
         case skip(String)
     }
 
-    func record(_ f: NeutralFields, id: String, run: (id: String, assay: AssayInfo, completed: LabTimestamp, valid: Bool)) throws(RecordError) -> RecordOutcome {
+    func record(
+        _ f: NeutralFields, id: String, run: (id: String, assay: AssayInfo, completed: LabTimestamp, valid: Bool)
+    ) throws(RecordError) -> RecordOutcome {
         func text(_ field: NeutralFields.Field) -> String? { f.texts[field.rawValue] }
         // 1. Missing fields.
-        for field in [NeutralFields.Field.patientId, .specimenId, .collectedAt, .resultedAt, .status] where (text(field) ?? "").isEmpty {
+        for field in [NeutralFields.Field.patientId, .specimenId, .collectedAt, .resultedAt, .status]
+        where (text(field) ?? "").isEmpty {
             throw RecordError(code: .recordMissingField, message: "\(NeutralFields.names[field.rawValue]) is missing")
         }
         guard let o = f.outcome else {
-            throw RecordError(code: .recordMissingField, message: "the outcome element (Quantified, BelowLimit, NotDetected, AboveLimit, Failed or NotPerformed) is missing")
+            throw RecordError(
+                code: .recordMissingField,
+                message:
+                    "the outcome element (Quantified, BelowLimit, NotDetected, AboveLimit, Failed or NotPerformed) is missing"
+            )
         }
         // 2. Formats.
         guard let status = ResultStatus(rawValue: text(.status)!), status != .amended else {
-            throw RecordError(code: .recordBadFormat, message: "Status '\(text(.status)!.prefix(30))' is not a known status")
+            throw RecordError(
+                code: .recordBadFormat, message: "Status '\(text(.status)!.prefix(30))' is not a known status")
         }
         if status == .enteredInError { return .retract }
         if status == .preliminary { return .skip("preliminary result ignored until a final arrives") }
@@ -157,11 +180,14 @@ struct NeutralFormat: LabFormatHandler {
             throw RecordError(code: .recordBadFormat, message: "ResultedAt is not a zoned date-time")
         }
         if (status == .cancelled) != (o.kind == .notPerformed) {
-            throw RecordError(code: .recordBadFormat, message: "Status cancelled goes with NotPerformed, and only with it")
+            throw RecordError(
+                code: .recordBadFormat, message: "Status cancelled goes with NotPerformed, and only with it")
         }
         var unit: ConcentrationUnit? = nil
         if let u = o.attribute("unit") {
-            guard let cu = ConcentrationUnit(rawValue: u) else { throw RecordError(code: .recordBadFormat, message: "unit '\(u.prefix(20))' is not known") }
+            guard let cu = ConcentrationUnit(rawValue: u) else {
+                throw RecordError(code: .recordBadFormat, message: "unit '\(u.prefix(20))' is not known")
+            }
             unit = cu
         }
         var value: Double? = nil
@@ -176,7 +202,9 @@ struct NeutralFormat: LabFormatHandler {
             outcome = .belowLimit
             limit = try RecordChecks.number(o.attribute("limit") ?? "", field: "limit")
             if let d = o.attribute("detected") {
-                guard ["true", "false", "1", "0"].contains(d) else { throw RecordError(code: .recordBadFormat, message: "detected is not a boolean") }
+                guard ["true", "false", "1", "0"].contains(d) else {
+                    throw RecordError(code: .recordBadFormat, message: "detected is not a boolean")
+                }
                 detected = d == "true" || d == "1"
             }
         case .notDetected:
@@ -193,21 +221,30 @@ struct NeutralFormat: LabFormatHandler {
             throw RecordError(code: .recordMissingField, message: "\(o.localName) has no unit")
         }
         let log10 = try text(.log10).map { s throws(RecordError) in try RecordChecks.number(s, field: "Log10") }
-        let dilution = try text(.dilutionFactor).map { s throws(RecordError) in try RecordChecks.number(s, field: "DilutionFactor") }
-        if log10 != nil && outcome != .quantified { throw RecordError(code: .recordBadFormat, message: "Log10 goes only with Quantified") }
+        let dilution = try text(.dilutionFactor).map { s throws(RecordError) in
+            try RecordChecks.number(s, field: "DilutionFactor")
+        }
+        if log10 != nil && outcome != .quantified {
+            throw RecordError(code: .recordBadFormat, message: "Log10 goes only with Quantified")
+        }
         if !run.valid && outcome != .failed && outcome != .notPerformed {
-            throw RecordError(code: .recordBadFormat, message: "run \(run.id) is invalid; its results must be Failed or NotPerformed")
+            throw RecordError(
+                code: .recordBadFormat, message: "run \(run.id) is invalid; its results must be Failed or NotPerformed")
         }
         // 3-8.
         try RecordChecks.validate(
-            value: value, limit: limit, log10: log10, dilution: dilution, unit: unit, assay: run.assay, outcome: outcome, collected: collected,
+            value: value, limit: limit, log10: log10, dilution: dilution, unit: unit, assay: run.assay,
+            outcome: outcome, collected: collected,
             resulted: resulted, runCompleted: run.completed, now: options.now)
         // 9. Units.
         if let unit, unit != run.assay.unit {
-            throw RecordError(code: .recordUnit, message: "unit \(unit.rawValue) differs from assay \(run.assay.id)'s \(run.assay.unit.rawValue)")
+            throw RecordError(
+                code: .recordUnit,
+                message: "unit \(unit.rawValue) differs from assay \(run.assay.id)'s \(run.assay.unit.rawValue)")
         }
         if unit == .iu && run.assay.iuPerCopy == nil {
-            throw RecordError(code: .recordUnit, message: "IU/mL cannot be converted: assay \(run.assay.id) has no iuPerCopy")
+            throw RecordError(
+                code: .recordUnit, message: "IU/mL cannot be converted: assay \(run.assay.id) has no iuPerCopy")
         }
         // 11. Enrolment.
         let patient = text(.patientId)!
@@ -215,18 +252,24 @@ struct NeutralFormat: LabFormatHandler {
             throw RecordError(code: .recordUnknownPatient, message: "the patient is not enrolled in the registry")
         }
         var r = HIVRNAResult(
-            id: id, patient: patient, specimen: text(.specimenId)!, specimenType: text(.specimenType), collected: collected, resulted: resulted,
-            status: status, replaces: text(.replaces), outcome: outcome, reportedValue: value ?? limit, reportedUnit: unit, copies: nil, log10: nil,
-            limit: nil, detected: detected, assay: run.assay, dilution: dilution, failureCode: o.kind == .failed ? (o.attribute("code") ?? "OTHER") : nil,
+            id: id, patient: patient, specimen: text(.specimenId)!, specimenType: text(.specimenType),
+            collected: collected, resulted: resulted,
+            status: status, replaces: text(.replaces), outcome: outcome, reportedValue: value ?? limit,
+            reportedUnit: unit, copies: nil, log10: nil,
+            limit: nil, detected: detected, assay: run.assay, dilution: dilution,
+            failureCode: o.kind == .failed ? (o.attribute("code") ?? "OTHER") : nil,
             reason: o.kind == .notPerformed ? o.attribute("reason") : (o.kind == .failed ? o.text.trimmed : nil),
-            instrumentText: text(.instrumentText), comment: text(.comment), warnings: [], line: f.line, format: "neutral")
+            instrumentText: text(.instrumentText), comment: text(.comment), warnings: [], line: f.line,
+            format: "neutral")
         if outcome == .notDetected && limit == nil { limit = run.assay.lod ?? run.assay.lloq }
         RecordChecks.quantities(&r, value: value ?? limit, unit: unit ?? run.assay.unit, assay: run.assay)
         if outcome == .notDetected {
             r.copies = nil
             r.log10 = nil
         }
-        if status == .corrected && r.replaces == nil { r.warnings.append("W-CORRECTION-NO-REPLACES: corrected result without Replaces") }
+        if status == .corrected && r.replaces == nil {
+            r.warnings.append("W-CORRECTION-NO-REPLACES: corrected result without Replaces")
+        }
         if outcome == .belowLimit, let l = limit, let lloq = run.assay.lloq, l != lloq {
             r.warnings.append("W-LIMIT-MISMATCH: limit \(l) differs from the assay LLOQ \(lloq)")
         }
@@ -256,14 +299,16 @@ struct NeutralTokens {
 /// The fields of one neutral Result: the first occurrence of each child element, trimmed.
 struct NeutralFields {
     static let names = [
-        "PatientId", "SpecimenId", "SpecimenType", "CollectedAt", "ResultedAt", "Status", "Replaces", "Log10", "DilutionFactor",
+        "PatientId", "SpecimenId", "SpecimenType", "CollectedAt", "ResultedAt", "Status", "Replaces", "Log10",
+        "DilutionFactor",
         "InstrumentText", "Comment",
     ]
     static let outcomeNames = ["Quantified", "BelowLimit", "NotDetected", "AboveLimit", "Failed", "NotPerformed"]
 
     /// The outcome element: its name, attributes and direct text (untrimmed).
     enum Field: Int {
-        case patientId, specimenId, specimenType, collectedAt, resultedAt, status, replaces, log10, dilutionFactor, instrumentText, comment
+        case patientId, specimenId, specimenType, collectedAt, resultedAt, status, replaces, log10, dilutionFactor,
+            instrumentText, comment
     }
 
     enum OutcomeKind: Int {
@@ -289,7 +334,9 @@ struct NeutralFields {
         self.line = line
     }
 
-    static func read(_ reader: XMLEventReader, tokens t: NeutralTokens, into f: inout NeutralFields) throws(LabFileError) {
+    static func read(
+        _ reader: XMLEventReader, tokens t: NeutralTokens, into f: inout NeutralFields
+    ) throws(LabFileError) {
         let line = f.line
         var level = 0
         var field = -1
@@ -317,7 +364,9 @@ struct NeutralFields {
                     f.outcome = Outcome(kind: OutcomeKind(rawValue: k - names.count)!, attributes: attributes, text: "")
                 }
             case .text:
-                if level == 1 && field >= 0 { buffer += try LabDocumentParser.call { () throws(XMLError) in try reader.text() } }
+                if level == 1 && field >= 0 {
+                    buffer += try LabDocumentParser.call { () throws(XMLError) in try reader.text() }
+                }
             case .end:
                 if level == 0 { return }
                 if level == 1 && field >= 0 {

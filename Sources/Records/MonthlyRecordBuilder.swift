@@ -38,7 +38,11 @@ public struct MonthlyRecordBuilder: Sendable {
         for key in groups.keys.sorted() {
             let g = groups[key]!
             func latest(_ xs: [StoredLabResult]) -> StoredLabResult? {
-                xs.max { ($0.result.resulted?.epochSeconds ?? 0, $0.result.id) < ($1.result.resulted?.epochSeconds ?? 0, $1.result.id) }
+                xs.max {
+                    ($0.result.resulted?.epochSeconds ?? 0, $0.result.id) < (
+                        $1.result.resulted?.epochSeconds ?? 0, $1.result.id
+                    )
+                }
             }
             let valid = g.filter { $0.result.outcome.censor != nil }
             if let c = latest(valid.filter { $0.result.status == .corrected || $0.result.status == .amended }) {
@@ -75,24 +79,44 @@ public struct MonthlyRecordBuilder: Sendable {
         }
     }
 
-    public func build(patients: [RegistryPatient], samples: [SampleResult], labs: [StoredLabResult]) -> [MonthlyRecord] {
+    public func build(patients: [RegistryPatient], samples: [SampleResult], labs: [StoredLabResult]) -> [MonthlyRecord]
+    {
         var out: [MonthlyRecord] = []
         let resolved = Self.resolve(labs)
         for p in patients.sorted(by: { $0.id < $1.id }) {
             let ps = samples.filter { $0.patient == p.id }
             let pl = resolved.filter { $0.result.patient == p.id }
-            let sampleCands = ps.map { s in (s, Candidate(day: s.collectedDays - p.day0, qcPassed: s.qcFlags.isEmpty, resulted: 0, key: s.file, onInfusion: onInfusion(s.collectedDays, p))) }
+            let sampleCands = ps.map { s in
+                (
+                    s,
+                    Candidate(
+                        day: s.collectedDays - p.day0, qcPassed: s.qcFlags.isEmpty, resulted: 0, key: s.file,
+                        onInfusion: onInfusion(s.collectedDays, p))
+                )
+            }
             let labCands = pl.map { r in
-                (r, Candidate(day: r.result.collected.localDays - p.day0, qcPassed: r.result.outcome.censor != nil, resulted: r.result.resulted?.epochSeconds ?? 0, key: r.result.specimen, onInfusion: onInfusion(r.result.collected.localDays, p)))
+                (
+                    r,
+                    Candidate(
+                        day: r.result.collected.localDays - p.day0, qcPassed: r.result.outcome.censor != nil,
+                        resulted: r.result.resulted?.epochSeconds ?? 0, key: r.result.specimen,
+                        onInfusion: onInfusion(r.result.collected.localDays, p))
+                )
             }
             let lastDay = (sampleCands.map(\.1.day) + labCands.map(\.1.day)).max() ?? 0
             var lastMonth = 0
             while window(lastMonth + 1).0 <= lastDay { lastMonth += 1 }
 
             // Baseline: valid, pre-dose samples in [baselineFromDay, baselineToDay].
-            let inBaseline = { (c: Candidate) in c.day >= rules.baselineFromDay && c.day <= rules.baselineToDay && !c.onInfusion }
-            let baseSamples = sampleCands.filter { inBaseline($0.1) }.sorted { ($0.1.day, $0.1.key) < ($1.1.day, $1.1.key) }
-            let baseLabs = labCands.filter { inBaseline($0.1) && $0.0.result.outcome.censor != nil }.sorted { ($0.1.day, $0.1.key) < ($1.1.day, $1.1.key) }
+            let inBaseline = { (c: Candidate) in
+                c.day >= rules.baselineFromDay && c.day <= rules.baselineToDay && !c.onInfusion
+            }
+            let baseSamples = sampleCands.filter { inBaseline($0.1) }.sorted {
+                ($0.1.day, $0.1.key) < ($1.1.day, $1.1.key)
+            }
+            let baseLabs = labCands.filter { inBaseline($0.1) && $0.0.result.outcome.censor != nil }.sorted {
+                ($0.1.day, $0.1.key) < ($1.1.day, $1.1.key)
+            }
             let take = rules.baselineRule == .last ? 1 : 2
             let bs = Array(baseSamples.suffix(take)).map(\.0)
             let bl = Array(baseLabs.suffix(take)).map(\.0)
@@ -103,13 +127,16 @@ public struct MonthlyRecordBuilder: Sendable {
             let baseCD4 = mean(bs.map(\.cd4Abs))
             let baseCD4Pct = mean(bs.map(\.cd4Pct))
             let baseLog = mean(bl.map(\.result.log10))
-            let stratum = baseCD4.map { $0 > rules.stratumThreshold ? ">\(Int(rules.stratumThreshold))" : "<=\(Int(rules.stratumThreshold))" }
+            let stratum = baseCD4.map {
+                $0 > rules.stratumThreshold ? ">\(Int(rules.stratumThreshold))" : "<=\(Int(rules.stratumThreshold))"
+            }
 
             var records: [MonthlyRecord] = []
             for m in 0...lastMonth {
                 let (from, to) = m == 0 ? (rules.baselineFromDay, rules.baselineToDay) : window(m)
                 var r = MonthlyRecord(
-                    patient: p.id, month: m, targetDate: CivilDate.iso(target(p, m)), windowFromDay: from, windowToDay: to, baseline: m == 0,
+                    patient: p.id, month: m, targetDate: CivilDate.iso(target(p, m)), windowFromDay: from,
+                    windowToDay: to, baseline: m == 0,
                     stratum: stratum, responder: nil, missing: [], qc: [], sources: [], candidates: 0)
                 if m == 0 {
                     if let last = bs.last {
@@ -131,7 +158,9 @@ public struct MonthlyRecordBuilder: Sendable {
                         r.hivCollected = last.result.collected.isoDate
                         r.hivRnaLog10 = baseLog
                         r.hivRnaCopies = bl.count == 1 ? last.result.copies : baseLog.map { pow(10, $0) }
-                        r.hivRnaCensor = bl.contains { ($0.result.censor ?? Censor.none) != Censor.none } ? bl.last!.result.censor : Censor.none
+                        r.hivRnaCensor =
+                            bl.contains { ($0.result.censor ?? Censor.none) != Censor.none }
+                            ? bl.last!.result.censor : Censor.none
                         r.hivRnaLimit = bl.compactMap(\.result.limit).last
                         r.hivRnaAssay = last.result.assay?.name
                         r.sources += bl.map(\.result.id)
@@ -164,7 +193,9 @@ public struct MonthlyRecordBuilder: Sendable {
                     } else {
                         r.missing.append(sIn.isEmpty ? "cd4: not collected" : "cd4: only on-infusion samples")
                     }
-                    if let (s, _) = Self.pick(sIn.filter { $0.1.onInfusion }, target: t) { r.onInfusionCd4Abs = s.cd4Abs }
+                    if let (s, _) = Self.pick(sIn.filter { $0.1.onInfusion }, target: t) {
+                        r.onInfusionCd4Abs = s.cd4Abs
+                    }
                     let validLabs = lIn.filter { $0.0.result.outcome.censor != nil }
                     if let (l, _) = Self.pick(validLabs.filter { !$0.1.onInfusion }, target: t) {
                         r.hivCollected = l.result.collected.isoDate
@@ -181,7 +212,9 @@ public struct MonthlyRecordBuilder: Sendable {
                     } else {
                         r.missing.append(lIn.isEmpty ? "hivRna: not collected" : "hivRna: only on-infusion results")
                     }
-                    if let (l, _) = Self.pick(validLabs.filter { $0.1.onInfusion }, target: t) { r.onInfusionHivRnaLog10 = l.result.log10 }
+                    if let (l, _) = Self.pick(validLabs.filter { $0.1.onInfusion }, target: t) {
+                        r.onInfusionHivRnaLog10 = l.result.log10
+                    }
                 }
                 r.doseMIUPerDay = p.doseMIUPerDay
                 r.cyclesCompleted = p.cycleStarts.filter { $0 + rules.infusionDays <= target(p, m) }.count

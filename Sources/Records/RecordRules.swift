@@ -12,7 +12,11 @@ public struct RecordRules: Sendable, Codable, Hashable {
     public var responderFactor: Double = 1.5
     public var stratumThreshold: Double = 200
 
-    public init(monthDays: Double = 28, baselineFromDay: Int = -42, baselineToDay: Int = 0, baselineRule: BaselineRule = .meanOfLastTwo, infusionDays: Int = 5, periInfusionExtraDays: Int = 2, responderFactor: Double = 1.5, stratumThreshold: Double = 200) {
+    public init(
+        monthDays: Double = 28, baselineFromDay: Int = -42, baselineToDay: Int = 0,
+        baselineRule: BaselineRule = .meanOfLastTwo, infusionDays: Int = 5, periInfusionExtraDays: Int = 2,
+        responderFactor: Double = 1.5, stratumThreshold: Double = 200
+    ) {
         self.monthDays = monthDays
         self.baselineFromDay = baselineFromDay
         self.baselineToDay = baselineToDay

@@ -2,6 +2,7 @@
 // CytoIngest (Gating-ML, lab XML, FlowJo workspaces) goes through this file.
 @preconcurrency @unsafe import CLibXML2
 import CZlib
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -173,27 +174,38 @@ public enum XMLPrescan {
         if b.starts(with: [0xFF, 0xFE]) { return .utf16LE }
         if b.starts(with: [0xFE, 0xFF]) { return .utf16BE }
         if b.count >= 2 && (b[0] == 0 || b[1] == 0) {
-            throw XMLError(.encoding, "document looks like UTF-16 or UTF-32 without a byte-order mark; only UTF-8, or UTF-16 with a BOM, is accepted", file: name)
+            throw XMLError(
+                .encoding,
+                "document looks like UTF-16 or UTF-32 without a byte-order mark; only UTF-8, or UTF-16 with a BOM, is accepted",
+                file: name)
         }
         return .utf8
     }
 
     /// The declared encoding of an 8-bit document must be UTF-8 (or ASCII) when present.
     static func checkDeclaration(_ head: ArraySlice<UInt8>, name: String) throws(XMLError) {
-        guard head.starts(with: Array("<?xml".utf8)) || head.dropFirst(3).starts(with: Array("<?xml".utf8)) else { return }
+        guard head.starts(with: Array("<?xml".utf8)) || head.dropFirst(3).starts(with: Array("<?xml".utf8)) else {
+            return
+        }
         let text = String(decoding: head.prefix(200), as: UTF8.self)
-        guard let end = text.firstRange(of: "?>"), let r = text[..<end.lowerBound].firstRange(of: "encoding") else { return }
+        guard let end = text.firstRange(of: "?>"), let r = text[..<end.lowerBound].firstRange(of: "encoding") else {
+            return
+        }
         let after = text[r.upperBound..<end.lowerBound].drop { $0 == " " || $0 == "=" }
         guard let quote = after.first, quote == "\"" || quote == "'" else { return }
         let value = after.dropFirst().prefix { $0 != quote }.lowercased()
         if !["utf-8", "utf8", "us-ascii", "ascii"].contains(value) {
-            throw XMLError(.encoding, "the XML declaration names encoding \(value) but the bytes are 8-bit; only UTF-8 (or UTF-16 with a BOM) is accepted", file: name)
+            throw XMLError(
+                .encoding,
+                "the XML declaration names encoding \(value) but the bytes are 8-bit; only UTF-8 (or UTF-16 with a BOM) is accepted",
+                file: name)
         }
     }
 
     /// Checks bytes in memory; returns the encoding.
     @discardableResult
-    public static func check(_ bytes: [UInt8], name: String, limits: XMLLimits) throws(XMLError) -> XMLDocumentEncoding {
+    public static func check(_ bytes: [UInt8], name: String, limits: XMLLimits) throws(XMLError) -> XMLDocumentEncoding
+    {
         var scanner = XMLPrescanner(name: name, limits: limits)
         try scanner.feed(bytes[...])
         try scanner.finish()
@@ -232,10 +244,15 @@ struct XMLPrescanner {
         }
         if isUTF8 {
             validator.feed(bytes)
-            if !validator.valid { throw XMLError(.encoding, "document is not valid UTF-8 (around byte \(total))", file: name) }
+            if !validator.valid {
+                throw XMLError(.encoding, "document is not valid UTF-8 (around byte \(total))", file: name)
+            }
         }
         if XMLPrescan.scan(bytes) || (!carry.isEmpty && XMLPrescan.scan((carry + bytes.prefix(31))[...])) {
-            throw XMLError(.doctype, "document declares a DOCTYPE or ENTITY; refused (external entities and entity expansion are never processed)", file: name)
+            throw XMLError(
+                .doctype,
+                "document declares a DOCTYPE or ENTITY; refused (external entities and entity expansion are never processed)",
+                file: name)
         }
         carry = Array(bytes.suffix(31))
     }
@@ -311,40 +328,61 @@ private enum SAXCallbacks {
             guard let b = unsafe SAXCallbacks.state(ctx), unsafe b.pointee.failure == nil else { return }
             unsafe b.pointee.depth += 1
             unsafe b.pointee.textRun = 0
-            if unsafe b.pointee.depth > b.pointee.limits.maxDepth { return unsafe b.pointee.fail(.tooDeep, unsafe "elements nest deeper than \(b.pointee.limits.maxDepth)") }
+            if unsafe b.pointee.depth > b.pointee.limits.maxDepth {
+                return unsafe b.pointee.fail(.tooDeep, unsafe "elements nest deeper than \(b.pointee.limits.maxDepth)")
+            }
             let first = unsafe b.pointee.attributes.count
             if let attributes = unsafe attributes {
                 for i in 0..<Int(count) {
-                    guard let start = unsafe attributes[5 * i + 3], let end = unsafe attributes[5 * i + 4] else { continue }
+                    guard let start = unsafe attributes[5 * i + 3], let end = unsafe attributes[5 * i + 4] else {
+                        continue
+                    }
                     let n = unsafe end - start
                     if unsafe n > b.pointee.limits.maxTextLength {
-                        return unsafe b.pointee.fail(.textTooLong, unsafe "an attribute value is longer than \(b.pointee.limits.maxTextLength) bytes")
+                        return unsafe b.pointee.fail(
+                            .textTooLong,
+                            unsafe "an attribute value is longer than \(b.pointee.limits.maxTextLength) bytes")
                     }
                     let at = unsafe b.pointee.bytes.count
                     unsafe b.pointee.bytes.append(contentsOf: UnsafeBufferPointer(start: start, count: n))
-                    unsafe b.pointee.attributes.append(.init(name: UnsafeRawPointer(attributes[5 * i]), namespace: UnsafeRawPointer(attributes[5 * i + 2]), start: at, count: n))
+                    unsafe b.pointee.attributes.append(
+                        .init(
+                            name: UnsafeRawPointer(attributes[5 * i]),
+                            namespace: UnsafeRawPointer(attributes[5 * i + 2]), start: at, count: n))
                 }
             }
-            unsafe b.pointee.events.append(.init(kind: .start, name: UnsafeRawPointer(localname), namespace: UnsafeRawPointer(uri), line: b.pointee.line, start: first, count: b.pointee.attributes.count - first))
+            unsafe b.pointee.events.append(
+                .init(
+                    kind: .start, name: UnsafeRawPointer(localname), namespace: UnsafeRawPointer(uri),
+                    line: b.pointee.line, start: first, count: b.pointee.attributes.count - first))
         }
         unsafe h.endElementNs = { ctx, localname, _, uri in
             guard let b = unsafe SAXCallbacks.state(ctx), unsafe b.pointee.failure == nil else { return }
             unsafe b.pointee.depth -= 1
             unsafe b.pointee.textRun = 0
-            unsafe b.pointee.events.append(.init(kind: .end, name: UnsafeRawPointer(localname), namespace: UnsafeRawPointer(uri), line: 0, start: 0, count: 0))
+            unsafe b.pointee.events.append(
+                .init(
+                    kind: .end, name: UnsafeRawPointer(localname), namespace: UnsafeRawPointer(uri), line: 0, start: 0,
+                    count: 0))
         }
         unsafe h.characters = { ctx, chars, len in
-            guard let b = unsafe SAXCallbacks.state(ctx), unsafe b.pointee.failure == nil, let chars = unsafe chars, len > 0 else { return }
+            guard let b = unsafe SAXCallbacks.state(ctx), unsafe b.pointee.failure == nil, let chars = unsafe chars,
+                len > 0
+            else { return }
             let n = Int(len)
             unsafe b.pointee.textRun += n
             if unsafe b.pointee.textRun > b.pointee.limits.maxTextLength {
-                return unsafe b.pointee.fail(.textTooLong, unsafe "a text node is longer than \(b.pointee.limits.maxTextLength) bytes")
+                return unsafe b.pointee.fail(
+                    .textTooLong, unsafe "a text node is longer than \(b.pointee.limits.maxTextLength) bytes")
             }
             // Adjacent pieces of one text node become one event.
-            if let last = unsafe b.pointee.events.last, last.kind == .text, unsafe last.start + last.count == b.pointee.bytes.count {
+            if let last = unsafe b.pointee.events.last, last.kind == .text,
+                unsafe last.start + last.count == b.pointee.bytes.count
+            {
                 unsafe b.pointee.events[b.pointee.events.count - 1].count += n
             } else {
-                unsafe b.pointee.events.append(.init(kind: .text, name: nil, namespace: nil, line: 0, start: b.pointee.bytes.count, count: n))
+                unsafe b.pointee.events.append(
+                    .init(kind: .text, name: nil, namespace: nil, line: 0, start: b.pointee.bytes.count, count: n))
             }
             unsafe b.pointee.bytes.append(contentsOf: UnsafeBufferPointer(start: chars, count: n))
         }
@@ -357,9 +395,11 @@ private enum SAXCallbacks {
             unsafe SAXCallbacks.state(ctx)?.pointee.fail(.doctype, "document uses an entity reference; refused")
         }
         unsafe h.serror = { ctx, error in
-            guard let b = unsafe SAXCallbacks.state(ctx), let error = unsafe error, unsafe b.pointee.failure == nil else { return }
+            guard let b = unsafe SAXCallbacks.state(ctx), let error = unsafe error, unsafe b.pointee.failure == nil
+            else { return }
             let msg = unsafe error.pointee.message.map { unsafe String(cString: $0) } ?? "XML error"
-            unsafe b.pointee.fail(.malformed, "not well-formed XML: \(msg.trimmingCharacters())", line: Int(unsafe error.pointee.line))
+            unsafe b.pointee.fail(
+                .malformed, "not well-formed XML: \(msg.trimmingCharacters())", line: Int(unsafe error.pointee.line))
         }
         return unsafe h
     }
@@ -417,9 +457,11 @@ private enum SAXCallbacks {
         unsafe self.state = UnsafeMutablePointer<SAXState>.allocate(capacity: 1)
         unsafe state.initialize(to: SAXState(limits: limits))
         self.chunk = chunk
-        unsafe try begin(unsafe chunk.withUnsafeBytes { raw in
-            unsafe start(UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: CChar.self), count: Int(n)))
-        })
+        unsafe try begin(
+            unsafe chunk.withUnsafeBytes { raw in
+                unsafe start(
+                    UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: CChar.self), count: Int(n)))
+            })
     }
 
     /// Reads a document from memory; `name` is used in errors.
@@ -441,7 +483,9 @@ private enum SAXCallbacks {
     /// four bytes) and parses the rest of that chunk.
     private func start(_ first: UnsafeBufferPointer<CChar>) -> xmlParserCtxtPtr? {
         var handler = unsafe SAXCallbacks.handler()
-        guard let ctxt = unsafe xmlCreatePushParserCtxt(&handler, UnsafeMutableRawPointer(state), first.baseAddress, Int32(Swift.min(4, first.count)), name)
+        guard
+            let ctxt = unsafe xmlCreatePushParserCtxt(
+                &handler, UnsafeMutableRawPointer(state), first.baseAddress, Int32(Swift.min(4, first.count)), name)
         else { return nil }
         unsafe xmlCtxtUseOptions(ctxt, Self.options)
         unsafe state.pointee.context = unsafe ctxt
@@ -460,7 +504,10 @@ private enum SAXCallbacks {
     private func withNextBytes<R>(max: Int, _ body: (UnsafeBufferPointer<CChar>) -> R) throws(XMLError) -> R {
         switch source {
         case .file(let gz):
-            let n = Int(unsafe chunk.withUnsafeMutableBytes { raw in unsafe gzread(gz, raw.baseAddress!, UInt32(Swift.min(max, raw.count))) })
+            let n = Int(
+                unsafe chunk.withUnsafeMutableBytes { raw in
+                    unsafe gzread(gz, raw.baseAddress!, UInt32(Swift.min(max, raw.count)))
+                })
             if n < 0 { throw XMLError(.io, "the file cannot be read (corrupt gzip?)", file: name) }
             // Each chunk is pre-scanned before libxml2 sees it.
             if n == 0 { try prescanner?.finish() } else { try prescanner?.feed(chunk[0..<n]) }
@@ -470,7 +517,9 @@ private enum SAXCallbacks {
         case .memory(let m, let offset):
             let n = Swift.min(max, m.count - offset)
             unsafe source = .memory(m, offset: offset + n)
-            return unsafe body(UnsafeBufferPointer(start: m.baseAddress.map { unsafe ($0 + offset).assumingMemoryBound(to: CChar.self) }, count: n))
+            return unsafe body(
+                UnsafeBufferPointer(
+                    start: m.baseAddress.map { unsafe ($0 + offset).assumingMemoryBound(to: CChar.self) }, count: n))
         }
     }
 
@@ -493,7 +542,9 @@ private enum SAXCallbacks {
             throw unsafe XMLError(.malformed, "not well-formed XML: parse error", file: name, line: state.pointee.line)
         }
         if unsafe state.pointee.ended && state.pointee.depth != 0 {
-            throw unsafe XMLError(.malformed, "not well-formed XML: the document ended inside an element", file: name, line: state.pointee.line)
+            throw unsafe XMLError(
+                .malformed, "not well-formed XML: the document ended inside an element", file: name,
+                line: state.pointee.line)
         }
     }
 
@@ -523,7 +574,8 @@ private enum SAXCallbacks {
     }
 
     private var current: SAXState.Event? {
-        unsafe state.pointee.cursor >= 0 && state.pointee.cursor < state.pointee.events.count ? state.pointee.events[state.pointee.cursor] : nil
+        unsafe state.pointee.cursor >= 0 && state.pointee.cursor < state.pointee.events.count
+            ? state.pointee.events[state.pointee.cursor] : nil
     }
 
     /// Line of the current element start (the parser's line otherwise).
@@ -590,7 +642,9 @@ private enum SAXCallbacks {
     }
 
     private func string(_ start: Int, _ count: Int) -> String {
-        unsafe state.pointee.bytes.withUnsafeBufferPointer { unsafe String(decoding: UnsafeBufferPointer(rebasing: $0[start..<(start + count)]), as: UTF8.self) }
+        unsafe state.pointee.bytes.withUnsafeBufferPointer {
+            unsafe String(decoding: UnsafeBufferPointer(rebasing: $0[start..<(start + count)]), as: UTF8.self)
+        }
     }
 
     /// An attribute value. libxml2's SAX2 keeps `&` (from `&amp;` or `&#38;`) as the character
@@ -604,7 +658,8 @@ private enum SAXCallbacks {
         let u = Array(s.utf8)
         var i = 0
         while i < u.count {
-            if u[i] == UInt8(ascii: "&"), i + 4 < u.count, u[i + 1] == UInt8(ascii: "#"), u[i + 2] == UInt8(ascii: "3"), u[i + 3] == UInt8(ascii: "8"),
+            if u[i] == UInt8(ascii: "&"), i + 4 < u.count, u[i + 1] == UInt8(ascii: "#"), u[i + 2] == UInt8(ascii: "3"),
+                u[i + 3] == UInt8(ascii: "8"),
                 u[i + 4] == UInt8(ascii: ";")
             {
                 out.append(UInt8(ascii: "&"))
@@ -634,7 +689,10 @@ private enum SAXCallbacks {
         result.reserveCapacity(e.count)
         for i in e.start..<(e.start + e.count) {
             let a = unsafe state.pointee.attributes[i]
-            unsafe result.append(XMLAttribute(localName: name(a.name) ?? "", namespace: name(a.namespace), value: attributeString(a.start, a.count)))
+            unsafe result.append(
+                XMLAttribute(
+                    localName: name(a.name) ?? "", namespace: name(a.namespace),
+                    value: attributeString(a.start, a.count)))
         }
         return result
     }
@@ -662,7 +720,9 @@ public struct XMLNode: Sendable, Hashable {
     public var text: String
     public var line: Int
 
-    public init(localName: String, namespace: String?, attributes: [XMLAttribute], children: [XMLNode], text: String, line: Int) {
+    public init(
+        localName: String, namespace: String?, attributes: [XMLAttribute], children: [XMLNode], text: String, line: Int
+    ) {
         self.localName = localName
         self.namespace = namespace
         self.attributes = attributes
@@ -697,7 +757,8 @@ public struct XMLNode: Sendable, Hashable {
                 if count > maxNodes {
                     throw XMLError(.tooLarge, "more than \(maxNodes) elements", file: reader.name, line: line)
                 }
-                stack.append(XMLNode(localName: name, namespace: ns, attributes: attrs, children: [], text: "", line: line))
+                stack.append(
+                    XMLNode(localName: name, namespace: ns, attributes: attrs, children: [], text: "", line: line))
             case .end:
                 let node = stack.removeLast()
                 if stack.isEmpty { root = node } else { stack[stack.count - 1].children.append(node) }

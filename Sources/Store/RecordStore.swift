@@ -45,14 +45,16 @@ public protocol RecordStore: AnyObject {
     /// Stores a sample (superseding the file's earlier sample and rejection).
     func commitSample(path: String, size: Int64, mtime: Double, sample: SampleResult) throws
     /// Records a rejected file (superseding the file's earlier sample).
-    func commitRejection(path: String, sha256: String, size: Int64, mtime: Double, code: RejectionCode, message: String) throws
+    func commitRejection(
+        path: String, sha256: String, size: Int64, mtime: Double, code: RejectionCode, message: String) throws
     /// Refreshes size/mtime of an unchanged file (same hash).
     func touchFile(path: String, size: Int64, mtime: Double, lab: Bool) throws
     func markMissing(_ paths: [String], lab: Bool) throws
     /// Imports a lab file inside one transaction: `body` stages results through the sink;
     /// returning a rejected report rolls everything back and records the rejection.
     func commitLabFile(
-        path: String, sha256: String, size: Int64, mtime: Double, body: (_ stage: @escaping (HIVRNAResult) throws -> Void) -> LabFileReport
+        path: String, sha256: String, size: Int64, mtime: Double,
+        body: (_ stage: @escaping (HIVRNAResult) throws -> Void) -> LabFileReport
     ) throws -> (report: LabFileReport, stored: Int, conflicts: Int)
     func replaceRecords(_ records: [MonthlyRecord]) throws
     func samples() throws -> [SampleResult]

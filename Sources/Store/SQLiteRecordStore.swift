@@ -19,97 +19,99 @@ public final class SQLiteRecordStore: RecordStore {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE patients (
-                  id TEXT PRIMARY KEY NOT NULL,
-                  day0 INTEGER NOT NULL,
-                  cycle_starts TEXT NOT NULL,
-                  dose REAL
-                );
-                CREATE TABLE fcs_files (
-                  path TEXT PRIMARY KEY NOT NULL,
-                  sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
-                  size INTEGER NOT NULL CHECK (size >= 0),
-                  mtime REAL NOT NULL,
-                  status TEXT NOT NULL CHECK (status IN ('ingested', 'rejected', 'missing'))
-                );
-                CREATE TABLE samples (
-                  file TEXT PRIMARY KEY NOT NULL REFERENCES fcs_files(path) ON DELETE CASCADE,
-                  sha256 TEXT NOT NULL,
-                  patient TEXT NOT NULL,
-                  collected_days INTEGER NOT NULL,
-                  collected TEXT NOT NULL,
-                  events INTEGER NOT NULL CHECK (events >= 0),
-                  bead_events INTEGER NOT NULL,
-                  lymphocyte_events INTEGER NOT NULL,
-                  cd3_events INTEGER NOT NULL,
-                  cd4_events INTEGER NOT NULL,
-                  cd8_events INTEGER NOT NULL,
-                  cd8_hladr_events INTEGER NOT NULL,
-                  cd4_cd25_events INTEGER NOT NULL,
-                  cd4_abs REAL, cd8_abs REAL,
-                  cd4_pct REAL NOT NULL CHECK (cd4_pct BETWEEN 0 AND 100),
-                  cd8_pct REAL NOT NULL CHECK (cd8_pct BETWEEN 0 AND 100),
-                  cd3_pct REAL NOT NULL,
-                  ratio REAL, cd8_hladr_pct REAL, cd4_cd25_pct REAL,
-                  method TEXT NOT NULL,
-                  qc_flags TEXT NOT NULL,
-                  warnings TEXT NOT NULL,
-                  strategy_sha256 TEXT NOT NULL,
-                  program_version TEXT NOT NULL
-                );
-                CREATE INDEX samples_patient ON samples(patient, collected_days);
-                CREATE TABLE lab_files (
-                  path TEXT PRIMARY KEY NOT NULL,
-                  sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
-                  size INTEGER NOT NULL,
-                  mtime REAL NOT NULL,
-                  status TEXT NOT NULL CHECK (status IN ('accepted', 'partial', 'rejected', 'missing'))
-                );
-                CREATE TABLE lab_results (
-                  id TEXT PRIMARY KEY NOT NULL,
-                  source_file TEXT NOT NULL REFERENCES lab_files(path) ON DELETE CASCADE,
-                  patient TEXT NOT NULL,
-                  specimen TEXT NOT NULL,
-                  collected_days INTEGER NOT NULL,
-                  data TEXT NOT NULL
-                );
-                CREATE INDEX lab_results_patient ON lab_results(patient, collected_days);
-                CREATE TABLE retractions (id TEXT PRIMARY KEY NOT NULL, source_file TEXT NOT NULL);
-                CREATE TABLE rejections (
-                  file TEXT NOT NULL,
-                  record TEXT NOT NULL DEFAULT '',
-                  sha256 TEXT NOT NULL,
-                  kind TEXT NOT NULL CHECK (kind IN ('fcs', 'lab')),
-                  code TEXT NOT NULL,
-                  message TEXT NOT NULL,
-                  PRIMARY KEY (file, record)
-                );
-                CREATE TABLE monthly_records (
-                  patient TEXT NOT NULL,
-                  month INTEGER NOT NULL CHECK (month >= 0),
-                  data TEXT NOT NULL,
-                  PRIMARY KEY (patient, month)
-                );
-                CREATE TABLE runs (
-                  id INTEGER PRIMARY KEY AUTOINCREMENT,
-                  started TEXT NOT NULL,
-                  finished TEXT,
-                  program_version TEXT NOT NULL,
-                  config_sha256 TEXT NOT NULL,
-                  summary TEXT
-                );
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE patients (
+                      id TEXT PRIMARY KEY NOT NULL,
+                      day0 INTEGER NOT NULL,
+                      cycle_starts TEXT NOT NULL,
+                      dose REAL
+                    );
+                    CREATE TABLE fcs_files (
+                      path TEXT PRIMARY KEY NOT NULL,
+                      sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+                      size INTEGER NOT NULL CHECK (size >= 0),
+                      mtime REAL NOT NULL,
+                      status TEXT NOT NULL CHECK (status IN ('ingested', 'rejected', 'missing'))
+                    );
+                    CREATE TABLE samples (
+                      file TEXT PRIMARY KEY NOT NULL REFERENCES fcs_files(path) ON DELETE CASCADE,
+                      sha256 TEXT NOT NULL,
+                      patient TEXT NOT NULL,
+                      collected_days INTEGER NOT NULL,
+                      collected TEXT NOT NULL,
+                      events INTEGER NOT NULL CHECK (events >= 0),
+                      bead_events INTEGER NOT NULL,
+                      lymphocyte_events INTEGER NOT NULL,
+                      cd3_events INTEGER NOT NULL,
+                      cd4_events INTEGER NOT NULL,
+                      cd8_events INTEGER NOT NULL,
+                      cd8_hladr_events INTEGER NOT NULL,
+                      cd4_cd25_events INTEGER NOT NULL,
+                      cd4_abs REAL, cd8_abs REAL,
+                      cd4_pct REAL NOT NULL CHECK (cd4_pct BETWEEN 0 AND 100),
+                      cd8_pct REAL NOT NULL CHECK (cd8_pct BETWEEN 0 AND 100),
+                      cd3_pct REAL NOT NULL,
+                      ratio REAL, cd8_hladr_pct REAL, cd4_cd25_pct REAL,
+                      method TEXT NOT NULL,
+                      qc_flags TEXT NOT NULL,
+                      warnings TEXT NOT NULL,
+                      strategy_sha256 TEXT NOT NULL,
+                      program_version TEXT NOT NULL
+                    );
+                    CREATE INDEX samples_patient ON samples(patient, collected_days);
+                    CREATE TABLE lab_files (
+                      path TEXT PRIMARY KEY NOT NULL,
+                      sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+                      size INTEGER NOT NULL,
+                      mtime REAL NOT NULL,
+                      status TEXT NOT NULL CHECK (status IN ('accepted', 'partial', 'rejected', 'missing'))
+                    );
+                    CREATE TABLE lab_results (
+                      id TEXT PRIMARY KEY NOT NULL,
+                      source_file TEXT NOT NULL REFERENCES lab_files(path) ON DELETE CASCADE,
+                      patient TEXT NOT NULL,
+                      specimen TEXT NOT NULL,
+                      collected_days INTEGER NOT NULL,
+                      data TEXT NOT NULL
+                    );
+                    CREATE INDEX lab_results_patient ON lab_results(patient, collected_days);
+                    CREATE TABLE retractions (id TEXT PRIMARY KEY NOT NULL, source_file TEXT NOT NULL);
+                    CREATE TABLE rejections (
+                      file TEXT NOT NULL,
+                      record TEXT NOT NULL DEFAULT '',
+                      sha256 TEXT NOT NULL,
+                      kind TEXT NOT NULL CHECK (kind IN ('fcs', 'lab')),
+                      code TEXT NOT NULL,
+                      message TEXT NOT NULL,
+                      PRIMARY KEY (file, record)
+                    );
+                    CREATE TABLE monthly_records (
+                      patient TEXT NOT NULL,
+                      month INTEGER NOT NULL CHECK (month >= 0),
+                      data TEXT NOT NULL,
+                      PRIMARY KEY (patient, month)
+                    );
+                    CREATE TABLE runs (
+                      id INTEGER PRIMARY KEY AUTOINCREMENT,
+                      started TEXT NOT NULL,
+                      finished TEXT,
+                      program_version TEXT NOT NULL,
+                      config_sha256 TEXT NOT NULL,
+                      summary TEXT
+                    );
+                    """)
         }
         m.registerMigration("v2") { db in
             // The gates applied to each file (adaptive gating), as Gating-ML 2.0.
-            try db.execute(sql: """
-                CREATE TABLE applied_gates (
-                  file TEXT PRIMARY KEY NOT NULL,
-                  method TEXT NOT NULL,
-                  gating_ml TEXT NOT NULL
-                );
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE applied_gates (
+                      file TEXT PRIMARY KEY NOT NULL,
+                      method TEXT NOT NULL,
+                      gating_ml TEXT NOT NULL
+                    );
+                    """)
         }
         m.registerMigration("v3") { db in
             try migrateToTypedColumns(db)
@@ -124,13 +126,20 @@ public final class SQLiteRecordStore: RecordStore {
     }()
 
     static func json<T: Encodable>(_ v: T) throws -> String { String(decoding: try encoder.encode(v), as: UTF8.self) }
-    static func decode<T: Decodable>(_ t: T.Type, _ s: String) throws -> T { try JSONDecoder().decode(t, from: Data(s.utf8)) }
+    static func decode<T: Decodable>(_ t: T.Type, _ s: String) throws -> T {
+        try JSONDecoder().decode(t, from: Data(s.utf8))
+    }
 
-    func state<S: RawRepresentable>(_ table: String, _ path: String) throws -> StoredFileState<S>? where S.RawValue == String {
+    func state<S: RawRepresentable>(_ table: String, _ path: String) throws -> StoredFileState<S>?
+    where S.RawValue == String {
         try queue.read { db in
-            try Row.fetchOne(db, sql: "SELECT sha256, size, mtime, status FROM \(table) WHERE path = ?", arguments: [path]).map {
+            try Row.fetchOne(
+                db, sql: "SELECT sha256, size, mtime, status FROM \(table) WHERE path = ?", arguments: [path]
+            ).map {
                 let raw: String = $0["status"]
-                guard let status = S(rawValue: raw) else { throw DatabaseError(message: "\(table).status: unknown value \(raw)") }
+                guard let status = S(rawValue: raw) else {
+                    throw DatabaseError(message: "\(table).status: unknown value \(raw)")
+                }
                 return StoredFileState(sha256: $0["sha256"], size: $0["size"], mtime: $0["mtime"], status: status)
             }
         }
@@ -138,8 +147,12 @@ public final class SQLiteRecordStore: RecordStore {
 
     public func fileState(_ path: String) throws -> StoredFileState<FileStatus>? { try state("fcs_files", path) }
     public func labFileState(_ path: String) throws -> StoredFileState<LabFileStatus>? { try state("lab_files", path) }
-    public func filePaths() throws -> [String] { try queue.read { try String.fetchAll($0, sql: "SELECT path FROM fcs_files ORDER BY path") } }
-    public func labFilePaths() throws -> [String] { try queue.read { try String.fetchAll($0, sql: "SELECT path FROM lab_files ORDER BY path") } }
+    public func filePaths() throws -> [String] {
+        try queue.read { try String.fetchAll($0, sql: "SELECT path FROM fcs_files ORDER BY path") }
+    }
+    public func labFilePaths() throws -> [String] {
+        try queue.read { try String.fetchAll($0, sql: "SELECT path FROM lab_files ORDER BY path") }
+    }
 
     public func replacePatients(_ patients: [RegistryPatient]) throws {
         try queue.write { db in
@@ -161,7 +174,9 @@ public final class SQLiteRecordStore: RecordStore {
 
     /// Records an FCS file's new content and status and drops what an earlier version of it
     /// stored (its sample row and its file-level rejection), inside the caller's transaction.
-    private static func replaceFCSFile(_ db: Database, path: String, sha256: String, size: Int64, mtime: Double, status: FileStatus) throws {
+    private static func replaceFCSFile(
+        _ db: Database, path: String, sha256: String, size: Int64, mtime: Double, status: FileStatus
+    ) throws {
         try db.execute(
             sql: """
                 INSERT INTO fcs_files (path, sha256, size, mtime, status) VALUES (?, ?, ?, ?, ?)
@@ -183,27 +198,36 @@ public final class SQLiteRecordStore: RecordStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    path, s.sha256, s.patient, s.collectedDays, s.collected, s.events, s.beadEvents, s.lymphocyteEvents, s.cd3Events, s.cd4Events,
-                    s.cd8Events, s.cd8HladrEvents, s.cd4Cd25Events, s.cd4Abs, s.cd8Abs, s.cd4Pct, s.cd8Pct, s.cd3Pct, s.cd4cd8Ratio, s.cd8HladrPct,
-                    s.cd4Cd25Pct, s.method.rawValue, try Self.json(s.qcFlags), try Self.json(s.warnings), s.strategySHA256, s.configSHA256,
+                    path, s.sha256, s.patient, s.collectedDays, s.collected, s.events, s.beadEvents, s.lymphocyteEvents,
+                    s.cd3Events, s.cd4Events,
+                    s.cd8Events, s.cd8HladrEvents, s.cd4Cd25Events, s.cd4Abs, s.cd8Abs, s.cd4Pct, s.cd8Pct, s.cd3Pct,
+                    s.cd4cd8Ratio, s.cd8HladrPct,
+                    s.cd4Cd25Pct, s.method.rawValue, try Self.json(s.qcFlags), try Self.json(s.warnings),
+                    s.strategySHA256, s.configSHA256,
                     s.programVersion, s.gating.rawValue,
                 ])
             if let xml = s.appliedGatingML {
-                try db.execute(sql: "INSERT INTO applied_gates (file, gating_ml) VALUES (?, ?)", arguments: [path, xml])
+                try db.execute(
+                    sql: "INSERT INTO applied_gates (file, gating_ml) VALUES (?, ?)", arguments: [path, xml])
             }
         }
     }
 
     /// The Gating-ML of the gates applied to a stored file (adaptive gating), if any.
     public func appliedGates(file: String) throws -> String? {
-        try queue.read { db in try String.fetchOne(db, sql: "SELECT gating_ml FROM applied_gates WHERE file = ?", arguments: [file]) }
+        try queue.read { db in
+            try String.fetchOne(db, sql: "SELECT gating_ml FROM applied_gates WHERE file = ?", arguments: [file])
+        }
     }
 
-    public func commitRejection(path: String, sha256: String, size: Int64, mtime: Double, code: RejectionCode, message: String) throws {
+    public func commitRejection(
+        path: String, sha256: String, size: Int64, mtime: Double, code: RejectionCode, message: String
+    ) throws {
         try queue.write { db in
             try Self.replaceFCSFile(db, path: path, sha256: sha256, size: size, mtime: mtime, status: .rejected)
             try db.execute(
-                sql: "INSERT INTO rejections (file, record, sha256, kind, code, message) VALUES (?, '', ?, 'fcs', ?, ?)",
+                sql:
+                    "INSERT INTO rejections (file, record, sha256, kind, code, message) VALUES (?, '', ?, 'fcs', ?, ?)",
                 arguments: [path, sha256, code.rawValue, message])
         }
     }
@@ -211,11 +235,13 @@ public final class SQLiteRecordStore: RecordStore {
     public func touchFile(path: String, size: Int64, mtime: Double, lab: Bool) throws {
         try queue.write { db in
             let table = lab ? "lab_files" : "fcs_files"
-            try db.execute(sql: "UPDATE \(table) SET size = ?, mtime = ? WHERE path = ?", arguments: [size, mtime, path])
+            try db.execute(
+                sql: "UPDATE \(table) SET size = ?, mtime = ? WHERE path = ?", arguments: [size, mtime, path])
             if !lab {
                 // A file that came back after being missing is ingested again (its sample was kept).
                 try db.execute(
-                    sql: "UPDATE fcs_files SET status = CASE WHEN EXISTS (SELECT 1 FROM samples WHERE file = ?) THEN 'ingested' ELSE 'rejected' END WHERE path = ? AND status = 'missing'",
+                    sql:
+                        "UPDATE fcs_files SET status = CASE WHEN EXISTS (SELECT 1 FROM samples WHERE file = ?) THEN 'ingested' ELSE 'rejected' END WHERE path = ? AND status = 'missing'",
                     arguments: [path, path])
             }
         }
@@ -224,7 +250,11 @@ public final class SQLiteRecordStore: RecordStore {
     public func markMissing(_ paths: [String], lab: Bool) throws {
         guard !paths.isEmpty else { return }
         try queue.write { db in
-            for p in paths { try db.execute(sql: "UPDATE \(lab ? "lab_files" : "fcs_files") SET status = 'missing' WHERE path = ?", arguments: [p]) }
+            for p in paths {
+                try db.execute(
+                    sql: "UPDATE \(lab ? "lab_files" : "fcs_files") SET status = 'missing' WHERE path = ?",
+                    arguments: [p])
+            }
         }
     }
 
@@ -239,18 +269,31 @@ public final class SQLiteRecordStore: RecordStore {
             self.path = path
         }
         func stage(_ r: HIVRNAResult) throws {
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM retractions WHERE id = ?", arguments: [r.id]) == true { return }
-            if let existing = try Row.fetchOne(db, sql: "SELECT \(SQLiteRecordStore.labResultColumns) FROM lab_results WHERE id = ?", arguments: [r.id]) {
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM retractions WHERE id = ?", arguments: [r.id]) == true {
+                return
+            }
+            if let existing = try Row.fetchOne(
+                db, sql: "SELECT \(SQLiteRecordStore.labResultColumns) FROM lab_results WHERE id = ?", arguments: [r.id]
+            ) {
                 let sameContent = try SQLiteRecordStore.labResult(existing) == r
-                if !sameContent && r.status != .corrected && r.status != .amended && (existing["source_file"] as String) != path {
-                    conflicts.append(RejectedRecord(id: r.id, code: .recordConflict, message: "result id already stored with different content, and this is not a correction", line: r.line))
+                if !sameContent && r.status != .corrected && r.status != .amended
+                    && (existing["source_file"] as String) != path
+                {
+                    conflicts.append(
+                        RejectedRecord(
+                            id: r.id, code: .recordConflict,
+                            message: "result id already stored with different content, and this is not a correction",
+                            line: r.line))
                     return
                 }
             }
-            if let replaced = r.replaces { try db.execute(sql: "DELETE FROM lab_results WHERE id = ?", arguments: [replaced]) }
+            if let replaced = r.replaces {
+                try db.execute(sql: "DELETE FROM lab_results WHERE id = ?", arguments: [replaced])
+            }
             try db.execute(sql: "DELETE FROM lab_results WHERE id = ?", arguments: [r.id])
             try db.execute(
-                sql: "INSERT INTO lab_results (\(SQLiteRecordStore.labResultColumns)) VALUES (\(SQLiteRecordStore.placeholders(SQLiteRecordStore.labResultColumns)))",
+                sql:
+                    "INSERT INTO lab_results (\(SQLiteRecordStore.labResultColumns)) VALUES (\(SQLiteRecordStore.placeholders(SQLiteRecordStore.labResultColumns)))",
                 arguments: try SQLiteRecordStore.labResultArguments(r, sourceFile: path))
             stored += 1
         }
@@ -259,7 +302,8 @@ public final class SQLiteRecordStore: RecordStore {
     struct Rollback: Error {}
 
     public func commitLabFile(
-        path: String, sha256: String, size: Int64, mtime: Double, body: (_ stage: @escaping (HIVRNAResult) throws -> Void) -> LabFileReport
+        path: String, sha256: String, size: Int64, mtime: Double,
+        body: (_ stage: @escaping (HIVRNAResult) throws -> Void) -> LabFileReport
     ) throws -> (report: LabFileReport, stored: Int, conflicts: Int) {
         var outcome: (LabFileReport, Int, Int)?
         do {
@@ -281,16 +325,20 @@ public final class SQLiteRecordStore: RecordStore {
                 }
                 for id in report.retracted {
                     try db.execute(sql: "DELETE FROM lab_results WHERE id = ?", arguments: [id])
-                    try db.execute(sql: "INSERT OR REPLACE INTO retractions (id, source_file) VALUES (?, ?)", arguments: [id, path])
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO retractions (id, source_file) VALUES (?, ?)",
+                        arguments: [id, path])
                 }
                 report.rejected += sink.conflicts
                 if !report.rejected.isEmpty { report.status = .partial }
                 for r in report.rejected {
                     try db.execute(
-                        sql: "INSERT OR REPLACE INTO rejections (file, record, sha256, kind, code, message) VALUES (?, ?, ?, 'lab', ?, ?)",
+                        sql:
+                            "INSERT OR REPLACE INTO rejections (file, record, sha256, kind, code, message) VALUES (?, ?, ?, 'lab', ?, ?)",
                         arguments: [path, r.id ?? "line \(r.line ?? 0)", sha256, r.code.rawValue, r.message])
                 }
-                try db.execute(sql: "UPDATE lab_files SET status = ? WHERE path = ?", arguments: [report.status.rawValue, path])
+                try db.execute(
+                    sql: "UPDATE lab_files SET status = ? WHERE path = ?", arguments: [report.status.rawValue, path])
                 outcome = (report, sink.stored, sink.conflicts.count)
             }
         } catch is Rollback {
@@ -304,7 +352,8 @@ public final class SQLiteRecordStore: RecordStore {
                         """, arguments: [path, sha256, size, mtime])
                 try db.execute(sql: "DELETE FROM rejections WHERE file = ? AND kind = 'lab'", arguments: [path])
                 try db.execute(
-                    sql: "INSERT INTO rejections (file, record, sha256, kind, code, message) VALUES (?, '', ?, 'lab', ?, ?)",
+                    sql:
+                        "INSERT INTO rejections (file, record, sha256, kind, code, message) VALUES (?, '', ?, 'lab', ?, ?)",
                     arguments: [path, sha256, (report.error?.code ?? .unknown).rawValue, report.error?.message ?? ""])
             }
         }
@@ -316,7 +365,8 @@ public final class SQLiteRecordStore: RecordStore {
             try db.execute(sql: "DELETE FROM monthly_records")
             for r in records {
                 try db.execute(
-                    sql: "INSERT INTO monthly_records (\(Self.monthlyRecordColumns)) VALUES (\(Self.placeholders(Self.monthlyRecordColumns)))",
+                    sql:
+                        "INSERT INTO monthly_records (\(Self.monthlyRecordColumns)) VALUES (\(Self.placeholders(Self.monthlyRecordColumns)))",
                     arguments: try Self.recordArguments(r))
             }
         }
@@ -325,7 +375,9 @@ public final class SQLiteRecordStore: RecordStore {
     public func samples() throws -> [SampleResult] {
         try queue.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT s.*, g.gating_ml FROM samples s LEFT JOIN applied_gates g ON g.file = s.file ORDER BY s.patient, s.collected_days, s.file"
+                db,
+                sql:
+                    "SELECT s.*, g.gating_ml FROM samples s LEFT JOIN applied_gates g ON g.file = s.file ORDER BY s.patient, s.collected_days, s.file"
             ).map { row in
                 let method: String = row["method"]
                 let gating: String = row["gating"]
@@ -333,13 +385,20 @@ public final class SQLiteRecordStore: RecordStore {
                     throw DatabaseError(message: "samples: unknown method \(method) or gating \(gating)")
                 }
                 return SampleResult(
-                    file: row["file"], sha256: row["sha256"], patient: row["patient"], collectedDays: row["collected_days"], collected: row["collected"],
-                    events: row["events"], beadEvents: row["bead_events"], lymphocyteEvents: row["lymphocyte_events"], cd3Events: row["cd3_events"],
-                    cd4Events: row["cd4_events"], cd8Events: row["cd8_events"], cd8HladrEvents: row["cd8_hladr_events"], cd4Cd25Events: row["cd4_cd25_events"],
-                    cd4Abs: row["cd4_abs"], cd8Abs: row["cd8_abs"], cd4Pct: row["cd4_pct"], cd8Pct: row["cd8_pct"], cd3Pct: row["cd3_pct"],
-                    cd4cd8Ratio: row["ratio"], cd8HladrPct: row["cd8_hladr_pct"], cd4Cd25Pct: row["cd4_cd25_pct"], method: countingMethod,
-                    qcFlags: try Self.decode([QCFlag].self, row["qc_flags"]), warnings: try Self.decode([String].self, row["warnings"]),
-                    strategySHA256: row["strategy_sha256"], configSHA256: row["config_sha256"], programVersion: row["program_version"],
+                    file: row["file"], sha256: row["sha256"], patient: row["patient"],
+                    collectedDays: row["collected_days"], collected: row["collected"],
+                    events: row["events"], beadEvents: row["bead_events"], lymphocyteEvents: row["lymphocyte_events"],
+                    cd3Events: row["cd3_events"],
+                    cd4Events: row["cd4_events"], cd8Events: row["cd8_events"], cd8HladrEvents: row["cd8_hladr_events"],
+                    cd4Cd25Events: row["cd4_cd25_events"],
+                    cd4Abs: row["cd4_abs"], cd8Abs: row["cd8_abs"], cd4Pct: row["cd4_pct"], cd8Pct: row["cd8_pct"],
+                    cd3Pct: row["cd3_pct"],
+                    cd4cd8Ratio: row["ratio"], cd8HladrPct: row["cd8_hladr_pct"], cd4Cd25Pct: row["cd4_cd25_pct"],
+                    method: countingMethod,
+                    qcFlags: try Self.decode([QCFlag].self, row["qc_flags"]),
+                    warnings: try Self.decode([String].self, row["warnings"]),
+                    strategySHA256: row["strategy_sha256"], configSHA256: row["config_sha256"],
+                    programVersion: row["program_version"],
                     gating: mode, appliedGatingML: row["gating_ml"])
             }
         }
@@ -347,7 +406,9 @@ public final class SQLiteRecordStore: RecordStore {
 
     public func labResults() throws -> [StoredLabResult] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.labResultColumns) FROM lab_results ORDER BY patient, collected_days, id").map {
+            try Row.fetchAll(
+                db, sql: "SELECT \(Self.labResultColumns) FROM lab_results ORDER BY patient, collected_days, id"
+            ).map {
                 StoredLabResult(result: try Self.labResult($0), sourceFile: $0["source_file"])
             }
         }
@@ -355,26 +416,37 @@ public final class SQLiteRecordStore: RecordStore {
 
     public func records(patient: String?) throws -> [MonthlyRecord] {
         try queue.read { db in
-            let rows = patient == nil
-                ? try Row.fetchAll(db, sql: "SELECT \(Self.monthlyRecordColumns) FROM monthly_records ORDER BY patient, month")
-                : try Row.fetchAll(db, sql: "SELECT \(Self.monthlyRecordColumns) FROM monthly_records WHERE patient = ? ORDER BY month", arguments: [patient])
+            let rows =
+                patient == nil
+                ? try Row.fetchAll(
+                    db, sql: "SELECT \(Self.monthlyRecordColumns) FROM monthly_records ORDER BY patient, month")
+                : try Row.fetchAll(
+                    db,
+                    sql: "SELECT \(Self.monthlyRecordColumns) FROM monthly_records WHERE patient = ? ORDER BY month",
+                    arguments: [patient])
             return try rows.map { try Self.record($0) }
         }
     }
 
     public func rejections() throws -> [StoredRejection] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT file, record, code, message FROM rejections ORDER BY kind, file, record").map {
-                let record: String = $0["record"]
-                return StoredRejection(file: $0["file"], record: record.isEmpty ? nil : record, code: RejectionCode(rawValue: $0["code"]), message: $0["message"])
-            }
+            try Row.fetchAll(db, sql: "SELECT file, record, code, message FROM rejections ORDER BY kind, file, record")
+                .map {
+                    let record: String = $0["record"]
+                    return StoredRejection(
+                        file: $0["file"], record: record.isEmpty ? nil : record,
+                        code: RejectionCode(rawValue: $0["code"]), message: $0["message"])
+                }
         }
     }
 
     public func patients() throws -> [RegistryPatient] {
         try queue.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM patients ORDER BY id").map {
-                RegistryPatient(id: $0["id"], day0: $0["day0"], cycleStarts: ($0["cycle_starts"] as String).split(separator: ";").compactMap { Int($0) }, doseMIUPerDay: $0["dose"])
+                RegistryPatient(
+                    id: $0["id"], day0: $0["day0"],
+                    cycleStarts: ($0["cycle_starts"] as String).split(separator: ";").compactMap { Int($0) },
+                    doseMIUPerDay: $0["dose"])
             }
         }
     }
@@ -390,7 +462,9 @@ public final class SQLiteRecordStore: RecordStore {
 
     public func finishRun(_ id: Int64, summary: String) throws {
         try queue.write { db in
-            try db.execute(sql: "UPDATE runs SET finished = ?, summary = ? WHERE id = ?", arguments: [ISO8601DateFormatter().string(from: Date()), summary, id])
+            try db.execute(
+                sql: "UPDATE runs SET finished = ?, summary = ? WHERE id = ?",
+                arguments: [ISO8601DateFormatter().string(from: Date()), summary, id])
         }
     }
 
@@ -399,7 +473,11 @@ public final class SQLiteRecordStore: RecordStore {
     public func canonicalDump() throws -> String {
         try queue.read { db in
             var out = ""
-            for (table, order) in [("patients", "id"), ("fcs_files", "path"), ("samples", "file"), ("applied_gates", "file"), ("lab_files", "path"), ("lab_results", "id"), ("retractions", "id"), ("rejections", "file, record"), ("monthly_records", "patient, month")] {
+            for (table, order) in [
+                ("patients", "id"), ("fcs_files", "path"), ("samples", "file"), ("applied_gates", "file"),
+                ("lab_files", "path"), ("lab_results", "id"), ("retractions", "id"), ("rejections", "file, record"),
+                ("monthly_records", "patient, month"),
+            ] {
                 let columns = table == "fcs_files" || table == "lab_files" ? "path, sha256, status" : "*"
                 for row in try Row.fetchAll(db, sql: "SELECT \(columns) FROM \(table) ORDER BY \(order)") {
                     out += table + ": " + row.description + "\n"

@@ -26,10 +26,14 @@ extension SQLiteRecordStore {
 
     static func labResultArguments(_ r: HIVRNAResult, sourceFile: String) throws -> StatementArguments {
         let values: [(any DatabaseValueConvertible)?] = [
-            r.id, sourceFile, r.patient, r.specimen, r.specimenType, r.collected.text, r.collected.epochSeconds, r.collected.localDays,
-            r.collected.hasTime, r.resulted?.text, r.resulted?.epochSeconds, r.resulted?.localDays, r.resulted?.hasTime, r.status.rawValue,
-            r.replaces, r.outcome.rawValue, r.reportedValue, r.reportedUnit?.rawValue, r.copies, r.log10, r.limit, r.detected,
-            try r.assay.map { try json($0) }, r.dilution, r.failureCode, r.reason, r.instrumentText, r.comment, try json(r.warnings), r.line,
+            r.id, sourceFile, r.patient, r.specimen, r.specimenType, r.collected.text, r.collected.epochSeconds,
+            r.collected.localDays,
+            r.collected.hasTime, r.resulted?.text, r.resulted?.epochSeconds, r.resulted?.localDays, r.resulted?.hasTime,
+            r.status.rawValue,
+            r.replaces, r.outcome.rawValue, r.reportedValue, r.reportedUnit?.rawValue, r.copies, r.log10, r.limit,
+            r.detected,
+            try r.assay.map { try json($0) }, r.dilution, r.failureCode, r.reason, r.instrumentText, r.comment,
+            try json(r.warnings), r.line,
             r.format,
         ]
         return StatementArguments(values)
@@ -38,32 +42,45 @@ extension SQLiteRecordStore {
     static func labResult(_ row: Row) throws -> HIVRNAResult {
         func enumValue<E: RawRepresentable>(_ type: E.Type, _ column: String) throws -> E where E.RawValue == String {
             let raw: String = row[column]
-            guard let v = E(rawValue: raw) else { throw DatabaseError(message: "lab_results.\(column): unknown value \(raw)") }
+            guard let v = E(rawValue: raw) else {
+                throw DatabaseError(message: "lab_results.\(column): unknown value \(raw)")
+            }
             return v
         }
         var resulted: LabTimestamp? = nil
         if let text: String = row["resulted_text"] {
-            resulted = LabTimestamp(epochSeconds: row["resulted_epoch"], localDays: row["resulted_days"], hasTime: row["resulted_has_time"], text: text)
+            resulted = LabTimestamp(
+                epochSeconds: row["resulted_epoch"], localDays: row["resulted_days"], hasTime: row["resulted_has_time"],
+                text: text)
         }
         let unit: String? = row["reported_unit"]
         let assay: String? = row["assay"]
         return HIVRNAResult(
             id: row["id"], patient: row["patient"], specimen: row["specimen"], specimenType: row["specimen_type"],
-            collected: LabTimestamp(epochSeconds: row["collected_epoch"], localDays: row["collected_days"], hasTime: row["collected_has_time"], text: row["collected_text"]),
+            collected: LabTimestamp(
+                epochSeconds: row["collected_epoch"], localDays: row["collected_days"],
+                hasTime: row["collected_has_time"], text: row["collected_text"]),
             resulted: resulted, status: try enumValue(ResultStatus.self, "status"), replaces: row["replaces"],
             outcome: try enumValue(ViralLoadOutcome.self, "outcome"), reportedValue: row["reported_value"],
-            reportedUnit: unit.flatMap(ConcentrationUnit.init(rawValue:)), copies: row["copies"], log10: row["log10"], limit: row["limit_copies"],
-            detected: row["detected"], assay: try assay.map { try decode(AssayInfo.self, $0) }, dilution: row["dilution"],
-            failureCode: row["failure_code"], reason: row["reason"], instrumentText: row["instrument_text"], comment: row["comment"],
+            reportedUnit: unit.flatMap(ConcentrationUnit.init(rawValue:)), copies: row["copies"], log10: row["log10"],
+            limit: row["limit_copies"],
+            detected: row["detected"], assay: try assay.map { try decode(AssayInfo.self, $0) },
+            dilution: row["dilution"],
+            failureCode: row["failure_code"], reason: row["reason"], instrumentText: row["instrument_text"],
+            comment: row["comment"],
             warnings: try decode([String].self, row["warnings"]), line: row["line"], format: row["format"])
     }
 
     static func recordArguments(_ r: MonthlyRecord) throws -> StatementArguments {
         let values: [(any DatabaseValueConvertible)?] = [
-            r.patient, r.month, r.targetDate, r.windowFromDay, r.windowToDay, r.baseline, r.stratum, r.responder, r.cd4Collected, r.cd4Abs,
-            r.cd4Pct, r.cd8Abs, r.cd8Pct, r.cd4cd8Ratio, r.cd8HladrPct, r.cd4Cd25Pct, r.method?.rawValue, r.hivCollected, r.hivRnaCopies,
-            r.hivRnaLog10, r.hivRnaCensor?.rawValue, r.hivRnaLimit, r.hivRnaAssay, r.cycle, r.daysSinceCycleStart, r.doseMIUPerDay,
-            r.cyclesCompleted, r.deltaCd4Abs, r.deltaCd4Pct, r.deltaLog10, r.onInfusionCd4Abs, r.onInfusionHivRnaLog10, try json(r.missing),
+            r.patient, r.month, r.targetDate, r.windowFromDay, r.windowToDay, r.baseline, r.stratum, r.responder,
+            r.cd4Collected, r.cd4Abs,
+            r.cd4Pct, r.cd8Abs, r.cd8Pct, r.cd4cd8Ratio, r.cd8HladrPct, r.cd4Cd25Pct, r.method?.rawValue,
+            r.hivCollected, r.hivRnaCopies,
+            r.hivRnaLog10, r.hivRnaCensor?.rawValue, r.hivRnaLimit, r.hivRnaAssay, r.cycle, r.daysSinceCycleStart,
+            r.doseMIUPerDay,
+            r.cyclesCompleted, r.deltaCd4Abs, r.deltaCd4Pct, r.deltaLog10, r.onInfusionCd4Abs, r.onInfusionHivRnaLog10,
+            try json(r.missing),
             try json(r.qc), try json(r.sources), r.candidates,
         ]
         return StatementArguments(values)
@@ -73,94 +90,103 @@ extension SQLiteRecordStore {
         let method: String? = row["method"]
         let censor: String? = row["hiv_rna_censor"]
         return MonthlyRecord(
-            patient: row["patient"], month: row["month"], targetDate: row["target_date"], windowFromDay: row["window_from_day"],
-            windowToDay: row["window_to_day"], baseline: row["baseline"], stratum: row["stratum"], responder: row["responder"],
-            cd4Collected: row["cd4_collected"], cd4Abs: row["cd4_abs"], cd4Pct: row["cd4_pct"], cd8Abs: row["cd8_abs"], cd8Pct: row["cd8_pct"],
+            patient: row["patient"], month: row["month"], targetDate: row["target_date"],
+            windowFromDay: row["window_from_day"],
+            windowToDay: row["window_to_day"], baseline: row["baseline"], stratum: row["stratum"],
+            responder: row["responder"],
+            cd4Collected: row["cd4_collected"], cd4Abs: row["cd4_abs"], cd4Pct: row["cd4_pct"], cd8Abs: row["cd8_abs"],
+            cd8Pct: row["cd8_pct"],
             cd4cd8Ratio: row["cd4_cd8_ratio"], cd8HladrPct: row["cd8_hladr_pct"], cd4Cd25Pct: row["cd4_cd25_pct"],
-            method: method.flatMap(CountingMethod.init(rawValue:)), hivCollected: row["hiv_collected"], hivRnaCopies: row["hiv_rna_copies"],
-            hivRnaLog10: row["hiv_rna_log10"], hivRnaCensor: censor.flatMap(Censor.init(rawValue:)), hivRnaLimit: row["hiv_rna_limit"],
+            method: method.flatMap(CountingMethod.init(rawValue:)), hivCollected: row["hiv_collected"],
+            hivRnaCopies: row["hiv_rna_copies"],
+            hivRnaLog10: row["hiv_rna_log10"], hivRnaCensor: censor.flatMap(Censor.init(rawValue:)),
+            hivRnaLimit: row["hiv_rna_limit"],
             hivRnaAssay: row["hiv_rna_assay"], cycle: row["cycle"], daysSinceCycleStart: row["days_since_cycle_start"],
-            doseMIUPerDay: row["dose_miu_per_day"], cyclesCompleted: row["cycles_completed"], deltaCd4Abs: row["delta_cd4_abs"],
-            deltaCd4Pct: row["delta_cd4_pct"], deltaLog10: row["delta_log10"], onInfusionCd4Abs: row["on_infusion_cd4_abs"],
+            doseMIUPerDay: row["dose_miu_per_day"], cyclesCompleted: row["cycles_completed"],
+            deltaCd4Abs: row["delta_cd4_abs"],
+            deltaCd4Pct: row["delta_cd4_pct"], deltaLog10: row["delta_log10"],
+            onInfusionCd4Abs: row["on_infusion_cd4_abs"],
             onInfusionHivRnaLog10: row["on_infusion_hiv_rna_log10"], missing: try decode([String].self, row["missing"]),
-            qc: try decode([QCFlag].self, row["qc"]), sources: try decode([String].self, row["sources"]), candidates: row["candidates"])
+            qc: try decode([QCFlag].self, row["qc"]), sources: try decode([String].self, row["sources"]),
+            candidates: row["candidates"])
     }
 
     /// v2 -> v3. Rewrites the JSON-document tables into typed ones inside the migration's
     /// transaction: an error leaves the v2 store as it was.
     static func migrateToTypedColumns(_ db: Database) throws {
-        try db.execute(sql: """
-            CREATE TABLE lab_results_v3 (
-              id TEXT PRIMARY KEY NOT NULL,
-              source_file TEXT NOT NULL REFERENCES lab_files(path) ON DELETE CASCADE,
-              patient TEXT NOT NULL,
-              specimen TEXT NOT NULL,
-              specimen_type TEXT,
-              collected_text TEXT NOT NULL,
-              collected_epoch INTEGER NOT NULL,
-              collected_days INTEGER NOT NULL,
-              collected_has_time INTEGER NOT NULL CHECK (collected_has_time IN (0, 1)),
-              resulted_text TEXT,
-              resulted_epoch INTEGER,
-              resulted_days INTEGER,
-              resulted_has_time INTEGER CHECK (resulted_has_time IN (0, 1)),
-              status TEXT NOT NULL CHECK (status IN ('preliminary', 'final', 'corrected', 'amended', 'cancelled', 'entered-in-error')),
-              replaces TEXT,
-              outcome TEXT NOT NULL CHECK (outcome IN ('quantified', 'below_limit', 'not_detected', 'above_limit', 'failed', 'not_performed')),
-              reported_value REAL,
-              reported_unit TEXT CHECK (reported_unit IN ('copies/mL', 'IU/mL', 'Eq/mL')),
-              copies REAL CHECK (copies >= 0),
-              log10 REAL,
-              limit_copies REAL,
-              detected INTEGER CHECK (detected IN (0, 1)),
-              assay TEXT,
-              dilution REAL,
-              failure_code TEXT,
-              reason TEXT,
-              instrument_text TEXT,
-              comment TEXT,
-              warnings TEXT NOT NULL,
-              line INTEGER NOT NULL,
-              format TEXT NOT NULL
-            );
-            CREATE TABLE monthly_records_v3 (
-              patient TEXT NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
-              month INTEGER NOT NULL CHECK (month >= 0),
-              target_date TEXT NOT NULL,
-              window_from_day INTEGER NOT NULL,
-              window_to_day INTEGER NOT NULL CHECK (window_to_day >= window_from_day),
-              baseline INTEGER NOT NULL CHECK (baseline IN (0, 1)),
-              stratum TEXT,
-              responder INTEGER CHECK (responder IN (0, 1)),
-              cd4_collected TEXT,
-              cd4_abs REAL, cd4_pct REAL, cd8_abs REAL, cd8_pct REAL, cd4_cd8_ratio REAL, cd8_hladr_pct REAL, cd4_cd25_pct REAL,
-              method TEXT CHECK (method IN ('beads', 'dual')),
-              hiv_collected TEXT,
-              hiv_rna_copies REAL, hiv_rna_log10 REAL,
-              hiv_rna_censor TEXT CHECK (hiv_rna_censor IN ('none', 'lt', 'nd', 'gt')),
-              hiv_rna_limit REAL,
-              hiv_rna_assay TEXT,
-              cycle INTEGER, days_since_cycle_start INTEGER, dose_miu_per_day REAL, cycles_completed INTEGER,
-              delta_cd4_abs REAL, delta_cd4_pct REAL, delta_log10 REAL, on_infusion_cd4_abs REAL, on_infusion_hiv_rna_log10 REAL,
-              missing TEXT NOT NULL,
-              qc TEXT NOT NULL,
-              sources TEXT NOT NULL,
-              candidates INTEGER NOT NULL CHECK (candidates >= 0),
-              PRIMARY KEY (patient, month)
-            );
-            CREATE TABLE applied_gates_v3 (
-              file TEXT PRIMARY KEY NOT NULL REFERENCES samples(file) ON DELETE CASCADE,
-              gating_ml TEXT NOT NULL
-            );
-            ALTER TABLE samples ADD COLUMN config_sha256 TEXT NOT NULL DEFAULT '';
-            ALTER TABLE samples ADD COLUMN gating TEXT NOT NULL DEFAULT 'template' CHECK (gating IN ('template', 'adaptive'));
-            UPDATE samples SET method = 'beads' WHERE method = 'single-platform beads';
-            UPDATE samples SET method = 'dual' WHERE method = 'dual-platform';
-            UPDATE samples SET gating = 'adaptive' WHERE file IN (SELECT file FROM applied_gates);
-            INSERT INTO applied_gates_v3 (file, gating_ml) SELECT file, gating_ml FROM applied_gates WHERE file IN (SELECT file FROM samples);
-            DROP TABLE applied_gates;
-            ALTER TABLE applied_gates_v3 RENAME TO applied_gates;
-            """)
+        try db.execute(
+            sql: """
+                CREATE TABLE lab_results_v3 (
+                  id TEXT PRIMARY KEY NOT NULL,
+                  source_file TEXT NOT NULL REFERENCES lab_files(path) ON DELETE CASCADE,
+                  patient TEXT NOT NULL,
+                  specimen TEXT NOT NULL,
+                  specimen_type TEXT,
+                  collected_text TEXT NOT NULL,
+                  collected_epoch INTEGER NOT NULL,
+                  collected_days INTEGER NOT NULL,
+                  collected_has_time INTEGER NOT NULL CHECK (collected_has_time IN (0, 1)),
+                  resulted_text TEXT,
+                  resulted_epoch INTEGER,
+                  resulted_days INTEGER,
+                  resulted_has_time INTEGER CHECK (resulted_has_time IN (0, 1)),
+                  status TEXT NOT NULL CHECK (status IN ('preliminary', 'final', 'corrected', 'amended', 'cancelled', 'entered-in-error')),
+                  replaces TEXT,
+                  outcome TEXT NOT NULL CHECK (outcome IN ('quantified', 'below_limit', 'not_detected', 'above_limit', 'failed', 'not_performed')),
+                  reported_value REAL,
+                  reported_unit TEXT CHECK (reported_unit IN ('copies/mL', 'IU/mL', 'Eq/mL')),
+                  copies REAL CHECK (copies >= 0),
+                  log10 REAL,
+                  limit_copies REAL,
+                  detected INTEGER CHECK (detected IN (0, 1)),
+                  assay TEXT,
+                  dilution REAL,
+                  failure_code TEXT,
+                  reason TEXT,
+                  instrument_text TEXT,
+                  comment TEXT,
+                  warnings TEXT NOT NULL,
+                  line INTEGER NOT NULL,
+                  format TEXT NOT NULL
+                );
+                CREATE TABLE monthly_records_v3 (
+                  patient TEXT NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+                  month INTEGER NOT NULL CHECK (month >= 0),
+                  target_date TEXT NOT NULL,
+                  window_from_day INTEGER NOT NULL,
+                  window_to_day INTEGER NOT NULL CHECK (window_to_day >= window_from_day),
+                  baseline INTEGER NOT NULL CHECK (baseline IN (0, 1)),
+                  stratum TEXT,
+                  responder INTEGER CHECK (responder IN (0, 1)),
+                  cd4_collected TEXT,
+                  cd4_abs REAL, cd4_pct REAL, cd8_abs REAL, cd8_pct REAL, cd4_cd8_ratio REAL, cd8_hladr_pct REAL, cd4_cd25_pct REAL,
+                  method TEXT CHECK (method IN ('beads', 'dual')),
+                  hiv_collected TEXT,
+                  hiv_rna_copies REAL, hiv_rna_log10 REAL,
+                  hiv_rna_censor TEXT CHECK (hiv_rna_censor IN ('none', 'lt', 'nd', 'gt')),
+                  hiv_rna_limit REAL,
+                  hiv_rna_assay TEXT,
+                  cycle INTEGER, days_since_cycle_start INTEGER, dose_miu_per_day REAL, cycles_completed INTEGER,
+                  delta_cd4_abs REAL, delta_cd4_pct REAL, delta_log10 REAL, on_infusion_cd4_abs REAL, on_infusion_hiv_rna_log10 REAL,
+                  missing TEXT NOT NULL,
+                  qc TEXT NOT NULL,
+                  sources TEXT NOT NULL,
+                  candidates INTEGER NOT NULL CHECK (candidates >= 0),
+                  PRIMARY KEY (patient, month)
+                );
+                CREATE TABLE applied_gates_v3 (
+                  file TEXT PRIMARY KEY NOT NULL REFERENCES samples(file) ON DELETE CASCADE,
+                  gating_ml TEXT NOT NULL
+                );
+                ALTER TABLE samples ADD COLUMN config_sha256 TEXT NOT NULL DEFAULT '';
+                ALTER TABLE samples ADD COLUMN gating TEXT NOT NULL DEFAULT 'template' CHECK (gating IN ('template', 'adaptive'));
+                UPDATE samples SET method = 'beads' WHERE method = 'single-platform beads';
+                UPDATE samples SET method = 'dual' WHERE method = 'dual-platform';
+                UPDATE samples SET gating = 'adaptive' WHERE file IN (SELECT file FROM applied_gates);
+                INSERT INTO applied_gates_v3 (file, gating_ml) SELECT file, gating_ml FROM applied_gates WHERE file IN (SELECT file FROM samples);
+                DROP TABLE applied_gates;
+                ALTER TABLE applied_gates_v3 RENAME TO applied_gates;
+                """)
         for row in try Row.fetchAll(db, sql: "SELECT source_file, data FROM lab_results") {
             let r = try decode(HIVRNAResult.self, row["data"])
             try db.execute(
@@ -173,21 +199,26 @@ extension SQLiteRecordStore {
                 throw DatabaseError(message: "monthly_records: a record is not a JSON object")
             }
             if let label = object["method"] as? String {
-                guard let m = CountingMethod(label: label) else { throw DatabaseError(message: "monthly_records: unknown method \(label)") }
+                guard let m = CountingMethod(label: label) else {
+                    throw DatabaseError(message: "monthly_records: unknown method \(label)")
+                }
                 object["method"] = m.rawValue
             }
-            let r = try JSONDecoder().decode(MonthlyRecord.self, from: try JSONSerialization.data(withJSONObject: object))
+            let r = try JSONDecoder().decode(
+                MonthlyRecord.self, from: try JSONSerialization.data(withJSONObject: object))
             try db.execute(
-                sql: "INSERT INTO monthly_records_v3 (\(monthlyRecordColumns)) VALUES (\(placeholders(monthlyRecordColumns)))",
+                sql:
+                    "INSERT INTO monthly_records_v3 (\(monthlyRecordColumns)) VALUES (\(placeholders(monthlyRecordColumns)))",
                 arguments: try recordArguments(r))
         }
-        try db.execute(sql: """
-            DROP TABLE lab_results;
-            ALTER TABLE lab_results_v3 RENAME TO lab_results;
-            CREATE INDEX lab_results_patient ON lab_results(patient, collected_days);
-            CREATE INDEX lab_results_source ON lab_results(source_file);
-            DROP TABLE monthly_records;
-            ALTER TABLE monthly_records_v3 RENAME TO monthly_records;
-            """)
+        try db.execute(
+            sql: """
+                DROP TABLE lab_results;
+                ALTER TABLE lab_results_v3 RENAME TO lab_results;
+                CREATE INDEX lab_results_patient ON lab_results(patient, collected_days);
+                CREATE INDEX lab_results_source ON lab_results(source_file);
+                DROP TABLE monthly_records;
+                ALTER TABLE monthly_records_v3 RENAME TO monthly_records;
+                """)
     }
 }

@@ -1,12 +1,13 @@
+import CytoModel
+import Deflate
+import FCSParser
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CytoModel
-import Deflate
-import FCSParser
-import Foundation
 
 /// Options of `cytoingest synth`.
 public struct SynthOptions: Sendable, Hashable, Codable {
@@ -98,10 +99,13 @@ enum CohortPlanner {
             let cycles = stride(from: 0, through: 28 * max(options.months, 1), by: 56).map { day0 + $0 }
             out.append(
                 PatientPlan(
-                    id: String(format: "P%03d", i + 1), day0: day0, highStratum: high, responder: responder, baselineCD4: baseline,
-                    gain: gain, cd4PctBase: high ? rng.uniform(22, 34) : rng.uniform(8, 18), cd8PctBase: rng.uniform(38, 55),
+                    id: String(format: "P%03d", i + 1), day0: day0, highStratum: high, responder: responder,
+                    baselineCD4: baseline,
+                    gain: gain, cd4PctBase: high ? rng.uniform(22, 34) : rng.uniform(8, 18),
+                    cd8PctBase: rng.uniform(38, 55),
                     hladrBase: rng.uniform(30, 55), cd25Base: rng.uniform(6, 14), rnaLog10Base: rng.uniform(2.8, 5.2),
-                    suppressed: i % 3 == 2, infusionRise: i % 4 == 1, doseMIUPerDay: [6, 9, 12, 18][i % 4], cycleStarts: cycles))
+                    suppressed: i % 3 == 2, infusionRise: i % 4 == 1, doseMIUPerDay: [6, 9, 12, 18][i % 4],
+                    cycleStarts: cycles))
         }
         return out
     }

@@ -74,11 +74,14 @@ public struct CohortSynthesizer: Sendable {
     public init(options: SynthOptions) { self.options = options }
 
     public static let gateIDs = [
-        "beads": "Beads", "singlets": "Singlets", "lymphocytes": "Lymphocytes", "cd3": "CD3", "cd4": "CD4T", "cd8": "CD8T",
+        "beads": "Beads", "singlets": "Singlets", "lymphocytes": "Lymphocytes", "cd3": "CD3", "cd4": "CD4T",
+        "cd8": "CD8T",
         "cd8Hladr": "CD8_HLADR", "cd4Cd25": "CD4_CD25",
     ]
 
-    func fileName(_ p: PatientPlan, _ m: Int) -> String { "\(p.id)_M\(m < 10 ? "0" : "")\(m).fcs" + (options.gzip ? ".gz" : "") }
+    func fileName(_ p: PatientPlan, _ m: Int) -> String {
+        "\(p.id)_M\(m < 10 ? "0" : "")\(m).fcs" + (options.gzip ? ".gz" : "")
+    }
 
     /// Generates and writes everything under `directory`. Returns the truth.
     @discardableResult
@@ -102,7 +105,13 @@ public struct CohortSynthesizer: Sendable {
                 let index = next
                 let (p, m) = jobs[index]
                 let fault = faults[index]
-                group.addTask { (index, try CohortSynthesizer(options: options).writeFile(p, month: m, fault: fault, directory: directory)) }
+                group.addTask {
+                    (
+                        index,
+                        try CohortSynthesizer(options: options).writeFile(
+                            p, month: m, fault: fault, directory: directory)
+                    )
+                }
                 next += 1
             }
             for _ in 0..<width { add() }
@@ -114,7 +123,9 @@ public struct CohortSynthesizer: Sendable {
         }
         let rna = rnaResults(plans)
         let truth = CohortTruth(
-            options: options, populationCodes: Dictionary(uniqueKeysWithValues: Panel.Population.allCases.map { ($0.name, Int($0.rawValue)) }),
+            options: options,
+            populationCodes: Dictionary(
+                uniqueKeysWithValues: Panel.Population.allCases.map { ($0.name, Int($0.rawValue)) }),
             patients: plans, files: results, records: records(plans, results, rna), hivRna: rna, gateIDs: Self.gateIDs)
         try writeText(jsonString(truth), to: directory.appendingPathComponent("truth.json"))
         try writeText(registryCSV(plans), to: directory.appendingPathComponent("registry.csv"))
@@ -129,7 +140,8 @@ public struct CohortSynthesizer: Sendable {
     /// The true populations as a lab's manual-gating worksheet (`cytoingest validate --manual`):
     /// counts, percentages of the parent (2 decimals) and absolute counts (cells/uL, whole).
     func manualCSV(_ files: [FileTruth]) -> String {
-        var out = "# True populations of the synthetic cohort, written by cytoingest synth as a manual-gating worksheet\n"
+        var out =
+            "# True populations of the synthetic cohort, written by cytoingest synth as a manual-gating worksheet\n"
         out += "sample,population,count,percent,absolute\n"
         func pct(_ v: Double) -> String { String(format: "%.2f", v) }
         for f in files {
@@ -177,24 +189,33 @@ public struct CohortSynthesizer: Sendable {
         var c = TubeConditions.identity
         var events = options.events
         let drift = options.drift ?? .none
-        guard drift != .none || (options.instruments ?? 1) > 1 || options.eventsRange != nil || fault != nil else { return (c, events) }
+        guard drift != .none || (options.instruments ?? 1) > 1 || options.eventsRange != nil || fault != nil else {
+            return (c, events)
+        }
         var rng = Xoshiro(seed: options.seed, stream: [0xD81F7, UInt64(p.day0), UInt64(m)])
         if (options.instruments ?? 1) > 1 { c.instrument = 1 + Int(rng.next() % 2) }
         // Detector gains x0.6-1.6 (strong) or x0.87-1.15 (mild), scatter gains x0.8-1.25 or
         // x0.95-1.05, per-tube staining shifts up to 0.3 or 0.1 decades.
         let (gain, scatter, stain): ((Double, Double), (Double, Double), Double) =
-            drift == .strong ? ((0.6, 1.6), (0.8, 1.25), 0.3) : drift == .mild ? ((0.87, 1.15), (0.95, 1.05), 0.1) : ((1, 1), (1, 1), 0)
-        func logUniform(_ r: (Double, Double)) -> Double { r.0 == r.1 ? r.0 : exp(log(r.0) + rng.uniform() * (log(r.1) - log(r.0))) }
+            drift == .strong
+            ? ((0.6, 1.6), (0.8, 1.25), 0.3) : drift == .mild ? ((0.87, 1.15), (0.95, 1.05), 0.1) : ((1, 1), (1, 1), 0)
+        func logUniform(_ r: (Double, Double)) -> Double {
+            r.0 == r.1 ? r.0 : exp(log(r.0) + rng.uniform() * (log(r.1) - log(r.0)))
+        }
         for d in 0..<Panel.markers.count { c.detectorGains[d] = logUniform(gain) }
         c.fscGain = logUniform(scatter)
         c.sscGain = logUniform(scatter)
         for d in 0..<Panel.markers.count { c.stainShift[d] = stain == 0 ? 0 : (rng.uniform() * 2 - 1) * stain }
-        if let r = options.eventsRange, r.count == 2, r[1] >= r[0] { events = r[0] + Int(rng.next() % UInt64(r[1] - r[0] + 1)) }
+        if let r = options.eventsRange, r.count == 2, r[1] >= r[0] {
+            events = r[0] + Int(rng.next() % UInt64(r[1] - r[0] + 1))
+        }
         c.fault = fault
         return (c, events)
     }
 
-    func writeFile(_ p: PatientPlan, month m: Int, fault: TubeConditions.Fault? = nil, directory: URL) throws -> FileTruth {
+    func writeFile(
+        _ p: PatientPlan, month m: Int, fault: TubeConditions.Fault? = nil, directory: URL
+    ) throws -> FileTruth {
         let day = CohortPlanner.visitDay(p, month: m, seed: options.seed)
         let targets = CohortPlanner.targets(p, month: m, seed: options.seed)
         var rng = Xoshiro(seed: options.seed, stream: [0xFC5, UInt64(p.day0), UInt64(m)])
@@ -208,16 +229,22 @@ public struct CohortSynthesizer: Sendable {
         var spill = Panel.spillover(instrument: c.instrument)
         if c != .identity {
             // The file's spillover is the drifted instrument's: S'[i][j] = S[i][j] g_j / g_i.
-            for i in spill.indices { for j in spill[i].indices { spill[i][j] *= c.detectorGains[j] / c.detectorGains[i] } }
+            for i in spill.indices {
+                for j in spill[i].indices { spill[i][j] *= c.detectorGains[j] / c.detectorGains[i] }
+            }
         }
-        var labelsOf: [String?] = names.indices.map { i in options.naming == .detector && i >= 3 && i < 3 + Panel.markers.count ? Panel.markers[i - 3] : nil }
+        var labelsOf: [String?] = names.indices.map { i in
+            options.naming == .detector && i >= 3 && i < 3 + Panel.markers.count ? Panel.markers[i - 3] : nil
+        }
         if c.instrument == 2 {
             // Other detector names and order; markers in $PnS.
             let order = Panel.instrument2Order
             let marker = columns[3..<(3 + Panel.markers.count)].map { $0 }
             for (k, m) in order.enumerated() { columns[3 + k] = marker[m] }
             names = Panel.scatter + order.map { Panel.instrument2Detectors[$0] } + ["Time"]
-            labelsOf = names.indices.map { i in i >= 3 && i < 3 + Panel.markers.count ? Panel.markers[order[i - 3]] : nil }
+            labelsOf = names.indices.map { i in
+                i >= 3 && i < 3 + Panel.markers.count ? Panel.markers[order[i - 3]] : nil
+            }
             spillChannels = Panel.instrument2Detectors
         }
         var params: [FCSWriteParameter] = []
@@ -235,10 +262,14 @@ public struct CohortSynthesizer: Sendable {
         o.spillover = FCSSpillover(channels: spillChannels, matrix: spill, keyword: "")
         let specimen = "S-\(p.id)-M\(m)"
         for (k, v) in [
-            ("$CYT", c.instrument == 2 ? "Attune NxT (synthetic)" : "FACSCanto II (synthetic)"), ("$CYTSN", c.instrument == 2 ? "SYN-ATTUNE-02" : "SYN-CANTO-01"), ("$SRC", p.id), ("PATIENT ID", p.id), ("$SMNO", specimen),
-            ("$DATE", CivilDate.fcs(day)), ("$BTIM", "08:30:00"), ("$ETIM", "08:32:00"), ("$FIL", String(name.prefix { $0 != "." }) + ".fcs"),
+            ("$CYT", c.instrument == 2 ? "Attune NxT (synthetic)" : "FACSCanto II (synthetic)"),
+            ("$CYTSN", c.instrument == 2 ? "SYN-ATTUNE-02" : "SYN-CANTO-01"), ("$SRC", p.id), ("PATIENT ID", p.id),
+            ("$SMNO", specimen),
+            ("$DATE", CivilDate.fcs(day)), ("$BTIM", "08:30:00"), ("$ETIM", "08:32:00"),
+            ("$FIL", String(name.prefix { $0 != "." }) + ".fcs"),
             ("$TIMESTEP", "0.01"), ("BEADS PER TUBE", formatted(options.beadsPerTube)), ("BEAD LOT", options.beadLot),
-            ("BLOOD VOLUME UL", formatted(options.bloodVolumeMicroliters)), ("TUBE NAME", "CD45/CD3/CD4/CD8/HLA-DR/CD25 TruCOUNT"),
+            ("BLOOD VOLUME UL", formatted(options.bloodVolumeMicroliters)),
+            ("TUBE NAME", "CD45/CD3/CD4/CD8/HLA-DR/CD25 TruCOUNT"),
         ] { o.add(k, v) }
         var stored = columns
         if options.dataType == .integer {
@@ -262,7 +293,8 @@ public struct CohortSynthesizer: Sendable {
         return FileTruth(
             file: "fcs/\(name)", labels: "labels/\(labelName)", patient: p.id, month: m, collected: CivilDate.iso(day),
             beadsPerTube: options.beadsPerTube, bloodVolumeUl: options.bloodVolumeMicroliters,
-            truth: SampleTruth(labels: labels, beadsPerTube: options.beadsPerTube, bloodVolume: options.bloodVolumeMicroliters),
+            truth: SampleTruth(
+                labels: labels, beadsPerTube: options.beadsPerTube, bloodVolume: options.bloodVolumeMicroliters),
             conditions: c == .identity ? nil : c, expectedFlags: c.expectedFlags.isEmpty ? nil : c.expectedFlags)
     }
 
@@ -279,7 +311,9 @@ public struct CohortSynthesizer: Sendable {
                 (CohortPlanner.visitDay(p, month: $0, seed: options.seed), false, $0)
             }
             if p.infusionRise {
-                for start in p.cycleStarts where start + 4 <= p.day0 + 28 * (options.months - 1) { draws.append((start + 4, true, -1)) }
+                for start in p.cycleStarts where start + 4 <= p.day0 + 28 * (options.months - 1) {
+                    draws.append((start + 4, true, -1))
+                }
             }
             draws.sort { $0.day < $1.day }
             for d in draws {
@@ -289,7 +323,8 @@ public struct CohortSynthesizer: Sendable {
                 var log = p.rnaLog10Base + rng.normal(0, 0.12) - (p.responder ? 0.15 * (1 - exp(-months / 3)) : 0)
                 if d.onInfusion { log += 0.75 }
                 var r = RNAResult(
-                    id: id, patient: p.id, specimen: "S-\(p.id)-D\(d.day - p.day0 + 100)", collectedDay: d.day, collected: CivilDate.iso(d.day),
+                    id: id, patient: p.id, specimen: "S-\(p.id)-D\(d.day - p.day0 + 100)", collectedDay: d.day,
+                    collected: CivilDate.iso(d.day),
                     outcome: "quantified", copies: nil, log10: nil, limit: nil, onInfusion: d.onInfusion)
                 if p.suppressed && !d.onInfusion {
                     r.outcome = d.month % 2 == 0 ? "below_limit" : "not_detected"
@@ -315,10 +350,14 @@ public struct CohortSynthesizer: Sendable {
                 let t = f.truth
                 out.append(
                     RecordTruth(
-                        patient: p.id, month: m, targetDate: CivilDate.iso(p.day0 + 28 * m), cd4Abs: t.cd4Abs, cd4Pct: t.cd4Pct, cd8Abs: t.cd8Abs,
-                        cd8Pct: t.cd8Pct, cd4cd8Ratio: t.cd4Abs / t.cd8Abs, cd8HladrPct: t.cd8HladrPct, cd4Cd25Pct: t.cd4Cd25Pct,
+                        patient: p.id, month: m, targetDate: CivilDate.iso(p.day0 + 28 * m), cd4Abs: t.cd4Abs,
+                        cd4Pct: t.cd4Pct, cd8Abs: t.cd8Abs,
+                        cd8Pct: t.cd8Pct, cd4cd8Ratio: t.cd4Abs / t.cd8Abs, cd8HladrPct: t.cd8HladrPct,
+                        cd4Cd25Pct: t.cd4Cd25Pct,
                         hivRnaCopies: r?.copies, hivRnaLog10: r?.log10,
-                        hivRnaCensor: r.map { $0.outcome == "below_limit" ? "lt" : $0.outcome == "not_detected" ? "nd" : "none" } ?? "none"))
+                        hivRnaCensor: r.map {
+                            $0.outcome == "below_limit" ? "lt" : $0.outcome == "not_detected" ? "nd" : "none"
+                        } ?? "none"))
             }
         }
         return out
@@ -327,7 +366,8 @@ public struct CohortSynthesizer: Sendable {
     func registryCSV(_ plans: [PatientPlan]) -> String {
         var s = "patient_id,day0,cycle_starts,dose_miu_per_day\n"
         for p in plans {
-            s += "\(p.id),\(CivilDate.iso(p.day0)),\(p.cycleStarts.map(CivilDate.iso).joined(separator: ";")),\(formatted(p.doseMIUPerDay))\n"
+            s +=
+                "\(p.id),\(CivilDate.iso(p.day0)),\(p.cycleStarts.map(CivilDate.iso).joined(separator: ";")),\(formatted(p.doseMIUPerDay))\n"
         }
         return s
     }
@@ -417,16 +457,22 @@ public struct CohortSynthesizer: Sendable {
                 """
             switch r.outcome {
             case "quantified":
-                s += "          <valueQuantity><value value=\"\(formatted(r.copies!))\"/><unit value=\"copies/mL\"/><system value=\"http://unitsofmeasure.org\"/><code value=\"{copies}/mL\"/></valueQuantity>\n"
+                s +=
+                    "          <valueQuantity><value value=\"\(formatted(r.copies!))\"/><unit value=\"copies/mL\"/><system value=\"http://unitsofmeasure.org\"/><code value=\"{copies}/mL\"/></valueQuantity>\n"
             case "below_limit":
-                s += "          <valueQuantity><value value=\"20\"/><comparator value=\"&lt;\"/><unit value=\"copies/mL\"/><system value=\"http://unitsofmeasure.org\"/><code value=\"{copies}/mL\"/></valueQuantity>\n"
-                s += "          <interpretation><coding><system value=\"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation\"/><code value=\"DET\"/></coding></interpretation>\n"
+                s +=
+                    "          <valueQuantity><value value=\"20\"/><comparator value=\"&lt;\"/><unit value=\"copies/mL\"/><system value=\"http://unitsofmeasure.org\"/><code value=\"{copies}/mL\"/></valueQuantity>\n"
+                s +=
+                    "          <interpretation><coding><system value=\"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation\"/><code value=\"DET\"/></coding></interpretation>\n"
             default:
-                s += "          <valueCodeableConcept><coding><system value=\"http://snomed.info/sct\"/><code value=\"260415000\"/><display value=\"Not detected\"/></coding></valueCodeableConcept>\n"
-                s += "          <interpretation><coding><system value=\"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation\"/><code value=\"ND\"/></coding></interpretation>\n"
+                s +=
+                    "          <valueCodeableConcept><coding><system value=\"http://snomed.info/sct\"/><code value=\"260415000\"/><display value=\"Not detected\"/></coding></valueCodeableConcept>\n"
+                s +=
+                    "          <interpretation><coding><system value=\"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation\"/><code value=\"ND\"/></coding></interpretation>\n"
             }
             s += "          <method><text value=\"COBAS AmpliPrep/COBAS TaqMan HIV-1 Test, v2.0\"/></method>\n"
-            s += "          <specimen><identifier><system value=\"urn:x-synthetic:accession\"/><value value=\"\(r.specimen)\"/></identifier></specimen>\n"
+            s +=
+                "          <specimen><identifier><system value=\"urn:x-synthetic:accession\"/><value value=\"\(r.specimen)\"/></identifier></specimen>\n"
             s += "        </Observation>\n      </resource>\n    </entry>\n"
         }
         return s + "</Bundle>\n"
@@ -446,7 +492,8 @@ public struct CohortSynthesizer: Sendable {
             var a = #"gating:compensation-ref="FCS" gating:transformation-ref="Logicle""#
             if let min { a += #" gating:min="\#(min)""# }
             if let max { a += #" gating:max="\#(max)""# }
-            return #"    <gating:dimension \#(a)><data-type:fcs-dimension data-type:name="\#(ch(marker))"/></gating:dimension>"#
+            return
+                #"    <gating:dimension \#(a)><data-type:fcs-dimension data-type:name="\#(ch(marker))"/></gating:dimension>"#
         }
         return """
             <?xml version="1.0" encoding="UTF-8"?>

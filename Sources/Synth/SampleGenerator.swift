@@ -91,7 +91,8 @@ struct SampleGenerator {
         }
         let lymphShares: [(Panel.Population, Double)] = [
             (.cd4T, t.cd4Pct * (1 - t.cd25Pct / 100)), (.cd4TCD25, t.cd4Pct * t.cd25Pct / 100),
-            (.cd8T, t.cd8Pct * (1 - t.hladrPct / 100)), (.cd8THLADR, t.cd8Pct * t.hladrPct / 100), (.dnT, dn), (.bCell, b), (.nkCell, nk),
+            (.cd8T, t.cd8Pct * (1 - t.hladrPct / 100)), (.cd8THLADR, t.cd8Pct * t.hladrPct / 100), (.dnT, dn),
+            (.bCell, b), (.nkCell, nk),
         ]
         let lymphTotal = lymphShares.map(\.1).reduce(0, +)
         let absLymph = t.cd4Abs / (t.cd4Pct / 100)
@@ -112,7 +113,9 @@ struct SampleGenerator {
     /// Labels and columns (FSC-A, FSC-H, SSC-A, 6 markers' detectors, Time) for one tube.
     /// Detector values are in `Panel.markers` order, spilled with the instrument's matrix and
     /// scaled by its gains.
-    func generate(_ t: VisitTargets, events n: Int, conditions c: TubeConditions = .identity, rng: inout Xoshiro) -> (labels: [UInt8], columns: [[Double]]) {
+    func generate(
+        _ t: VisitTargets, events n: Int, conditions c: TubeConditions = .identity, rng: inout Xoshiro
+    ) -> (labels: [UInt8], columns: [[Double]]) {
         let comp = composition(t, fault: c.fault)
         var cumulative: [Double] = []
         var acc = 0.0

@@ -116,7 +116,10 @@ public struct RawFCS: Sendable {
     public static func parameterKeywords(names: [String], bits: [String], ranges: [Int]) -> [(String, String)] {
         var kw: [(String, String)] = []
         for (i, n) in names.enumerated() {
-            kw += [("$P\(i + 1)N", n), ("$P\(i + 1)B", bits[i]), ("$P\(i + 1)E", "0,0"), ("$P\(i + 1)R", String(ranges[i]))]
+            kw += [
+                ("$P\(i + 1)N", n), ("$P\(i + 1)B", bits[i]), ("$P\(i + 1)E", "0,0"),
+                ("$P\(i + 1)R", String(ranges[i])),
+            ]
         }
         return kw
     }

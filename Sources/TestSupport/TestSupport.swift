@@ -79,15 +79,33 @@ public enum CSV {
             if quoted {
                 if c == "\"" {
                     if let n = it.next() {
-                        if n == "\"" { field.append("\"") } else {
+                        if n == "\"" {
+                            field.append("\"")
+                        } else {
                             quoted = false
-                            if n == "," { row.append(field); field = "" } else if n == "\n" { row.append(field); rows.append(row); row = []; field = "" } else if n != "\r" { field.append(n) }
+                            if n == "," {
+                                row.append(field); field = ""
+                            } else if n == "\n" {
+                                row.append(field); rows.append(row); row = []; field = ""
+                            } else if n != "\r" {
+                                field.append(n)
+                            }
                         }
-                    } else { quoted = false }
-                } else { field.append(c) }
-            } else if c == "\"" { quoted = true } else if c == "," { row.append(field); field = "" } else if c == "\n" {
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    field.append(c)
+                }
+            } else if c == "\"" {
+                quoted = true
+            } else if c == "," {
+                row.append(field); field = ""
+            } else if c == "\n" {
                 row.append(field); rows.append(row); row = []; field = ""
-            } else if c != "\r" { field.append(c) }
+            } else if c != "\r" {
+                field.append(c)
+            }
         }
         if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
         return rows
@@ -97,6 +115,9 @@ public enum CSV {
     public static func records(_ text: String) -> [[String: String]] {
         let all = rows(text)
         guard let header = all.first else { return [] }
-        return all.dropFirst().map { r in Dictionary(uniqueKeysWithValues: zip(header, r + Array(repeating: "", count: max(0, header.count - r.count)))) }
+        return all.dropFirst().map { r in
+            Dictionary(
+                uniqueKeysWithValues: zip(header, r + Array(repeating: "", count: max(0, header.count - r.count))))
+        }
     }
 }

@@ -9,7 +9,11 @@ struct CytoIngest: AsyncParsableCommand {
             Exit codes: 0 success; 1 other failure; 64 usage error; 65 finished, but some input \
             was rejected (unreadable file, bad record); 75 temporary failure, retry later.
             """,
-        subcommands: [RunCommand.self, RecordsCommand.self, SamplesCommand.self, RejectionsCommand.self, Inspect.self, GateCommand.self, SynthCommand.self, LabsCommand.self, ValidateCommand.self, ReportCommand.self, GatesCommand.self]
+        subcommands: [
+            RunCommand.self, RecordsCommand.self, SamplesCommand.self, RejectionsCommand.self, Inspect.self,
+            GateCommand.self, SynthCommand.self, LabsCommand.self, ValidateCommand.self, ReportCommand.self,
+            GatesCommand.self,
+        ]
     )
 }
 

@@ -64,7 +64,10 @@ struct GateCommand: ParsableCommand {
         func table() -> String {
             var rows = [["gate", "count", "% parent", "% total"]]
             for g in gates {
-                rows.append([g.path, String(g.count), String(format: "%.2f", g.percentParent), String(format: "%.2f", g.percentTotal)])
+                rows.append([
+                    g.path, String(g.count), String(format: "%.2f", g.percentParent),
+                    String(format: "%.2f", g.percentTotal),
+                ])
             }
             return "\(file): \(events) events\n" + cytoingest.table(rows, indent: "  ")
         }
@@ -79,10 +82,14 @@ struct GateCommand: ParsableCommand {
         }
         let set = reader.dataSets[dataSet]
         let spill = try set.spillover().map { try SpilloverMatrix(fcs: $0) }
-        let engine = try GatingEngine(strategy: strategy, channels: set.parameters.map(\.name), labels: set.parameters.map(\.label), fcsSpillover: spill)
+        let engine = try GatingEngine(
+            strategy: strategy, channels: set.parameters.map(\.name), labels: set.parameters.map(\.label),
+            fcsSpillover: spill)
         var out: FileHandle?
         if let membershipPath {
-            guard FileManager.default.createFile(atPath: membershipPath, contents: nil), let h = FileHandle(forWritingAtPath: membershipPath) else {
+            guard FileManager.default.createFile(atPath: membershipPath, contents: nil),
+                let h = FileHandle(forWritingAtPath: membershipPath)
+            else {
                 throw ValidationError("cannot write \(membershipPath)")
             }
             out = h
@@ -108,7 +115,9 @@ struct GateCommand: ParsableCommand {
         return Report(
             file: file, events: set.eventCount,
             gates: result.gates.map {
-                Report.Entry(id: $0.id, parent: $0.parent, path: $0.path.description, count: $0.count, percentParent: $0.percentParent, percentTotal: $0.percentTotal)
+                Report.Entry(
+                    id: $0.id, parent: $0.parent, path: $0.path.description, count: $0.count,
+                    percentParent: $0.percentParent, percentTotal: $0.percentTotal)
             })
     }
 }

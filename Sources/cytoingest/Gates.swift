@@ -27,9 +27,14 @@ struct GatesCommand: ParsableCommand {
     func run() throws {
         let (cfg, s) = try store.openStore()
         let paths = try s.ingestedFilePaths()
-        let matches = paths.filter { $0 == file || URL(fileURLWithPath: $0).lastPathComponent == URL(fileURLWithPath: file).lastPathComponent }
+        let matches = paths.filter {
+            $0 == file || URL(fileURLWithPath: $0).lastPathComponent == URL(fileURLWithPath: file).lastPathComponent
+        }
         guard matches.count == 1, let path = matches.first else {
-            printError(matches.isEmpty ? "no ingested file matches \(file)" : "\(matches.count) ingested files match \(file); give the path")
+            printError(
+                matches.isEmpty
+                    ? "no ingested file matches \(file)"
+                    : "\(matches.count) ingested files match \(file); give the path")
             throw exitDataError
         }
         let xml: String

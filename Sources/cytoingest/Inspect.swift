@@ -62,7 +62,8 @@ extension Inspect {
         do { config = try PipelineConfiguration.load(path: configPath) } catch {
             throw ValidationError("no FILE given and the configuration cannot be used: \(error.description)")
         }
-        for entry in config.inputs.fcs where !entry.contains("*") && !FileManager.default.fileExists(atPath: config.resolve(entry)) {
+        for entry in config.inputs.fcs
+        where !entry.contains("*") && !FileManager.default.fileExists(atPath: config.resolve(entry)) {
             throw ValidationError("\(configPath): inputs.fcs entry \(entry) does not exist")
         }
         return config.fcsFiles()
@@ -122,7 +123,9 @@ struct InspectReport: Codable, Equatable {
                     events: set.eventCount, datatype: set.dataType.rawValue, byteord: set.byteOrder?.keywordValue,
                     spillover: nil,
                     keywords: Dictionary(set.text.keywords.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }),
-                    parameters: set.parameters.map { Parameter(name: $0.name, label: $0.label, bits: $0.bits, range: $0.range) },
+                    parameters: set.parameters.map {
+                        Parameter(name: $0.name, label: $0.label, bits: $0.bits, range: $0.range)
+                    },
                     warnings: set.warnings)
                 do {
                     if let s = try set.spillover() {
@@ -186,11 +189,15 @@ struct InspectReport: Codable, Equatable {
         }
         out += "  version \(version ?? "?"), \(datasets.count) data set\(datasets.count == 1 ? "" : "s")\n"
         for (i, ds) in datasets.enumerated() {
-            out += "  data set \(i + 1): \(ds.events) events, \(ds.parameters.count) parameters, $DATATYPE \(ds.datatype)"
+            out +=
+                "  data set \(i + 1): \(ds.events) events, \(ds.parameters.count) parameters, $DATATYPE \(ds.datatype)"
             if let b = ds.byteord { out += ", $BYTEORD \(b)" }
             out += "\n"
             let rows = ds.parameters.enumerated().map { (n, p) -> [String] in
-                var r = ["\(n + 1)", p.name, p.label ?? "", p.bits.map(String.init) ?? "*", p.range.map { formatShort($0) } ?? ""]
+                var r = [
+                    "\(n + 1)", p.name, p.label ?? "", p.bits.map(String.init) ?? "*",
+                    p.range.map { formatShort($0) } ?? "",
+                ]
                 if let s = p.stats { r += [formatShort(s.min), formatShort(s.max), formatShort(s.sum)] }
                 return r
             }
@@ -214,7 +221,10 @@ func table(_ rows: [[String]], indent: String) -> String {
     var widths = [Int](repeating: 0, count: first.count)
     for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
     return rows.map { r in
-        indent + r.enumerated().map { i, c in c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        indent
+            + r.enumerated().map { i, c in c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(
+                separator: "  "
+            )
             .trimmingCharacters(in: .whitespaces)
     }.joined(separator: "\n") + "\n"
 }

@@ -5,7 +5,10 @@ import Foundation
 func jsonEncoder(nonFiniteAsStrings: Bool = false) -> JSONEncoder {
     let e = JSONEncoder()
     e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    if nonFiniteAsStrings { e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan") }
+    if nonFiniteAsStrings {
+        e.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    }
     return e
 }
 

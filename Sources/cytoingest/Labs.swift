@@ -6,7 +6,8 @@ import Pipeline
 
 struct LabsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "labs", abstract: "HIV RNA lab XML (neutral export, FHIR R4, mapped vendor formats).", subcommands: [LabsCheck.self])
+        commandName: "labs", abstract: "HIV RNA lab XML (neutral export, FHIR R4, mapped vendor formats).",
+        subcommands: [LabsCheck.self])
 }
 
 struct LabsCheck: ParsableCommand {
@@ -33,7 +34,9 @@ struct LabsCheck: ParsableCommand {
         options.profiles = [MappingProfile.vendorGenericLIS]
         if let config {
             let labs: LabsConfiguration
-            do { labs = try PipelineConfiguration.load(path: config).labs } catch { throw ValidationError(error.description) }
+            do { labs = try PipelineConfiguration.load(path: config).labs } catch {
+                throw ValidationError(error.description)
+            }
             options.profiles = labs.profiles
             options.patientIdentifierSystem = labs.patientIdentifierSystem
         }
@@ -55,17 +58,23 @@ struct LabsCheck: ParsableCommand {
         for x in r.results {
             let value: String
             switch x.outcome {
-            case .quantified: value = x.copies.map { "\(formatShort($0)) copies/mL (log10 \(String(format: "%.2f", log10($0))))" } ?? "\(x.reportedValue.map(formatShort) ?? "?") \(x.reportedUnit?.rawValue ?? "") (not converted)"
+            case .quantified:
+                value =
+                    x.copies.map { "\(formatShort($0)) copies/mL (log10 \(String(format: "%.2f", log10($0))))" }
+                    ?? "\(x.reportedValue.map(formatShort) ?? "?") \(x.reportedUnit?.rawValue ?? "") (not converted)"
             case .belowLimit: value = "< \(x.limit.map(formatShort) ?? "?") copies/mL"
             case .aboveLimit: value = "> \(x.limit.map(formatShort) ?? "?") copies/mL"
             case .notDetected: value = "not detected (limit \(x.limit.map(formatShort) ?? "unknown"))"
             case .failed: value = "failed \(x.failureCode ?? "")"
             case .notPerformed: value = "not performed"
             }
-            s += "  \(x.id)  \(x.patient)  \(x.specimen)  \(x.collected.isoDate)  \(value)  [\(x.assay?.name ?? "assay unknown")]\n"
+            s +=
+                "  \(x.id)  \(x.patient)  \(x.specimen)  \(x.collected.isoDate)  \(value)  [\(x.assay?.name ?? "assay unknown")]\n"
             for w in x.warnings { s += "    warning: \(w)\n" }
         }
-        for x in r.rejected { s += "  rejected \(x.id ?? "?") \(x.code): \(x.message)\(x.line.map { " (line \($0))" } ?? "")\n" }
+        for x in r.rejected {
+            s += "  rejected \(x.id ?? "?") \(x.code): \(x.message)\(x.line.map { " (line \($0))" } ?? "")\n"
+        }
         for x in r.retracted { s += "  retracted \(x) (entered-in-error)\n" }
         for x in r.skipped { s += "  skipped \(x)\n" }
         return s

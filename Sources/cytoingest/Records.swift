@@ -13,7 +13,8 @@ func jsonData<T: Encodable>(_ value: T) throws -> String {
 func cell(_ v: Double?, _ digits: Int = 1) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "" }
 
 struct RecordsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "records", abstract: "Print the per-patient monthly records.")
+    static let configuration = CommandConfiguration(
+        commandName: "records", abstract: "Print the per-patient monthly records.")
     @OptionGroup var store: StoreOptions
     @Option(help: "Only this patient.") var patient: String?
     @Option(help: "table, csv or json.") var format: TableFormat = .table
@@ -26,8 +27,10 @@ struct RecordsCommand: ParsableCommand {
     struct Entry: Encodable {
         var r: MonthlyRecord
         enum K: String, CodingKey {
-            case patient, month, targetDate, cd4Abs, cd4Pct, cd8Abs, cd8Pct, cd4cd8Ratio, cd8HladrPct, cd4Cd25Pct, hivRnaCopies, hivRnaLog10, hivRnaCensor
-            case baseline, responder, qc, sources, stratum, missing, cd4Collected, hivCollected, onInfusionCd4Abs, onInfusionHivRnaLog10
+            case patient, month, targetDate, cd4Abs, cd4Pct, cd8Abs, cd8Pct, cd4cd8Ratio, cd8HladrPct, cd4Cd25Pct,
+                hivRnaCopies, hivRnaLog10, hivRnaCensor
+            case baseline, responder, qc, sources, stratum, missing, cd4Collected, hivCollected, onInfusionCd4Abs,
+                onInfusionHivRnaLog10
             case deltaCd4Abs, deltaLog10, cycle, daysSinceCycleStart, doseMIUPerDay, hivRnaLimit, hivRnaAssay
         }
         func encode(to encoder: any Encoder) throws {
@@ -65,13 +68,20 @@ struct RecordsCommand: ParsableCommand {
         }
     }
 
-    static let header = ["patient", "month", "target", "CD4/uL", "CD4%", "CD8/uL", "CD8%", "CD4/CD8", "%CD8+DR+", "%CD4+CD25+", "RNA copies/mL", "log10", "censor", "responder", "qc"]
+    static let header = [
+        "patient", "month", "target", "CD4/uL", "CD4%", "CD8/uL", "CD8%", "CD4/CD8", "%CD8+DR+", "%CD4+CD25+",
+        "RNA copies/mL", "log10", "censor", "responder", "qc",
+    ]
 
     static func row(_ r: MonthlyRecord) -> [String] {
         [
-            r.patient, String(r.month), r.targetDate, cell(r.cd4Abs, 0), cell(r.cd4Pct), cell(r.cd8Abs, 0), cell(r.cd8Pct), cell(r.cd4cd8Ratio, 2),
-            cell(r.cd8HladrPct), cell(r.cd4Cd25Pct), r.hivRnaCensor == .lt ? "<\(cell(r.hivRnaLimit, 0))" : (r.hivRnaCensor == .nd ? "not detected" : cell(r.hivRnaCopies, 0)),
-            cell(r.hivRnaLog10, 2), r.hivRnaCensor?.rawValue ?? "", r.responder.map { $0 ? "yes" : "no" } ?? "", r.qc.map(\.rawValue).joined(separator: ";"),
+            r.patient, String(r.month), r.targetDate, cell(r.cd4Abs, 0), cell(r.cd4Pct), cell(r.cd8Abs, 0),
+            cell(r.cd8Pct), cell(r.cd4cd8Ratio, 2),
+            cell(r.cd8HladrPct), cell(r.cd4Cd25Pct),
+            r.hivRnaCensor == .lt
+                ? "<\(cell(r.hivRnaLimit, 0))" : (r.hivRnaCensor == .nd ? "not detected" : cell(r.hivRnaCopies, 0)),
+            cell(r.hivRnaLog10, 2), r.hivRnaCensor?.rawValue ?? "", r.responder.map { $0 ? "yes" : "no" } ?? "",
+            r.qc.map(\.rawValue).joined(separator: ";"),
         ]
     }
 
@@ -121,13 +131,24 @@ struct SamplesCommand: ParsableCommand {
     func run() throws {
         let samples = try store.openStore().1.samples()
         let entries = samples.map {
-            Entry(file: $0.file, sha256: $0.sha256, patient: $0.patient, collected: $0.collected, events: $0.events, beadEvents: $0.beadEvents,
-                  lymphocyteEvents: $0.lymphocyteEvents, cd4Abs: $0.cd4Abs, cd4Pct: $0.cd4Pct, cd8Abs: $0.cd8Abs, cd8Pct: $0.cd8Pct,
-                  cd8HladrPct: $0.cd8HladrPct, cd4Cd25Pct: $0.cd4Cd25Pct, qc: $0.qcFlags, status: $0.qcFlags.isEmpty ? "ok" : "flagged")
+            Entry(
+                file: $0.file, sha256: $0.sha256, patient: $0.patient, collected: $0.collected, events: $0.events,
+                beadEvents: $0.beadEvents,
+                lymphocyteEvents: $0.lymphocyteEvents, cd4Abs: $0.cd4Abs, cd4Pct: $0.cd4Pct, cd8Abs: $0.cd8Abs,
+                cd8Pct: $0.cd8Pct,
+                cd8HladrPct: $0.cd8HladrPct, cd4Cd25Pct: $0.cd4Cd25Pct, qc: $0.qcFlags,
+                status: $0.qcFlags.isEmpty ? "ok" : "flagged")
         }
-        let header = ["file", "patient", "collected", "events", "beads", "lymphocytes", "CD4/uL", "CD4%", "CD8/uL", "CD8%", "%CD8+DR+", "%CD4+CD25+", "qc"]
+        let header = [
+            "file", "patient", "collected", "events", "beads", "lymphocytes", "CD4/uL", "CD4%", "CD8/uL", "CD8%",
+            "%CD8+DR+", "%CD4+CD25+", "qc",
+        ]
         let rows = entries.map { e in
-            [e.file, e.patient, e.collected, String(e.events), String(e.beadEvents), String(e.lymphocyteEvents), cell(e.cd4Abs, 0), cell(e.cd4Pct), cell(e.cd8Abs, 0), cell(e.cd8Pct), cell(e.cd8HladrPct), cell(e.cd4Cd25Pct), e.qc.map(\.rawValue).joined(separator: ";")]
+            [
+                e.file, e.patient, e.collected, String(e.events), String(e.beadEvents), String(e.lymphocyteEvents),
+                cell(e.cd4Abs, 0), cell(e.cd4Pct), cell(e.cd8Abs, 0), cell(e.cd8Pct), cell(e.cd8HladrPct),
+                cell(e.cd4Cd25Pct), e.qc.map(\.rawValue).joined(separator: ";"),
+            ]
         }
         switch format {
         case .json: print(try jsonData(Document(samples: entries)))
@@ -140,7 +161,8 @@ struct SamplesCommand: ParsableCommand {
 }
 
 struct RejectionsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rejections", abstract: "Print rejected files and records.")
+    static let configuration = CommandConfiguration(
+        commandName: "rejections", abstract: "Print rejected files and records.")
     @OptionGroup var store: StoreOptions
     @Option(help: "table, csv or json.") var format: TableFormat = .table
 
@@ -160,7 +182,13 @@ struct RejectionsCommand: ParsableCommand {
         let header = ["file", "record", "code", "message"]
         let rows = rejections.map { [$0.file, $0.record ?? "", $0.code.rawValue, $0.message] }
         switch format {
-        case .json: print(try jsonData(Document(rejections: rejections.map { Entry(file: $0.file, record: $0.record, code: $0.code, message: $0.message) })))
+        case .json:
+            print(
+                try jsonData(
+                    Document(
+                        rejections: rejections.map {
+                            Entry(file: $0.file, record: $0.record, code: $0.code, message: $0.message)
+                        })))
         case .csv:
             print(header.joined(separator: ","))
             for r in rows { print(r.map(csvField).joined(separator: ",")) }

@@ -24,7 +24,9 @@ struct StoreOptions: ParsableArguments {
     /// The configuration and its existing store (read-only commands never create one).
     func openStore() throws -> (PipelineConfiguration, any RecordStore) {
         let (c, database) = try load()
-        guard FileManager.default.fileExists(atPath: database) else { throw ValidationError("no store at \(database); run `cytoingest run` first") }
+        guard FileManager.default.fileExists(atPath: database) else {
+            throw ValidationError("no store at \(database); run `cytoingest run` first")
+        }
         return (c, try RecordStores.sqlite(path: database))
     }
 }
@@ -46,7 +48,8 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @Flag(help: "Wait for a concurrent run to finish instead of exiting 75.") var wait = false
     @Flag(help: "Re-hash every file even when size and modification time are unchanged.") var verify = false
-    @Option(name: .customLong("log-format"), help: "Log format on stderr: text or json (one JSON object per line).") var logFormat: LogFormat = .text
+    @Option(name: .customLong("log-format"), help: "Log format on stderr: text or json (one JSON object per line).")
+    var logFormat: LogFormat = .text
     @Flag(help: "Do not print the monthly records table at the end.") var quiet = false
 
     func run() async throws {
@@ -103,11 +106,18 @@ final class Progress: @unchecked Sendable {
                 let elapsed = Date().timeIntervalSince(start)
                 let rate = elapsed > 0 ? Double(events) / elapsed : 0
                 let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
-                FileHandle.standardError.write(Data(String(format: "\r\u{1B}[2K  %d/%d files  %.1f M events/s  ETA %.0f s", done, total, rate / 1e6, eta).utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        String(
+                            format: "\r\u{1B}[2K  %d/%d files  %.1f M events/s  ETA %.0f s", done, total, rate / 1e6,
+                            eta
+                        ).utf8))
                 if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
             }
         case .fileRejected(let path, let code):
-            if json { emit(["event": "rejected", "file": path, "code": code.rawValue]) } else {
+            if json {
+                emit(["event": "rejected", "file": path, "code": code.rawValue])
+            } else {
                 FileHandle.standardError.write(Data("\(tty ? "\r\u{1B}[2K" : "")rejected \(path): \(code)\n".utf8))
             }
         case .labFile(let path, let status):
@@ -115,15 +125,22 @@ final class Progress: @unchecked Sendable {
         case .summary(let s):
             if json {
                 emit([
-                    "event": "summary", "new": s.newFiles, "unchanged": s.unchangedFiles, "superseded": s.supersededFiles, "rejected": s.rejectedFiles,
-                    "missing": s.missingFiles, "labFiles": s.labFilesImported, "labResults": s.labResultsStored, "labRecordsRejected": s.labRecordsRejected,
+                    "event": "summary", "new": s.newFiles, "unchanged": s.unchangedFiles,
+                    "superseded": s.supersededFiles, "rejected": s.rejectedFiles,
+                    "missing": s.missingFiles, "labFiles": s.labFilesImported, "labResults": s.labResultsStored,
+                    "labRecordsRejected": s.labRecordsRejected,
                     "recordsUpdated": s.recordsUpdated, "seconds": s.seconds,
                 ])
             } else {
-                FileHandle.standardError.write(Data(String(
-                    format: "FCS: %d new, %d unchanged, %d superseded, %d rejected, %d missing; labs: %d files, %d results, %d rejected records; %d records updated; %.2f s\n",
-                    s.newFiles, s.unchangedFiles, s.supersededFiles, s.rejectedFiles, s.missingFiles, s.labFilesImported, s.labResultsStored,
-                    s.labRecordsRejected, s.recordsUpdated, s.seconds).utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        String(
+                            format:
+                                "FCS: %d new, %d unchanged, %d superseded, %d rejected, %d missing; labs: %d files, %d results, %d rejected records; %d records updated; %.2f s\n",
+                            s.newFiles, s.unchangedFiles, s.supersededFiles, s.rejectedFiles, s.missingFiles,
+                            s.labFilesImported, s.labResultsStored,
+                            s.labRecordsRejected, s.recordsUpdated, s.seconds
+                        ).utf8))
             }
         }
     }

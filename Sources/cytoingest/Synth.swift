@@ -6,7 +6,8 @@ import Synth
 struct SynthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "synth",
-        abstract: "Write a synthetic CD4/activation cohort with known truth (FCS, labels, lab XML, registry, Gating-ML, truth.json).",
+        abstract:
+            "Write a synthetic CD4/activation cohort with known truth (FCS, labels, lab XML, registry, Gating-ML, truth.json).",
         discussion: "The same options and seed give byte-identical output."
     )
 
@@ -19,23 +20,40 @@ struct SynthCommand: AsyncParsableCommand {
     @Option(help: "FCS data type: F, I or D.") var datatype: String = "F"
     @Option(help: "Integer width: 16 or 32 (with --datatype I).") var bits: Int = 32
     @Option(name: .customLong("byte-order"), help: "little or big.") var byteOrder: String = "little"
-    @Option(name: .customLong("fcs-version"), help: "3.0 (writes SPILL) or 3.1 (writes $SPILLOVER).") var fcsVersion: String = "3.1"
-    @Option(help: "Channel naming: marker ($PnN = CD3) or detector ($PnN = FITC-A, marker in $PnS).") var naming: String = "marker"
+    @Option(name: .customLong("fcs-version"), help: "3.0 (writes SPILL) or 3.1 (writes $SPILLOVER).") var fcsVersion:
+        String = "3.1"
+    @Option(help: "Channel naming: marker ($PnN = CD3) or detector ($PnN = FITC-A, marker in $PnS).") var naming:
+        String = "marker"
     @Flag(help: "Write .fcs.gz files.") var gzip = false
-    @Option(help: "Instrument drift between files: none, mild or strong (detector gains x0.6-1.6, scatter gains, staining shifts up to 0.3 decades when strong).") var drift: String = "none"
-    @Option(help: "Cytometers: 1 or 2 (the second has other channel names, order and spillover).") var instruments: Int = 1
-    @Option(name: .customLong("events-range"), help: "Events per file drawn from LO,HI (overrides --events).") var eventsRange: String?
-    @Option(name: .customLong("qc-faults"), help: "Files with a QC fault (too few beads, too few lymphocytes, a clog), in turn.") var qcFaults: Int = 0
+    @Option(
+        help:
+            "Instrument drift between files: none, mild or strong (detector gains x0.6-1.6, scatter gains, staining shifts up to 0.3 decades when strong)."
+    ) var drift: String = "none"
+    @Option(help: "Cytometers: 1 or 2 (the second has other channel names, order and spillover).") var instruments:
+        Int = 1
+    @Option(name: .customLong("events-range"), help: "Events per file drawn from LO,HI (overrides --events).")
+    var eventsRange: String?
+    @Option(
+        name: .customLong("qc-faults"),
+        help: "Files with a QC fault (too few beads, too few lymphocytes, a clog), in turn.") var qcFaults: Int = 0
 
     func validate() throws {
-        guard ["F", "I", "D"].contains(datatype.uppercased()) else { throw ValidationError("--datatype must be F, I or D") }
+        guard ["F", "I", "D"].contains(datatype.uppercased()) else {
+            throw ValidationError("--datatype must be F, I or D")
+        }
         guard [16, 32].contains(bits) else { throw ValidationError("--bits must be 16 or 32") }
         guard ["little", "big"].contains(byteOrder) else { throw ValidationError("--byte-order must be little or big") }
         guard ["3.0", "3.1"].contains(fcsVersion) else { throw ValidationError("--fcs-version must be 3.0 or 3.1") }
-        guard SynthOptions.Naming(rawValue: naming) != nil else { throw ValidationError("--naming must be marker or detector") }
-        guard SynthOptions.Drift(rawValue: drift) != nil else { throw ValidationError("--drift must be none, mild or strong") }
+        guard SynthOptions.Naming(rawValue: naming) != nil else {
+            throw ValidationError("--naming must be marker or detector")
+        }
+        guard SynthOptions.Drift(rawValue: drift) != nil else {
+            throw ValidationError("--drift must be none, mild or strong")
+        }
         guard [1, 2].contains(instruments) else { throw ValidationError("--instruments must be 1 or 2") }
-        guard qcFaults >= 0, qcFaults <= patients * months else { throw ValidationError("--qc-faults must be 0 ... the number of files") }
+        guard qcFaults >= 0, qcFaults <= patients * months else {
+            throw ValidationError("--qc-faults must be 0 ... the number of files")
+        }
         if let r = eventsRange {
             let parts = r.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard parts.count == 2, parts[0] >= 100, parts[0] <= parts[1], parts[1] <= 50_000_000 else {
@@ -62,7 +80,9 @@ struct SynthCommand: AsyncParsableCommand {
         let d = SynthOptions.Drift(rawValue: drift)!
         o.drift = d == .none ? nil : d
         o.instruments = instruments == 1 ? nil : instruments
-        o.eventsRange = eventsRange.map { $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+        o.eventsRange = eventsRange.map {
+            $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        }
         o.qcFaults = qcFaults == 0 ? nil : qcFaults
         return o
     }
@@ -72,6 +92,8 @@ struct SynthCommand: AsyncParsableCommand {
         let start = Date()
         let truth = try await CohortSynthesizer(options: options).write(to: url)
         let seconds = Date().timeIntervalSince(start)
-        print("wrote \(truth.files.count) FCS files (\(truth.patients.count) patients x \(months) months, \(eventsRange.map { "\($0) events" } ?? "\(events) events each")) to \(out) in \(String(format: "%.2f", seconds)) s")
+        print(
+            "wrote \(truth.files.count) FCS files (\(truth.patients.count) patients x \(months) months, \(eventsRange.map { "\($0) events" } ?? "\(events) events each")) to \(out) in \(String(format: "%.2f", seconds)) s"
+        )
     }
 }

@@ -63,7 +63,8 @@ struct ValidateCommand: ParsableCommand {
         }
         switch format {
         case .json:
-            let data = try JSONSerialization.data(withJSONObject: result.jsonObject(), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            let data = try JSONSerialization.data(
+                withJSONObject: result.jsonObject(), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         case .text:
             print(Self.text(result), terminator: "")
@@ -74,21 +75,39 @@ struct ValidateCommand: ParsableCommand {
     static func text(_ r: ValidationReport) -> String {
         var out = ""
         if !r.samples.isEmpty {
-            var rows = [["sample", "population", "automated %", "manual %", "delta pts", "auto /uL", "manual /uL", "delta /uL", "pass"]]
+            var rows = [
+                [
+                    "sample", "population", "automated %", "manual %", "delta pts", "auto /uL", "manual /uL",
+                    "delta /uL", "pass",
+                ]
+            ]
             for s in r.samples {
-                rows.append([s.sample, s.population, cell(s.automated, 2), cell(s.manual, 2), cell(s.deltaPct, 2), cell(s.automatedAbs, 0), cell(s.manualAbs, 0), cell(s.deltaAbs, 0), s.pass ? "pass" : "FAIL" + (s.note.map { " (\($0))" } ?? "")])
+                rows.append([
+                    s.sample, s.population, cell(s.automated, 2), cell(s.manual, 2), cell(s.deltaPct, 2),
+                    cell(s.automatedAbs, 0), cell(s.manualAbs, 0), cell(s.deltaAbs, 0),
+                    s.pass ? "pass" : "FAIL" + (s.note.map { " (\($0))" } ?? ""),
+                ])
             }
             out += "Automated vs manual\n" + table(rows, indent: "  ")
         }
         if !r.metrics.isEmpty {
             var rows = [["metric", "n", "bias", "LoA low", "LoA high", "CCC", "Pearson r", "F1"]]
-            for m in r.metrics { rows.append([m.metric, String(m.n), cell(m.bias, 3), cell(m.loaLow, 3), cell(m.loaHigh, 3), cell(m.ccc, 4), cell(m.pearson, 4), cell(m.f1, 4)]) }
+            for m in r.metrics {
+                rows.append([
+                    m.metric, String(m.n), cell(m.bias, 3), cell(m.loaLow, 3), cell(m.loaHigh, 3), cell(m.ccc, 4),
+                    cell(m.pearson, 4), cell(m.f1, 4),
+                ])
+            }
             out += "Agreement\n" + table(rows, indent: "  ")
         }
         if !r.replay.isEmpty {
             var rows = [["sample", "population", "gate", "FlowJo", "ours", "diff", "allowed", "pass"]]
             for p in r.replay {
-                rows.append([p.sample, p.population, p.gateType, p.flowJo.map(String.init) ?? "-1", String(p.ours), p.difference.map(String.init) ?? "", p.allowed.map(String.init) ?? "", p.pass.map { $0 ? "pass" : "FAIL" } ?? "not stored"])
+                rows.append([
+                    p.sample, p.population, p.gateType, p.flowJo.map(String.init) ?? "-1", String(p.ours),
+                    p.difference.map(String.init) ?? "", p.allowed.map(String.init) ?? "",
+                    p.pass.map { $0 ? "pass" : "FAIL" } ?? "not stored",
+                ])
             }
             out += "FlowJo workspace replayed\n" + table(rows, indent: "  ")
         }

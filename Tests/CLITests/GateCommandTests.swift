@@ -1,4 +1,3 @@
-@testable import cytoingest
 import ArgumentParser
 import CytoModel
 import FCSParser
@@ -7,6 +6,8 @@ import Pipeline
 import Store
 import TestSupport
 import Testing
+
+@testable import cytoingest
 
 @Suite("cytoingest gate")
 struct GateCommandTests {
@@ -24,7 +25,10 @@ struct GateCommandTests {
         var o = FCSWriteOptions()
         o.spillover = FCSSpillover(channels: ["A", "B"], matrix: [[1, 0.1], [0, 1]])
         let path = dir.appendingPathComponent("t.fcs").path
-        try Data(try FCSWriter.encode(columns: cols, parameters: ["A", "B", "C", "D"].map { FCSWriteParameter(name: $0) }, options: o)).write(to: URL(fileURLWithPath: path))
+        try Data(
+            try FCSWriter.encode(
+                columns: cols, parameters: ["A", "B", "C", "D"].map { FCSWriteParameter(name: $0) }, options: o)
+        ).write(to: URL(fileURLWithPath: path))
         return (path, Paths.fixtures.appendingPathComponent("gatingml/all-kinds.xml").path, dir)
     }
 
@@ -40,7 +44,11 @@ struct GateCommandTests {
         #expect(json["events"] as? Int == 1000)
         let gates = try #require(json["gates"] as? [[String: Any]])
         #expect(gates.count == report.gates.count)
-        #expect(gates.allSatisfy { $0["id"] is String && $0["count"] is Int && $0["percentParent"] is Double && $0["percentTotal"] is Double && $0.keys.contains("parent") })
+        #expect(
+            gates.allSatisfy {
+                $0["id"] is String && $0["count"] is Int && $0["percentParent"] is Double
+                    && $0["percentTotal"] is Double && $0.keys.contains("parent")
+            })
         let rows = CSV.rows(try String(contentsOfFile: csv, encoding: .utf8))
         #expect(rows.count == 1001)
         #expect(rows[0] == report.gates.map(\.id))
@@ -58,7 +66,10 @@ struct GateCommandTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let bad = dir.appendingPathComponent("bad.xml")
         try Data("<not-gating-ml/>".utf8).write(to: bad)
-        for args in [[fcs, "--gating-ml", bad.path], [Paths.fixtures.appendingPathComponent("fcs/fail/truncated_data.fcs").path, "--gating-ml", xml]] {
+        for args in [
+            [fcs, "--gating-ml", bad.path],
+            [Paths.fixtures.appendingPathComponent("fcs/fail/truncated_data.fcs").path, "--gating-ml", xml],
+        ] {
             let cmd = try GateCommand.parse(args)
             do {
                 try cmd.run()

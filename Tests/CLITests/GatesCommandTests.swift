@@ -1,4 +1,3 @@
-@testable import cytoingest
 import ArgumentParser
 import CytoModel
 import Foundation
@@ -7,6 +6,8 @@ import Store
 import Synth
 import TestSupport
 import Testing
+
+@testable import cytoingest
 
 @Suite("cytoingest run (adaptive) and gates")
 struct GatesCommandTests {
@@ -24,7 +25,8 @@ struct GatesCommandTests {
         var text = try String(contentsOf: Paths.repoRoot.appendingPathComponent("pipeline.json"), encoding: .utf8)
         text = text.replacingOccurrences(of: "\"mode\": \"template\"", with: "\"mode\": \"adaptive\"")
         text = text.replacingOccurrences(of: "fixtures/cohort/", with: "cohort/")
-        text = text.replacingOccurrences(of: "\"strategy\": \"cohort/panel.xml\"", with: "\"strategy\": \"\(Paths.fixtures.path)/cohort/panel.xml\"")
+        text = text.replacingOccurrences(
+            of: "\"strategy\": \"cohort/panel.xml\"", with: "\"strategy\": \"\(Paths.fixtures.path)/cohort/panel.xml\"")
         let config = dir.appendingPathComponent("pipeline.json").path
         try Data(text.utf8).write(to: URL(fileURLWithPath: config))
         let run = try #require(try CytoIngest.parseAsRoot(["run", "--config", config, "--quiet"]) as? RunCommand)
@@ -39,9 +41,15 @@ struct GatesCommandTests {
             try export.run()
             let report = try GateCommand.gate(file: fcs, strategyPath: xml, dataSet: 0, membershipPath: nil)
             func count(_ id: String) -> Int? { report.gates.first { $0.id == id }?.count }
-            #expect(count("Lymphocytes") == s.lymphocyteEvents && count("CD4T") == s.cd4Events && count("CD8T") == s.cd8Events)
-            #expect(count("Beads") == s.beadEvents && count("CD8_HLADR") == s.cd8HladrEvents && count("CD4_CD25") == s.cd4Cd25Events)
-            #expect(try String(contentsOfFile: xml, encoding: .utf8).contains("Gates applied to this file by cytoingest adaptive gating"))
+            #expect(
+                count("Lymphocytes") == s.lymphocyteEvents && count("CD4T") == s.cd4Events
+                    && count("CD8T") == s.cd8Events)
+            #expect(
+                count("Beads") == s.beadEvents && count("CD8_HLADR") == s.cd8HladrEvents
+                    && count("CD4_CD25") == s.cd4Cd25Events)
+            #expect(
+                try String(contentsOfFile: xml, encoding: .utf8).contains(
+                    "Gates applied to this file by cytoingest adaptive gating"))
         }
         // An unknown file: 65.
         var missing = try CytoIngest.parseAsRoot(["gates", "--config", config, "nope.fcs"])

@@ -1,4 +1,3 @@
-@testable import cytoingest
 import ArgumentParser
 import CytoModel
 import FCSParser
@@ -7,6 +6,8 @@ import Pipeline
 import Store
 import TestSupport
 import Testing
+
+@testable import cytoingest
 
 @Suite("cytoingest inspect")
 struct InspectTests {
@@ -69,7 +70,9 @@ struct InspectTests {
         #expect(text.contains("20 events, 3 parameters"))
         #expect(text.contains("FL1"))
         #expect(text.contains("data_end_off_by_one"))
-        let spill = InspectReport.make(path: Self.fixtures.appendingPathComponent("pass/f32_le_fcs3.1.fcs").path, options: FCSReader.Options(), stats: false)
+        let spill = InspectReport.make(
+            path: Self.fixtures.appendingPathComponent("pass/f32_le_fcs3.1.fcs").path, options: FCSReader.Options(),
+            stats: false)
         #expect(spill.humanText().contains("spillover: $SPILLOVER 2x2"))
     }
 
@@ -92,6 +95,8 @@ struct InspectConfigTests {
         let bad = dir.appendingPathComponent("bad.json")
         try Data(#"{"inputs": {"fcs": ["nowhere"]}}"#.utf8).write(to: bad)
         #expect(throws: ValidationError.self) { try Inspect.configuredInputs(bad.path) }
-        #expect(throws: ValidationError.self) { try Inspect.configuredInputs(dir.appendingPathComponent("missing.json").path) }
+        #expect(throws: ValidationError.self) {
+            try Inspect.configuredInputs(dir.appendingPathComponent("missing.json").path)
+        }
     }
 }

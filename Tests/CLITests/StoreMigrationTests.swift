@@ -22,7 +22,9 @@ struct CLIProcess {
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return CLIProcess(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return CLIProcess(
+            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+            stderr: String(decoding: e, as: UTF8.self))
     }
 }
 
@@ -36,14 +38,19 @@ struct StoreMigrationTests {
         try String(contentsOf: Paths.fixtures.appendingPathComponent("store/release-v2.\(name)"), encoding: .utf8)
     }
 
-    @Test("a store written by the previous release migrates to typed columns and reads back byte-identical through the CLI")
+    @Test(
+        "a store written by the previous release migrates to typed columns and reads back byte-identical through the CLI"
+    )
     func migrationFromRelease() throws {
         let dir = Paths.temporaryDirectory("store-v2")
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("v2.sqlite").path
-        try FileManager.default.copyItem(atPath: Paths.fixtures.appendingPathComponent("store/release-v2.sqlite").path, toPath: db)
+        try FileManager.default.copyItem(
+            atPath: Paths.fixtures.appendingPathComponent("store/release-v2.sqlite").path, toPath: db)
         let config = Paths.repoRoot.appendingPathComponent("pipeline.json").path
-        for (command, file) in [("records", "records.json"), ("samples", "samples.json"), ("rejections", "rejections.json")] {
+        for (command, file) in [
+            ("records", "records.json"), ("samples", "samples.json"), ("rejections", "rejections.json"),
+        ] {
             let r = try CLIProcess.run([command, "--config", config, "--database", db, "--format", "json"])
             #expect(r.status == 0, "\(command): \(r.stderr)")
             #expect(r.stdout == (try Self.expected(file)), "\(command) after migration")
@@ -60,7 +67,10 @@ struct StoreMigrationTests {
             let labs = try Row.fetchAll(db, sql: "PRAGMA table_info(lab_results)").map { $0["name"] as String }
             #expect(labs.contains("outcome") && labs.contains("copies") && !labs.contains("data"))
             #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM lab_results") == 54)
-            #expect(try String.fetchAll(db, sql: "SELECT DISTINCT method || '/' || gating FROM samples") == ["beads/adaptive"])
+            #expect(
+                try String.fetchAll(db, sql: "SELECT DISTINCT method || '/' || gating FROM samples") == [
+                    "beads/adaptive"
+                ])
         }
         // A record for a patient the registry does not hold violates the foreign key.
         #expect(throws: (any Error).self) {
@@ -75,13 +85,16 @@ struct StoreMigrationTests {
         }
     }
 
-    @Test("rejections --format csv prints CSV; report without files resolves stored paths through --config from any folder")
+    @Test(
+        "rejections --format csv prints CSV; report without files resolves stored paths through --config from any folder"
+    )
     func csvAndReportElsewhere() throws {
         let dir = Paths.temporaryDirectory("cli-elsewhere")
         defer { try? FileManager.default.removeItem(at: dir) }
         let work = dir.appendingPathComponent("lab")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: Paths.fixtures.appendingPathComponent("cohort"), to: work.appendingPathComponent("cohort"))
+        try FileManager.default.copyItem(
+            at: Paths.fixtures.appendingPathComponent("cohort"), to: work.appendingPathComponent("cohort"))
         var text = try String(contentsOf: Paths.repoRoot.appendingPathComponent("pipeline.json"), encoding: .utf8)
         text = text.replacingOccurrences(of: "fixtures/cohort", with: "cohort")
         // A file the pipeline rejects, so that there is something to list.

@@ -1,4 +1,3 @@
-@testable import cytoingest
 import ArgumentParser
 import CytoModel
 import Foundation
@@ -6,6 +5,8 @@ import Pipeline
 import Store
 import TestSupport
 import Testing
+
+@testable import cytoingest
 
 @Suite("cytoingest validate and report")
 struct ValidateCommandTests {
@@ -28,12 +29,16 @@ struct ValidateCommandTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let report = dir.appendingPathComponent("r.html").path
         let good = Self.cohort.appendingPathComponent("manual-gating.csv").path
-        #expect(try Self.exitCode(["validate", "--manual", good, "--config", Self.config, "--report", report, "--format", "json"]) == 0)
+        #expect(
+            try Self.exitCode([
+                "validate", "--manual", good, "--config", Self.config, "--report", report, "--format", "json",
+            ]) == 0)
         let html = try String(contentsOfFile: report, encoding: .utf8)
         #expect(html.contains("id=\"verdict\">PASS") && html.hasPrefix("<!DOCTYPE html>"))
         // One manual CD4 % moved by 3 points.
         var text = try String(contentsOfFile: good, encoding: .utf8)
-        text = text.replacingOccurrences(of: "P001_M00.fcs.gz,cd4,1274,28.58,300", with: "P001_M00.fcs.gz,cd4,1274,31.58,300")
+        text = text.replacingOccurrences(
+            of: "P001_M00.fcs.gz,cd4,1274,28.58,300", with: "P001_M00.fcs.gz,cd4,1274,31.58,300")
         let bad = dir.appendingPathComponent("bad.csv").path
         try Data(text.utf8).write(to: URL(fileURLWithPath: bad))
         #expect(try Self.exitCode(["validate", "--manual", bad, "--config", Self.config, "--report", report]) == 65)
@@ -45,7 +50,11 @@ struct ValidateCommandTests {
         #expect(try Self.exitCode(["validate", "--manual", broken, "--config", Self.config, "--report", report]) == 65)
         #expect(!FileManager.default.fileExists(atPath: report))
         // The cohort's FlowJo workspace.
-        #expect(try Self.exitCode(["validate", "--manual", Self.cohort.appendingPathComponent("flowjo/P003_M03.wsp").path, "--config", Self.config]) == 0)
+        #expect(
+            try Self.exitCode([
+                "validate", "--manual", Self.cohort.appendingPathComponent("flowjo/P003_M03.wsp").path, "--config",
+                Self.config,
+            ]) == 0)
     }
 
     @Test("report renders the panel plots of given files; an unreadable file is named and exits 65")

@@ -1,7 +1,7 @@
 import FCSParser
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Reads every file of `../shared/corpus/fcs` in place and compares it with `reference.json`
 /// (values decoded by flowio 1.4.0 and fcsparser 0.2.4). Where the two references agree on the
@@ -102,7 +102,8 @@ struct CorpusConformanceTests {
     }
 
     /// Compares our data set with a reference; returns a list of differences.
-    static func compare(_ reader: FCSReader, _ set: FCSDataSet, _ ref: RefDataSet, checkNames: Bool) throws -> [String] {
+    static func compare(_ reader: FCSReader, _ set: FCSDataSet, _ ref: RefDataSet, checkNames: Bool) throws -> [String]
+    {
         var diffs: [String] = []
         if let e = ref.events, e != set.eventCount { diffs.append("events \(set.eventCount) vs \(e)") }
         if checkNames && set.parameters.map(\.name) != ref.pnn {
@@ -115,21 +116,29 @@ struct CorpusConformanceTests {
             // The reference JSON prints float32-derived doubles with last-digit noise: 1e-12
             // relative for values. numpy sums pairwise, we add in order: 1e-9 relative for sums.
             let sum = col.reduce(0, +)
-            if !same(lo, s.min, relative: 1e-12) || !same(hi, s.max, relative: 1e-12) || !same(sum, s.sum, relative: 1e-9) {
+            if !same(lo, s.min, relative: 1e-12) || !same(hi, s.max, relative: 1e-12)
+                || !same(sum, s.sum, relative: 1e-9)
+            {
                 diffs.append("parameter \(c + 1): min/max/sum \(lo)/\(hi)/\(sum) vs \(s.min)/\(s.max)/\(s.sum)")
             }
         }
         for (i, row) in ref.first.enumerated() where i < ev.count {
-            if !zip(ev.event(i), row).allSatisfy({ same($0, $1, relative: 1e-12) }) { diffs.append("event \(i + 1) differs") }
+            if !zip(ev.event(i), row).allSatisfy({ same($0, $1, relative: 1e-12) }) {
+                diffs.append("event \(i + 1) differs")
+            }
         }
         for (i, row) in ref.last.enumerated() {
             let k = ev.count - ref.last.count + i
-            if k >= 0 && !zip(ev.event(k), row).allSatisfy({ same($0, $1, relative: 1e-12) }) { diffs.append("event \(k + 1) differs") }
+            if k >= 0 && !zip(ev.event(k), row).allSatisfy({ same($0, $1, relative: 1e-12) }) {
+                diffs.append("event \(k + 1) differs")
+            }
         }
         return diffs
     }
 
-    @Test("every corpus file matches its reference or our documented decision", .enabled(if: available, "../shared/corpus/fcs is absent: corpus conformance skipped"))
+    @Test(
+        "every corpus file matches its reference or our documented decision",
+        .enabled(if: available, "../shared/corpus/fcs is absent: corpus conformance skipped"))
     func corpus() throws {
         let data = try Data(contentsOf: Self.corpus.appendingPathComponent("reference.json"))
         let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
@@ -176,10 +185,14 @@ struct CorpusConformanceTests {
                     try check(reader, set)
                 case .fcsparser?:
                     let ref = try #require(fcsparser[set.index])
-                    problems += try Self.compare(reader, set, ref, checkNames: namesAgree).map { "set \(set.index + 1): \($0)" }
+                    problems += try Self.compare(reader, set, ref, checkNames: namesAgree).map {
+                        "set \(set.index + 1): \($0)"
+                    }
                 case .flowio?:
                     let ref = try #require(flowio[set.index])
-                    problems += try Self.compare(reader, set, ref, checkNames: namesAgree).map { "set \(set.index + 1): \($0)" }
+                    problems += try Self.compare(reader, set, ref, checkNames: namesAgree).map {
+                        "set \(set.index + 1): \($0)"
+                    }
                 case .error?:
                     break
                 case nil:
@@ -187,7 +200,9 @@ struct CorpusConformanceTests {
                         problems.append("set \(set.index + 1): references disagree and no decision is recorded")
                         continue
                     }
-                    problems += try Self.compare(reader, set, ref, checkNames: namesAgree).map { "set \(set.index + 1): \($0)" }
+                    problems += try Self.compare(reader, set, ref, checkNames: namesAgree).map {
+                        "set \(set.index + 1): \($0)"
+                    }
                 }
             }
             if problems.isEmpty { passed += 1 } else { failedFiles.append(name) }
@@ -209,7 +224,8 @@ struct CorpusConformanceTests {
         var channels = 0
         for name in files.keys.sorted() where Self.decisions[name] == nil {
             let file = try #require(files[name] as? [String: Any])
-            guard let flowio = file["flowio"] as? [String: Any], let sets = flowio["datasets"] as? [[String: Any]] else { continue }
+            guard let flowio = file["flowio"] as? [String: Any], let sets = flowio["datasets"] as? [[String: Any]]
+            else { continue }
             let reader = try FCSReader(path: Self.corpus.appendingPathComponent(name).path)
             for (i, ds) in sets.enumerated() {
                 guard let scaled = ds["stats_scaled_log"] as? [String: [String: Any]], !scaled.isEmpty,
@@ -224,7 +240,9 @@ struct CorpusConformanceTests {
                     #expect(Self.same(col.max()!, Self.number(ref["max"])!, relative: 1e-12), "\(name) P\(p + 1) max")
                     #expect(Self.same(sum, Self.number(ref["sum"])!, relative: 1e-9), "\(name) P\(p + 1) sum")
                     let first = (ref["first"] as? [Any] ?? []).compactMap { Self.number($0) }
-                    for (k, v) in first.enumerated() { #expect(Self.same(col[k], v, relative: 1e-12), "\(name) P\(p + 1) event \(k + 1)") }
+                    for (k, v) in first.enumerated() {
+                        #expect(Self.same(col[k], v, relative: 1e-12), "\(name) P\(p + 1) event \(k + 1)")
+                    }
                     channels += 1
                 }
             }
@@ -240,7 +258,8 @@ struct CorpusConformanceTests {
         #expect(set.textInterpretation == .emptyValues)
         #expect(set.parameters.map(\.name) == ["FSC-H", "SSC-H", "FL1-H", "FL2-H", "FL3-H", "FL1-A", "FL4-H", "Time"])
         #expect(set.parameters[2].label == nil)
-        let attune = try FCSReader(path: Self.corpus.appendingPathComponent("bpteague-cytoflow/Applied Biosystems - Attune.fcs").path)
+        let attune = try FCSReader(
+            path: Self.corpus.appendingPathComponent("bpteague-cytoflow/Applied Biosystems - Attune.fcs").path)
         #expect(attune.dataSets[0].text["$CELLS"] != nil)
         #expect(attune.dataSets[0].text["$INST"]?.trimmingCharacters(in: .whitespaces) == "")
         // Escaped delimiters in a standard writer stay values: "488/10" in G11.fcs.
@@ -249,11 +268,14 @@ struct CorpusConformanceTests {
         #expect(g11.dataSets[0].text.keywords.contains(where: { $0.value.contains("488/10") }))
     }
 
-    @Test("truncated Aria file reads its complete events when asked", .enabled(if: available, "../shared/corpus/fcs is absent"))
+    @Test(
+        "truncated Aria file reads its complete events when asked",
+        .enabled(if: available, "../shared/corpus/fcs is absent"))
     func truncatedAria() throws {
         var options = FCSReader.Options()
         options.allowTruncatedData = true
-        let reader = try FCSReader(path: Self.corpus.appendingPathComponent("MorganConrad-fcs/AriaFile1.fcs").path, options: options)
+        let reader = try FCSReader(
+            path: Self.corpus.appendingPathComponent("MorganConrad-fcs/AriaFile1.fcs").path, options: options)
         #expect(reader.dataSets[0].eventCount == 6052)
         #expect(reader.dataSets[0].warnings.contains(where: { $0.code == "truncated_data" }))
         #expect(try reader.readEvents().count == 6052)
@@ -268,7 +290,9 @@ struct CorpusConformanceTests {
         #expect(creator.rawValue.contains(0xAA))
     }
 
-    @Test("spillover parses from $SPILLOVER and SPILL, including the channel-number form", .enabled(if: available, "../shared/corpus/fcs is absent"))
+    @Test(
+        "spillover parses from $SPILLOVER and SPILL, including the channel-number form",
+        .enabled(if: available, "../shared/corpus/fcs is absent"))
     func spillover() throws {
         let accuri = try FCSReader(path: Self.corpus.appendingPathComponent("bpteague-cytoflow/Accuri - C6.fcs").path)
         let s = try #require(try accuri.dataSets[0].spillover())

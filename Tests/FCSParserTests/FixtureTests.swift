@@ -1,7 +1,7 @@
 import FCSParser
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The committed fixtures under `fixtures/fcs` are exactly what `FixtureCatalog` generates, and
 /// each reads back as the catalog says (values, warnings, or error code).
@@ -41,11 +41,14 @@ struct FixtureTests {
         for f in Self.catalog {
             let url = Self.root.appendingPathComponent(f.path)
             if record {
-                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(
+                    at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
                 try Data(f.bytes).write(to: url)
             }
             let onDisk = try? Data(contentsOf: url)
-            #expect(onDisk.map(Array.init) == f.bytes, "\(f.path) differs from its generator; RECORD_FIXTURES=1 rewrites it")
+            #expect(
+                onDisk.map(Array.init) == f.bytes, "\(f.path) differs from its generator; RECORD_FIXTURES=1 rewrites it"
+            )
         }
         let readmeURL = Paths.fixtures.appendingPathComponent("README.md")
         if record { try Self.readme().write(to: readmeURL, atomically: true, encoding: .utf8) }
@@ -84,7 +87,9 @@ struct FixtureTests {
 
     @Test("quirk fixtures: keywords and segments")
     func quirkDetails() throws {
-        func open(_ p: String) throws -> FCSDataSet { try FCSReader(path: Self.root.appendingPathComponent(p).path).dataSets[0] }
+        func open(_ p: String) throws -> FCSDataSet {
+            try FCSReader(path: Self.root.appendingPathComponent(p).path).dataSets[0]
+        }
         let stext = try open("quirks/supplemental_text.fcs")
         #expect(stext.text["$SRC"] == "specimen-7")
         #expect(stext.text["$CYT"] == "Primary")

@@ -1,7 +1,8 @@
-@testable import FCSParser
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import FCSParser
 
 /// Round trips, chunk invariance, malformed input, input kinds, scaling and the decode kernels.
 @Suite("FCS reader and writer")
@@ -25,7 +26,10 @@ struct ReaderTests {
         var rng = SeededRandom(seed: 7)
         var specs: [TableSpec] = []
         let widths = [8, 16, 24, 32, 40, 48, 56, 64]
-        let delimiters: [UInt8] = [UInt8(ascii: "|"), UInt8(ascii: "/"), UInt8(ascii: "\\"), 0x0C, UInt8(ascii: "*"), UInt8(ascii: "!"), UInt8(ascii: ",")]
+        let delimiters: [UInt8] = [
+            UInt8(ascii: "|"), UInt8(ascii: "/"), UInt8(ascii: "\\"), 0x0C, UInt8(ascii: "*"), UInt8(ascii: "!"),
+            UInt8(ascii: ","),
+        ]
         for i in 0..<60 {
             let type: FCSDataType = [.integer, .float, .double][i % 3]
             let params = Int.random(in: 1...9, using: &rng)
@@ -36,14 +40,17 @@ struct ReaderTests {
             if type == .integer && !mixed && w == 32 && i % 4 == 0 { order = FCSByteOrder(keyword: "2,1,4,3")! }
             specs.append(
                 TableSpec(
-                    seed: rng.next(), type: type, bits: bits, order: order, delimiter: delimiters.randomElement(using: &rng)!,
-                    version: order.isLittleEndian || order.isBigEndian ? [.fcs3_0, .fcs3_1, .fcs3_2].randomElement(using: &rng)! : .fcs3_0,
+                    seed: rng.next(), type: type, bits: bits, order: order,
+                    delimiter: delimiters.randomElement(using: &rng)!,
+                    version: order.isLittleEndian || order.isBigEndian
+                        ? [.fcs3_0, .fcs3_1, .fcs3_2].randomElement(using: &rng)! : .fcs3_0,
                     events: [0, 1, 2, 17, 1000, 4099].randomElement(using: &rng)!))
         }
         return specs
     }
 
-    static func table(_ spec: TableSpec) -> (columns: [[Double]], params: [FCSWriteParameter], options: FCSWriteOptions) {
+    static func table(_ spec: TableSpec) -> (columns: [[Double]], params: [FCSWriteParameter], options: FCSWriteOptions)
+    {
         var rng = SeededRandom(seed: spec.seed)
         let columns: [[Double]] = spec.bits.map { bits in
             (0..<spec.events).map { _ in
@@ -51,7 +58,9 @@ struct ReaderTests {
                 case .integer:
                     let maxValue: UInt64 = bits >= 53 ? (UInt64(1) << 53) : (UInt64(1) << UInt64(bits)) - 1
                     return Double(UInt64.random(in: 0...maxValue, using: &rng))
-                case .float: return Double(Float(bitPattern: UInt32.random(in: 0...0x7F7F_FFFF, using: &rng))) * (Bool.random(using: &rng) ? 1 : -1)
+                case .float:
+                    return Double(Float(bitPattern: UInt32.random(in: 0...0x7F7F_FFFF, using: &rng)))
+                        * (Bool.random(using: &rng) ? 1 : -1)
                 default: return Double.random(in: -1e300...1e300, using: &rng)
                 }
             }
@@ -89,7 +98,9 @@ struct ReaderTests {
         var files = FixtureCatalog.allOrEmpty.filter {
             if case .reads = $0.expectation { !$0.path.hasSuffix(".gz") } else { false }
         }.map { ($0.path, $0.bytes) }
-        let spec = TableSpec(seed: 99, type: .float, bits: [32, 32, 32], order: .bigEndian, delimiter: 0x7C, version: .fcs3_1, events: 10_007)
+        let spec = TableSpec(
+            seed: 99, type: .float, bits: [32, 32, 32], order: .bigEndian, delimiter: 0x7C, version: .fcs3_1,
+            events: 10_007)
         let t = Self.table(spec)
         files.append(("generated", try FCSWriter.encode(columns: t.columns, parameters: t.params, options: t.options)))
         for (name, bytes) in files {
@@ -120,9 +131,12 @@ struct ReaderTests {
 
     @Test("a kept block is not overwritten by the next one (copy-on-write)")
     func keptBlocks() throws {
-        let spec = TableSpec(seed: 5, type: .double, bits: [64, 64], order: .littleEndian, delimiter: 0x7C, version: .fcs3_1, events: 100)
+        let spec = TableSpec(
+            seed: 5, type: .double, bits: [64, 64], order: .littleEndian, delimiter: 0x7C, version: .fcs3_1, events: 100
+        )
         let t = Self.table(spec)
-        let reader = try FCSReader(bytes: try FCSWriter.encode(columns: t.columns, parameters: t.params, options: t.options))
+        let reader = try FCSReader(
+            bytes: try FCSWriter.encode(columns: t.columns, parameters: t.params, options: t.options))
         var blocks = try reader.events(blockSize: 10)
         var kept: [EventBlock] = []
         while let b = try blocks.next() { kept.append(b) }
@@ -141,7 +155,8 @@ struct ReaderTests {
         var o = FCSWriteOptions()
         o.dataType = .double
         o.byteOrder = .bigEndian
-        let writer = try FCSWriter(path: path, parameters: [FCSWriteParameter(name: "X")], eventCount: events, options: o)
+        let writer = try FCSWriter(
+            path: path, parameters: [FCSWriteParameter(name: "X")], eventCount: events, options: o)
         let chunk = 1_000_000
         var at = 0
         while at < events {
@@ -177,7 +192,8 @@ struct ReaderTests {
         let textEnd = Int(full.textRange.end)
         let dataStart = Int(full.dataRange!.start)
         let cases: [(Int, FCSError.Code)] = [
-            (0, .truncatedHeader), (3, .truncatedHeader), (57, .truncatedHeader), (58, .textOutOfBounds), (59, .textOutOfBounds),
+            (0, .truncatedHeader), (3, .truncatedHeader), (57, .truncatedHeader), (58, .textOutOfBounds),
+            (59, .textOutOfBounds),
             (textEnd, .textOutOfBounds), (textEnd + 1, .truncatedData), (dataStart + 1, .truncatedData),
             (bytes.count - 1, .truncatedData),
         ]
@@ -198,8 +214,14 @@ struct ReaderTests {
     @Test("a 1 KB file claiming 10^12 events fails fast without a large allocation")
     func hostileCounts() throws {
         var r = RawFCS()
-        r.keywords = [("$BYTEORD", "1,2,3,4"), ("$DATATYPE", "F"), ("$MODE", "L"), ("$NEXTDATA", "0"), ("$PAR", "12"), ("$TOT", "1000000000000")]
-            + RawFCS.parameterKeywords(names: (1...12).map { "P\($0)" }, bits: Array(repeating: "32", count: 12), ranges: Array(repeating: 1024, count: 12))
+        r.keywords =
+            [
+                ("$BYTEORD", "1,2,3,4"), ("$DATATYPE", "F"), ("$MODE", "L"), ("$NEXTDATA", "0"), ("$PAR", "12"),
+                ("$TOT", "1000000000000"),
+            ]
+            + RawFCS.parameterKeywords(
+                names: (1...12).map { "P\($0)" }, bits: Array(repeating: "32", count: 12),
+                ranges: Array(repeating: 1024, count: 12))
         r.data = [UInt8](repeating: 0, count: 480)
         // HEADER and TEXT agree on a range that would hold the claimed events.
         r.headerDataZero = true
@@ -231,7 +253,9 @@ struct ReaderTests {
     @Test("error descriptions name file, code, segment and offset, never keyword values")
     func errorDescriptions() throws {
         var r = RawFCS()
-        r.keywords = [("$SRC", "PATIENT-123456"), ("$BYTEORD", "1,2,3,4"), ("$DATATYPE", "Q"), ("$PAR", "1"), ("$TOT", "1")]
+        r.keywords = [
+            ("$SRC", "PATIENT-123456"), ("$BYTEORD", "1,2,3,4"), ("$DATATYPE", "Q"), ("$PAR", "1"), ("$TOT", "1"),
+        ]
         do {
             _ = try FCSReader(bytes: r.build(), name: "x.fcs")
             Issue.record("expected an error")
@@ -246,20 +270,32 @@ struct ReaderTests {
     @Test("spillover forms: names, numbers, whitespace, $PnS names, wrong sizes")
     func spilloverForms() throws {
         let params = ["FSC-A", "FITC-A", "PE-A"].enumerated().map { i, n in
-            FCSParameter(number: i + 1, name: n, label: i == 1 ? "CD4" : nil, bits: 32, range: 1, amplification: .linear, gain: nil, dataType: .float, storageBytes: 4, mask: nil, isTime: false)
+            FCSParameter(
+                number: i + 1, name: n, label: i == 1 ? "CD4" : nil, bits: 32, range: 1, amplification: .linear,
+                gain: nil, dataType: .float, storageBytes: 4, mask: nil, isTime: false)
         }
-        let named = try #require(try FCSSpillover(keywordValue: "2,FITC-A,PE-A,1,0.1,0.02,1", keyword: "$SPILLOVER", parameters: params))
+        let named = try #require(
+            try FCSSpillover(keywordValue: "2,FITC-A,PE-A,1,0.1,0.02,1", keyword: "$SPILLOVER", parameters: params))
         #expect(named.channels == ["FITC-A", "PE-A"])
         #expect(named.matrix == [[1, 0.1], [0.02, 1]])
-        let numbers = try #require(try FCSSpillover(keywordValue: "2,2,3,1,0.1,0.02,1", keyword: "$SPILLOVER", parameters: params))
+        let numbers = try #require(
+            try FCSSpillover(keywordValue: "2,2,3,1,0.1,0.02,1", keyword: "$SPILLOVER", parameters: params))
         #expect(numbers.channels == ["FITC-A", "PE-A"])
-        let spaces = try #require(try FCSSpillover(keywordValue: " 2 , FITC-A , PE-A , 1 , 1e-1 , 0.02 , 1 ", keyword: "SPILL", parameters: params))
+        let spaces = try #require(
+            try FCSSpillover(
+                keywordValue: " 2 , FITC-A , PE-A , 1 , 1e-1 , 0.02 , 1 ", keyword: "SPILL", parameters: params))
         #expect(spaces.matrix[0][1] == 0.1)
-        let labels = try #require(try FCSSpillover(keywordValue: "2,CD4,PE-A,1,0,0,1", keyword: "$SPILLOVER", parameters: params))
+        let labels = try #require(
+            try FCSSpillover(keywordValue: "2,CD4,PE-A,1,0,0,1", keyword: "$SPILLOVER", parameters: params))
         #expect(labels.channels == ["FITC-A", "PE-A"])
         #expect(try FCSSpillover(keywordValue: "0", keyword: "$SPILLOVER", parameters: params) == nil)
-        for bad in ["2,FITC-A,PE-A,1,0.1,0.02", "3,FITC-A,PE-A,1,0,0,1", "2,FITC-A,XYZ,1,0,0,1", "2,FITC-A,PE-A,1,x,0,1", "x", "2,FITC-A,FITC-A,1,0,0,1"] {
-            #expect(throws: FCSError.self, "\(bad)") { try FCSSpillover(keywordValue: bad, keyword: "$SPILLOVER", parameters: params) }
+        for bad in [
+            "2,FITC-A,PE-A,1,0.1,0.02", "3,FITC-A,PE-A,1,0,0,1", "2,FITC-A,XYZ,1,0,0,1", "2,FITC-A,PE-A,1,x,0,1", "x",
+            "2,FITC-A,FITC-A,1,0,0,1",
+        ] {
+            #expect(throws: FCSError.self, "\(bad)") {
+                try FCSSpillover(keywordValue: bad, keyword: "$SPILLOVER", parameters: params)
+            }
             do {
                 _ = try FCSSpillover(keywordValue: bad, keyword: "$SPILLOVER", parameters: params)
             } catch {
@@ -281,7 +317,9 @@ struct ReaderTests {
         try Data(fixture.bytes).write(to: plain)
         try Data(try FixtureCatalog.gzip(fixture.bytes)).write(to: gz)
         let reference = try FCSReader(bytes: fixture.bytes)
-        func events(_ r: FCSReader) throws -> [[[Double]]] { try r.dataSets.indices.map { try r.readEvents(dataSet: $0).columns } }
+        func events(_ r: FCSReader) throws -> [[[Double]]] {
+            try r.dataSets.indices.map { try r.readEvents(dataSet: $0).columns }
+        }
         let expected = try events(reference)
         #expect(try events(FCSReader(path: plain.path)) == expected)
         #expect(try events(FCSReader(path: gz.path)) == expected)
@@ -323,11 +361,14 @@ struct ReaderTests {
     @Test("scaled values: $PnE log decode with f2 = 0 read as 1, $PnG division, $TIMESTEP")
     func scaling() throws {
         var r = RawFCS()
-        r.keywords = [("$BYTEORD", "1,2,3,4"), ("$DATATYPE", "I"), ("$MODE", "L"), ("$NEXTDATA", "0"), ("$PAR", "4"), ("$TOT", "3"), ("$TIMESTEP", "0.01"),
+        r.keywords = [
+            ("$BYTEORD", "1,2,3,4"), ("$DATATYPE", "I"), ("$MODE", "L"), ("$NEXTDATA", "0"), ("$PAR", "4"),
+            ("$TOT", "3"), ("$TIMESTEP", "0.01"),
             ("$P1N", "FL1-H"), ("$P1B", "16"), ("$P1R", "1024"), ("$P1E", "4,0"),
             ("$P2N", "FL2-H"), ("$P2B", "16"), ("$P2R", "1024"), ("$P2E", "4.0,0.1024"),
             ("$P3N", "FSC-A"), ("$P3B", "16"), ("$P3R", "1024"), ("$P3E", "0,0"), ("$P3G", "4"),
-            ("$P4N", "Time"), ("$P4B", "16"), ("$P4R", "1024"), ("$P4E", "0,0"), ("$P4G", "2")]
+            ("$P4N", "Time"), ("$P4B", "16"), ("$P4R", "1024"), ("$P4E", "0,0"), ("$P4G", "2"),
+        ]
         let values: [[UInt64]] = [[0, 512, 1023], [0, 256, 1024 + 256], [400, 8, 0], [100, 200, 300]]
         r.data = RawFCS.integerRows(values, widths: [2, 2, 2, 2], bigEndian: false)
         let reader = try FCSReader(bytes: r.build())
@@ -357,8 +398,12 @@ struct ReaderTests {
                 let rows = Int.random(in: 0...300, using: &rng)
                 let order = big ? Array((0..<width).reversed()) : Array(0..<width)
                 let fields = (0..<params).map { p -> FieldLayout in
-                    let mask: UInt64 = kind == .unsigned ? (UInt64(1) << UInt64(Int.random(in: 1...(width * 8), using: &rng))) &- 1 : .max
-                    return FieldLayout(kind: kind, offset: p * width, width: width, order: order, mask: width == 8 || kind != .unsigned ? .max : mask)
+                    let mask: UInt64 =
+                        kind == .unsigned
+                        ? (UInt64(1) << UInt64(Int.random(in: 1...(width * 8), using: &rng))) &- 1 : .max
+                    return FieldLayout(
+                        kind: kind, offset: p * width, width: width, order: order,
+                        mask: width == 8 || kind != .unsigned ? .max : mask)
                 }
                 let layout = DataLayout(fields: fields, rowBytes: params * width, delimitedASCII: false)
                 let uniform = try #require(layout.uniform)
@@ -384,14 +429,19 @@ extension FixtureCatalog {
 
 @Suite("FCS writer kernels")
 struct WriterKernelTests {
-    @Test("fast float encoder equals the scalar encoder", arguments: [FCSDataType.float, .double], [FCSByteOrder.littleEndian, .bigEndian])
+    @Test(
+        "fast float encoder equals the scalar encoder", arguments: [FCSDataType.float, .double],
+        [FCSByteOrder.littleEndian, .bigEndian])
     func fastEncoder(type: FCSDataType, order: FCSByteOrder) throws {
         var rng = SeededRandom(seed: 77)
         let columns = (0..<5).map { _ in (0..<333).map { _ in Double.random(in: -1e6...1e6, using: &rng) } }
         var o = FCSWriteOptions()
         o.dataType = type
         o.byteOrder = order
-        let enc = try DataSetEncoder(parameters: (0..<5).map { FCSWriteParameter(name: "P\($0)") }, eventCount: 333, options: o, nextData: 0)
-        #expect(try enc.encodeRows(columns: columns, from: 11, count: 300) == enc.encodeRowsScalar(columns: columns, from: 11, count: 300))
+        let enc = try DataSetEncoder(
+            parameters: (0..<5).map { FCSWriteParameter(name: "P\($0)") }, eventCount: 333, options: o, nextData: 0)
+        #expect(
+            try enc.encodeRows(columns: columns, from: 11, count: 300)
+                == enc.encodeRowsScalar(columns: columns, from: 11, count: 300))
     }
 }

@@ -1,7 +1,7 @@
 import FCSParser
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import Gating
 
@@ -39,7 +39,10 @@ struct GatingCoreTests {
         var rng = SeededRandom(seed: seed)
         var a: [Double] = [], b: [Double] = [], c: [Double] = [], d: [Double] = []
         // Exact edge and vertex points first.
-        let specials: [(Double, Double)] = [(400, 200), (800, 100), (100, 0), (0, 0), (800, 400), (800, 0), (500, 499.999), (100, 500), (500, 200), (400, 600), (700, 300), (-1, -1)]
+        let specials: [(Double, Double)] = [
+            (400, 200), (800, 100), (100, 0), (0, 0), (800, 400), (800, 0), (500, 499.999), (100, 500), (500, 200),
+            (400, 600), (700, 300), (-1, -1),
+        ]
         for (x, y) in specials {
             a.append(x); b.append(y); c.append(0); d.append(1)
         }
@@ -53,7 +56,8 @@ struct GatingCoreTests {
         return EventTable(channels: ["A", "B", "C", "D"], columns: [a, b, c, d])
     }
 
-    static let fcsSpill = try! SpilloverMatrix(fluorochromes: ["A", "B"], detectors: ["A", "B"], matrix: [[1, 0.1], [0, 1]])
+    static let fcsSpill = try! SpilloverMatrix(
+        fluorochromes: ["A", "B"], detectors: ["A", "B"], matrix: [[1, 0.1], [0, 1]])
 
     @Test("every gate of the fixture strategy matches independent expectations")
     func fixtureStrategy() async throws {
@@ -67,26 +71,40 @@ struct GatingCoreTests {
             let mask = try r.mask(for: id)
             let want = (0..<t.eventCount).map { rule($0) ? UInt8(1) : 0 }
             let diff = zip(mask, want).enumerated().filter { $0.element.0 != $0.element.1 }.map(\.offset)
-            #expect(diff.isEmpty, "\(id): \(diff.count) events differ, first \(diff.prefix(5).map { "(\(A[$0]), \(B[$0]), \(C[$0]))" })")
+            #expect(
+                diff.isEmpty,
+                "\(id): \(diff.count) events differ, first \(diff.prefix(5).map { "(\(A[$0]), \(B[$0]), \(C[$0]))" })")
         }
         let range = { (e: Int) in A[e] >= 100 }
         try expect("Range", range)
         let rect = { (e: Int) in A[e] >= 0 && A[e] < 500 && B[e] < 500 }
         try expect("Rect", rect)
-        try expect("LinRange") { let v = A[$0] / 1000; return v >= 0.1 && v < 0.6 }
-        try expect("LogRange") { let v = A[$0] > 0 ? log10(A[$0] / 10000) / 4 + 1 : .nan; return v >= 0.5 && v < 0.9 }
-        try expect("AsinhRange") { let v = (asinh(B[$0] * sinh(4 * ln10) / 10000) + ln10) / (5 * ln10); return v >= 0.4 && v < 0.7 }
-        let lLo = Self.logicleForward(0.3, t: 10000, w: 0.5, m: 4.5, a: 0), lHi = Self.logicleForward(0.8, t: 10000, w: 0.5, m: 4.5, a: 0)
+        try expect("LinRange") {
+            let v = A[$0] / 1000; return v >= 0.1 && v < 0.6
+        }
+        try expect("LogRange") {
+            let v = A[$0] > 0 ? log10(A[$0] / 10000) / 4 + 1 : .nan; return v >= 0.5 && v < 0.9
+        }
+        try expect("AsinhRange") {
+            let v = (asinh(B[$0] * sinh(4 * ln10) / 10000) + ln10) / (5 * ln10); return v >= 0.4 && v < 0.7
+        }
+        let lLo = Self.logicleForward(0.3, t: 10000, w: 0.5, m: 4.5, a: 0),
+            lHi = Self.logicleForward(0.8, t: 10000, w: 0.5, m: 4.5, a: 0)
         try expect("LogicleRange") { C[$0] >= lLo && C[$0] < lHi }
         try expect("LogicleBoundRange") { C[$0] < lHi }
-        let hLo = Self.hyperlogForward(0.3, t: 10000, w: 1, m: 4.5, a: 0), hHi = Self.hyperlogForward(0.8, t: 10000, w: 1, m: 4.5, a: 0)
+        let hLo = Self.hyperlogForward(0.3, t: 10000, w: 1, m: 4.5, a: 0),
+            hHi = Self.hyperlogForward(0.8, t: 10000, w: 1, m: 4.5, a: 0)
         try expect("HyperlogRange") { C[$0] >= hLo && C[$0] < hHi }
-        try expect("RatioRange") { let v = A[$0] / B[$0]; return v >= 1 && v < 4 }
+        try expect("RatioRange") {
+            let v = A[$0] / B[$0]; return v >= 1 && v < 4
+        }
         try expect("CompRange") { (A[$0] - 0.5 * B[$0]) / 0.875 >= 50 && D[$0] >= 0 }
         try expect("FCSCompRange") { B[$0] - 0.1 * A[$0] >= 50 }
         let triangle = { (e: Int) in A[e] >= 0 && A[e] <= 800 && B[e] >= 0 && B[e] <= A[e] / 2 }
         try expect("Triangle", triangle)
-        try expect("Bowtie") { A[$0] >= 0 && A[$0] <= 1000 && B[$0] >= 0 && B[$0] <= 1000 && abs(B[$0] - 500) <= abs(A[$0] - 500) }
+        try expect("Bowtie") {
+            A[$0] >= 0 && A[$0] <= 1000 && B[$0] >= 0 && B[$0] <= 1000 && abs(B[$0] - 500) <= abs(A[$0] - 500)
+        }
         let ellipse = { (e: Int) -> Bool in
             let u = A[e] - 500, v = B[e] - 500
             return (20000 * u * u - 20000 * u * v + 40000 * v * v) / 7e8 <= 1
@@ -133,15 +151,25 @@ struct GatingCoreTests {
         #expect(throws: GatingError.self) { try Transformation(.linear(t: 1, a: 0), boundMin: 2, boundMax: 1) }
     }
 
-    @Test("logicle and hyperlog: anchors, monotone, invertible, table equals exact solver", arguments: [
-        (10000.0, 0.5, 4.5, 0.0), (262144, 0.5, 4.5, 0), (262144, 1, 4, 0.5), (10000, 0, 4, 0), (262144, 0.3, 4.2, 0.5), (10000, 1, 4.5, -0.5),
-    ])
+    @Test(
+        "logicle and hyperlog: anchors, monotone, invertible, table equals exact solver",
+        arguments: [
+            (10000.0, 0.5, 4.5, 0.0), (262144, 0.5, 4.5, 0), (262144, 1, 4, 0.5), (10000, 0, 4, 0),
+            (262144, 0.3, 4.2, 0.5), (10000, 1, 4.5, -0.5),
+        ])
     func biexponential(t: Double, w: Double, m: Double, a: Double) throws {
         var forms: [(String, Transformation, (Double) -> Double)] = [
-            ("logicle", try Transformation(.logicle(t: t, w: w, m: m, a: a)), { Self.logicleForward($0, t: t, w: w, m: m, a: a) })
+            (
+                "logicle", try Transformation(.logicle(t: t, w: w, m: m, a: a)),
+                { Self.logicleForward($0, t: t, w: w, m: m, a: a) }
+            )
         ]
         if w > 0 {
-            forms.append(("hyperlog", try Transformation(.hyperlog(t: t, w: w, m: m, a: a)), { Self.hyperlogForward($0, t: t, w: w, m: m, a: a) }))
+            forms.append(
+                (
+                    "hyperlog", try Transformation(.hyperlog(t: t, w: w, m: m, a: a)),
+                    { Self.hyperlogForward($0, t: t, w: w, m: m, a: a) }
+                ))
         }
         for (name, tr, forward) in forms {
             #expect(abs(tr.apply(t) - 1) < 1e-12, "\(name) at T")
@@ -157,7 +185,9 @@ struct GatingCoreTests {
             var previous = -Double.infinity
             for (i, x) in xs.enumerated() {
                 let exact = tr.biexponential!.inverse(x)
-                #expect(abs(fast[i] - exact) <= 1e-12 * max(1, abs(exact)) || fast[i] == exact, "\(name) table vs exact at \(x)")
+                #expect(
+                    abs(fast[i] - exact) <= 1e-12 * max(1, abs(exact)) || fast[i] == exact,
+                    "\(name) table vs exact at \(x)")
                 #expect(fast[i] >= previous, "\(name) not monotone at \(x)")
                 previous = fast[i]
                 if x.isFinite && abs(x) > 1e-3 {
@@ -172,26 +202,36 @@ struct GatingCoreTests {
 
     @Test("compensation: square inverse, least-squares unmixing, inverted-already, singular")
     func compensation() throws {
-        let s = try SpilloverMatrix(fluorochromes: ["F1", "F2"], detectors: ["D1", "D2"], matrix: [[1, 0.25], [0.5, 1]])
+        let s = try SpilloverMatrix(
+            fluorochromes: ["F1", "F2"], detectors: ["D1", "D2"], matrix: [[1, 0.25], [0.5, 1]])
         let truth: [[Double]] = [[100, -20, 3000], [5, 400, 250]]
         // observed = truth x S (rows fluorochromes).
-        let observed = (0..<2).map { d in (0..<3).map { e in truth[0][e] * s.matrix[0][d] + truth[1][e] * s.matrix[1][d] } }
+        let observed = (0..<2).map { d in
+            (0..<3).map { e in truth[0][e] * s.matrix[0][d] + truth[1][e] * s.matrix[1][d] }
+        }
         let comp = try Compensation(s).apply(detectors: observed.map { $0[...] }, count: 3)
         for f in 0..<2 { for e in 0..<3 { #expect(abs(comp[f][e] - truth[f][e]) < 1e-9) } }
-        let spectral = try SpilloverMatrix(fluorochromes: ["F1", "F2"], detectors: ["D1", "D2", "D3"], matrix: [[1, 0.3, 0.1], [0.2, 1, 0.6]])
-        let obs3 = (0..<3).map { d in (0..<3).map { e in truth[0][e] * spectral.matrix[0][d] + truth[1][e] * spectral.matrix[1][d] } }
+        let spectral = try SpilloverMatrix(
+            fluorochromes: ["F1", "F2"], detectors: ["D1", "D2", "D3"], matrix: [[1, 0.3, 0.1], [0.2, 1, 0.6]])
+        let obs3 = (0..<3).map { d in
+            (0..<3).map { e in truth[0][e] * spectral.matrix[0][d] + truth[1][e] * spectral.matrix[1][d] }
+        }
         let unmixed = try Compensation(spectral).apply(detectors: obs3.map { $0[...] }, count: 3)
         for f in 0..<2 { for e in 0..<3 { #expect(abs(unmixed[f][e] - truth[f][e]) < 1e-9) } }
-        let given = try SpilloverMatrix(fluorochromes: ["F1"], detectors: ["D1", "D2"], matrix: [[2], [3]], invertedAlready: true)
+        let given = try SpilloverMatrix(
+            fluorochromes: ["F1"], detectors: ["D1", "D2"], matrix: [[2], [3]], invertedAlready: true)
         #expect(try Compensation(given).apply(detectors: [[1.0][...], [10.0][...]], count: 1) == [[32]])
-        let singular = try SpilloverMatrix(fluorochromes: ["F1", "F2"], detectors: ["D1", "D2"], matrix: [[1, 2], [2, 4]])
+        let singular = try SpilloverMatrix(
+            fluorochromes: ["F1", "F2"], detectors: ["D1", "D2"], matrix: [[1, 2], [2, 4]])
         do {
             _ = try Compensation(singular)
             Issue.record("singular matrix accepted")
         } catch {
             #expect(error.code == .singularMatrix)
         }
-        #expect(throws: GatingError.self) { try SpilloverMatrix(fluorochromes: ["F1"], detectors: ["D1"], matrix: [[1, 2]]) }
+        #expect(throws: GatingError.self) {
+            try SpilloverMatrix(fluorochromes: ["F1"], detectors: ["D1"], matrix: [[1, 2]])
+        }
     }
 
     // MARK: Kernels
@@ -206,17 +246,26 @@ struct GatingCoreTests {
             if n > 4 { x[0] = .nan; y[1] = .infinity; x[2] = -.infinity }
             let lo: [Double?] = [round % 3 == 0 ? nil : 10, 20]
             let hi: [Double?] = [90, round % 2 == 0 ? nil : 80]
-            #expect(RectangleKernel.fast(columns: [x[...], y[...]], min: lo, max: hi, count: n) == RectangleKernel.scalar(columns: [x[...], y[...]], min: lo, max: hi, count: n))
+            #expect(
+                RectangleKernel.fast(columns: [x[...], y[...]], min: lo, max: hi, count: n)
+                    == RectangleKernel.scalar(columns: [x[...], y[...]], min: lo, max: hi, count: n))
             let k = Int.random(in: 3...12, using: &rng)
             let xs = (0..<k).map { _ in Double.random(in: 0...100, using: &rng).rounded() }
             let ys = (0..<k).map { _ in Double.random(in: 0...100, using: &rng).rounded() }
-            #expect(PolygonKernel.fast(x: x[...], y: y[...], xs: xs, ys: ys, count: n) == PolygonKernel.scalar(x: x[...], y: y[...], xs: xs, ys: ys, count: n), "polygon round \(round)")
+            #expect(
+                PolygonKernel.fast(x: x[...], y: y[...], xs: xs, ys: ys, count: n)
+                    == PolygonKernel.scalar(x: x[...], y: y[...], xs: xs, ys: ys, count: n), "polygon round \(round)")
             let inv = [[0.002, -0.0005], [-0.0005, 0.003]]
-            #expect(EllipsoidKernel.fast(columns: [x[...], y[...]], mean: [50, 40], inverseCovariance: inv, distanceSquare: 2, count: n)
-                == EllipsoidKernel.scalar(columns: [x[...], y[...]], mean: [50, 40], inverseCovariance: inv, distanceSquare: 2, count: n))
+            #expect(
+                EllipsoidKernel.fast(
+                    columns: [x[...], y[...]], mean: [50, 40], inverseCovariance: inv, distanceSquare: 2, count: n)
+                    == EllipsoidKernel.scalar(
+                        columns: [x[...], y[...]], mean: [50, 40], inverseCovariance: inv, distanceSquare: 2, count: n))
             let u = (0..<3).map { _ in (0..<3).map { _ in Double.random(in: -1...1, using: &rng) } }
             let cols = (0..<3).map { _ in (0..<n).map { _ in Double.random(in: -1e4...1e5, using: &rng) }[...] }
-            #expect(CompensationKernel.apply(columns: cols, unmixing: u, count: n) == CompensationKernel.scalar(columns: cols, unmixing: u, count: n))
+            #expect(
+                CompensationKernel.apply(columns: cols, unmixing: u, count: n)
+                    == CompensationKernel.scalar(columns: cols, unmixing: u, count: n))
         }
     }
 
@@ -231,7 +280,8 @@ struct GatingCoreTests {
             let py = (0..<500).map { _ in Double.random(in: -5...55, using: &rng).rounded() }
             let base = PolygonKernel.fast(x: px[...], y: py[...], xs: xs, ys: ys, count: 500)
             let r = Int.random(in: 1..<k, using: &rng)
-            let rotated = PolygonKernel.fast(x: px[...], y: py[...], xs: Array(xs[r...] + xs[..<r]), ys: Array(ys[r...] + ys[..<r]), count: 500)
+            let rotated = PolygonKernel.fast(
+                x: px[...], y: py[...], xs: Array(xs[r...] + xs[..<r]), ys: Array(ys[r...] + ys[..<r]), count: 500)
             let reversed = PolygonKernel.fast(x: px[...], y: py[...], xs: xs.reversed(), ys: ys.reversed(), count: 500)
             #expect(base == rotated)
             #expect(base == reversed)
@@ -275,26 +325,58 @@ struct GatingCoreTests {
                 return (error.code, error.element, error.line)
             }
         }
-        let head = #"<gating:Gating-ML xmlns:gating="http://www.isac-net.org/std/Gating-ML/v2.0/gating" xmlns:data-type="http://www.isac-net.org/std/Gating-ML/v2.0/datatypes" xmlns:transforms="http://www.isac-net.org/std/Gating-ML/v2.0/transformations">"#
-        let rect = #"<gating:dimension gating:compensation-ref="uncompensated" gating:min="1"><data-type:fcs-dimension data-type:name="A"/></gating:dimension>"#
+        let head =
+            #"<gating:Gating-ML xmlns:gating="http://www.isac-net.org/std/Gating-ML/v2.0/gating" xmlns:data-type="http://www.isac-net.org/std/Gating-ML/v2.0/datatypes" xmlns:transforms="http://www.isac-net.org/std/Gating-ML/v2.0/transformations">"#
+        let rect =
+            #"<gating:dimension gating:compensation-ref="uncompensated" gating:min="1"><data-type:fcs-dimension data-type:name="A"/></gating:dimension>"#
         let unknown = code(head + "\n<gating:CircleGate gating:id=\"X\"/></gating:Gating-ML>")
         #expect(unknown?.0 == .badGatingML)
         #expect(unknown?.1 == "CircleGate")
         #expect(unknown?.2 == 2)
-        #expect(code(#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>"# + head + "</gating:Gating-ML>")?.0 == .xml)
+        #expect(
+            code(
+                #"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>"# + head
+                    + "</gating:Gating-ML>")?.0 == .xml)
         #expect(code(head + "<gating:RectangleGate gating:id=\"R\">" + rect)?.0 == .xml)
-        #expect(code(head + "<gating:RectangleGate gating:id=\"R\" gating:parent_id=\"Nope\">" + rect + "</gating:RectangleGate></gating:Gating-ML>")?.0 == .unknownReference)
-        #expect(code(head + "<gating:RectangleGate gating:id=\"R\" gating:parent_id=\"S\">" + rect + "</gating:RectangleGate><gating:RectangleGate gating:id=\"S\" gating:parent_id=\"R\">" + rect + "</gating:RectangleGate></gating:Gating-ML>")?.0 == .cycle)
-        #expect(code(head + "<gating:RectangleGate gating:id=\"R\"><gating:dimension gating:compensation-ref=\"uncompensated\"><data-type:fcs-dimension data-type:name=\"Zed\"/></gating:dimension></gating:RectangleGate></gating:Gating-ML>")?.0 == .unknownChannel)
-        #expect(code(head + "<gating:RectangleGate gating:id=\"R\"><gating:dimension gating:compensation-ref=\"uncompensated\" gating:min=\"abc\"><data-type:fcs-dimension data-type:name=\"A\"/></gating:dimension></gating:RectangleGate></gating:Gating-ML>")?.0 == .badGatingML)
-        #expect(code(head + "<transforms:transformation transforms:id=\"t\"><transforms:logicle transforms:T=\"1\" transforms:W=\"9\" transforms:M=\"4\" transforms:A=\"0\"/></transforms:transformation></gating:Gating-ML>")?.0 == .badTransform)
-        #expect(code(head + "<gating:RectangleGate gating:id=\"R\">" + rect + "</gating:RectangleGate><gating:RectangleGate gating:id=\"R\">" + rect + "</gating:RectangleGate></gating:Gating-ML>")?.0 == .badGatingML)
+        #expect(
+            code(
+                head + "<gating:RectangleGate gating:id=\"R\" gating:parent_id=\"Nope\">" + rect
+                    + "</gating:RectangleGate></gating:Gating-ML>")?.0 == .unknownReference)
+        #expect(
+            code(
+                head + "<gating:RectangleGate gating:id=\"R\" gating:parent_id=\"S\">" + rect
+                    + "</gating:RectangleGate><gating:RectangleGate gating:id=\"S\" gating:parent_id=\"R\">" + rect
+                    + "</gating:RectangleGate></gating:Gating-ML>")?.0 == .cycle)
+        #expect(
+            code(
+                head
+                    + "<gating:RectangleGate gating:id=\"R\"><gating:dimension gating:compensation-ref=\"uncompensated\"><data-type:fcs-dimension data-type:name=\"Zed\"/></gating:dimension></gating:RectangleGate></gating:Gating-ML>"
+            )?.0 == .unknownChannel)
+        #expect(
+            code(
+                head
+                    + "<gating:RectangleGate gating:id=\"R\"><gating:dimension gating:compensation-ref=\"uncompensated\" gating:min=\"abc\"><data-type:fcs-dimension data-type:name=\"A\"/></gating:dimension></gating:RectangleGate></gating:Gating-ML>"
+            )?.0 == .badGatingML)
+        #expect(
+            code(
+                head
+                    + "<transforms:transformation transforms:id=\"t\"><transforms:logicle transforms:T=\"1\" transforms:W=\"9\" transforms:M=\"4\" transforms:A=\"0\"/></transforms:transformation></gating:Gating-ML>"
+            )?.0 == .badTransform)
+        #expect(
+            code(
+                head + "<gating:RectangleGate gating:id=\"R\">" + rect
+                    + "</gating:RectangleGate><gating:RectangleGate gating:id=\"R\">" + rect
+                    + "</gating:RectangleGate></gating:Gating-ML>")?.0 == .badGatingML)
         #expect(code("<Gating-ML/>")?.0 == .badGatingML)
     }
 
-    @Test("FlowKit's attribute-testing file is refused for its unknown <sample> element", .enabled(if: Paths.sharedAvailable("gatingml"), "../shared/corpus/gatingml is absent"))
+    @Test(
+        "FlowKit's attribute-testing file is refused for its unknown <sample> element",
+        .enabled(if: Paths.sharedAvailable("gatingml"), "../shared/corpus/gatingml is absent"))
     func flowKitAttrFile() {
-        let path = Paths.sharedCorpus.appendingPathComponent("gatingml/flowkit-gate_ref/gml/gml_range_gate_attr_testing.xml").path
+        let path = Paths.sharedCorpus.appendingPathComponent(
+            "gatingml/flowkit-gate_ref/gml/gml_range_gate_attr_testing.xml"
+        ).path
         do {
             _ = try GatingMLReader.read(path: path)
             Issue.record("expected an error")

@@ -1,8 +1,8 @@
 import FCSParser
 import Foundation
 import Gating
-import Testing
 import TestSupport
+import Testing
 
 /// The whole Gating-ML 2.0 compliance suite, read in place from ../shared/corpus/gatingml
 /// (read-only licence: never copied). Pass = every event's membership equals the expected file.
@@ -23,7 +23,9 @@ struct ISACComplianceTests {
         return (EventTable(events), spill)
     }
 
-    @Test("all runnable ISAC cases and FlowKit's copy pass event by event", .enabled(if: available, "../shared/corpus/gatingml is absent: ISAC suite skipped"))
+    @Test(
+        "all runnable ISAC cases and FlowKit's copy pass event by event",
+        .enabled(if: available, "../shared/corpus/gatingml is absent: ISAC suite skipped"))
     func suite() async throws {
         let cases = CSV.records(try String(contentsOf: Self.root.appendingPathComponent("cases.csv"), encoding: .utf8))
         #expect(cases.count == 241)
@@ -40,7 +42,8 @@ struct ISACComplianceTests {
             if tables[fcs] == nil { tables[fcs] = try Self.table(fcs) }
             let (table, spill) = tables[fcs]!
             let strategy = try GatingMLReader.read(path: xml)
-            let engine = try GatingEngine(strategy: strategy, channels: table.channels, labels: table.labels, fcsSpillover: spill)
+            let engine = try GatingEngine(
+                strategy: strategy, channels: table.channels, labels: table.labels, fcsSpillover: spill)
             let result = engine.evaluateSerially(table, keepMembership: true)
             for c in group {
                 let set = c["suite"] == "flowkit" ? "flowkit" : "isac set \(c["set"]!)"
@@ -54,18 +57,28 @@ struct ISACComplianceTests {
                         passed[set, default: 0] += 1
                     } else {
                         let differing = zip(mask, expected).filter { $0 != $1 }.count + abs(mask.count - expected.count)
-                        failures.append("\(set)/\(c["case"]!): \(differing) events differ (ours \(mask.reduce(0) { $0 + Int($1) }), expected \(expected.reduce(0) { $0 + Int($1) }))")
+                        failures.append(
+                            "\(set)/\(c["case"]!): \(differing) events differ (ours \(mask.reduce(0) { $0 + Int($1) }), expected \(expected.reduce(0) { $0 + Int($1) }))"
+                        )
                     }
                 } catch {
                     #expect(error.code == .gateNotFound)
-                    if c["in_xml"] == "False" { notFound.append("\(set)/\(c["case"]!)") } else { failures.append("\(set)/\(c["case"]!): \(error)") }
+                    if c["in_xml"] == "False" {
+                        notFound.append("\(set)/\(c["case"]!)")
+                    } else {
+                        failures.append("\(set)/\(c["case"]!): \(error)")
+                    }
                 }
             }
         }
-        for set in total.keys.sorted() { print("ISAC compliance \(set): \(passed[set, default: 0]) / \(total[set]!) pass") }
+        for set in total.keys.sorted() {
+            print("ISAC compliance \(set): \(passed[set, default: 0]) / \(total[set]!) pass")
+        }
         let isacRunnable = total.filter { $0.key.hasPrefix("isac") }.values.reduce(0, +)
         let isacPassed = passed.filter { $0.key.hasPrefix("isac") }.values.reduce(0, +)
-        print("ISAC compliance: \(isacPassed) / \(isacRunnable) runnable ISAC cases, \(passed["flowkit", default: 0]) / \(total["flowkit", default: 0]) FlowKit cases; gate not found (expected): \(notFound)")
+        print(
+            "ISAC compliance: \(isacPassed) / \(isacRunnable) runnable ISAC cases, \(passed["flowkit", default: 0]) / \(total["flowkit", default: 0]) FlowKit cases; gate not found (expected): \(notFound)"
+        )
         for f in failures { Issue.record("\(f)") }
         #expect(isacRunnable == 188)
         #expect(isacPassed == 188)

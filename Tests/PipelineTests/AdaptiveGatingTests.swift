@@ -1,5 +1,3 @@
-@testable import Analysis
-@testable import Pipeline
 import CytoModel
 import FCSParser
 import Foundation
@@ -11,6 +9,9 @@ import Store
 import Synth
 import TestSupport
 import Testing
+
+@testable import Analysis
+@testable import Pipeline
 
 /// Adaptive per-sample gating against the truth of drifted synthetic cohorts (issue 8).
 @Suite("Adaptive gating under drift")
@@ -64,7 +65,10 @@ struct AdaptiveGatingTests {
                 got = Set(r.qcFlags.map(\.rawValue))
                 s.fallbacks += r.qcFlags.filter { $0.rawValue.hasPrefix("TEMPLATE:") }.count
                 let t = f.truth
-                let e = [abs(r.cd4Pct - t.cd4Pct), abs(r.cd8Pct - t.cd8Pct), abs((r.cd8HladrPct ?? 99) - t.cd8HladrPct), abs((r.cd4Cd25Pct ?? 99) - t.cd4Cd25Pct)]
+                let e = [
+                    abs(r.cd4Pct - t.cd4Pct), abs(r.cd8Pct - t.cd8Pct), abs((r.cd8HladrPct ?? 99) - t.cd8HladrPct),
+                    abs((r.cd4Cd25Pct ?? 99) - t.cd4Cd25Pct),
+                ]
                 errors += e
                 s.files += 1
                 s.maxError = max(s.maxError, e.max()!)
@@ -81,7 +85,8 @@ struct AdaptiveGatingTests {
                 got = [rejection.code.rawValue]
             }
             for flag in expected where !got.contains(flag) { s.missedFlags.append("\(f.file) \(flag)") }
-            for flag in got where ["CLOG", "LOW-BEADS", "QC-LOW-LYMPHOCYTES", "TCELL-SUM"].contains(flag) && !expected.contains(flag) {
+            for flag in got
+            where ["CLOG", "LOW-BEADS", "QC-LOW-LYMPHOCYTES", "TCELL-SUM"].contains(flag) && !expected.contains(flag) {
                 s.falseFlags.append("\(f.file) \(flag)")
             }
         }
@@ -113,8 +118,12 @@ struct AdaptiveGatingTests {
         #expect(adaptive.fallbacks == 0)
         // The fixed template on the same files is not better.
         let template = try await Self.score(Self.options(.strong, seed: 21, faults: 3), mode: .template)
-        #expect(template.within1 < adaptive.within1, "template \(template.within1), adaptive \(adaptive.within1) files within tolerance")
-        #expect(template.meanError > 2 * adaptive.meanError, "mean error: template \(template.meanError), adaptive \(adaptive.meanError)")
+        #expect(
+            template.within1 < adaptive.within1,
+            "template \(template.within1), adaptive \(adaptive.within1) files within tolerance")
+        #expect(
+            template.meanError > 2 * adaptive.meanError,
+            "mean error: template \(template.meanError), adaptive \(adaptive.meanError)")
         #expect(!template.missedFlags.filter { $0.hasSuffix("CLOG") }.isEmpty, "the template has no time/flow QC")
     }
 
@@ -152,7 +161,9 @@ struct AdaptiveGatingTests {
             for r in result.reports where !(f.expectedFlags ?? []).contains("QC-LOW-LYMPHOCYTES") {
                 #expect(r.confidence >= 0.5 && !r.method.isEmpty, "\(f.file) \(r.gate) \(r.method) \(r.confidence)")
             }
-            for r in result.reports where r.method.hasPrefix("template") { #expect(result.flags.contains(.template(r.gate))) }
+            for r in result.reports where r.method.hasPrefix("template") {
+                #expect(result.flags.contains(.template(r.gate)))
+            }
             let xml = GatingMLWriter.write(result.strategy)
             let strategy = try GatingMLReader.read(bytes: Array(xml.utf8), name: f.file)
             #expect(strategy == result.strategy)
@@ -183,7 +194,8 @@ struct AdaptiveGatingTests {
 
     @Test("Gating-ML writer: every kind of the all-kinds fixture reads back equal")
     func writerRoundTrip() throws {
-        let strategy = try GatingMLReader.read(path: Paths.fixtures.appendingPathComponent("gatingml/all-kinds.xml").path)
+        let strategy = try GatingMLReader.read(
+            path: Paths.fixtures.appendingPathComponent("gatingml/all-kinds.xml").path)
         let xml = GatingMLWriter.write(strategy, comment: "round -- trip")
         #expect(try GatingMLReader.read(bytes: Array(xml.utf8)) == strategy)
     }

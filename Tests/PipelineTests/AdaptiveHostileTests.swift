@@ -1,7 +1,6 @@
-@testable import Analysis
 import CytoModel
-import Gating
 import Foundation
+import Gating
 import Labs
 import Pipeline
 import Records
@@ -10,18 +9,27 @@ import Store
 import TestSupport
 import Testing
 
+@testable import Analysis
+
 /// Adaptive gating on hostile values: NaN, infinities, huge and negative numbers, empty files,
 /// constant columns. It returns a result or a GatingError; it never traps.
 @Suite("Adaptive gating: hostile values")
 struct AdaptiveHostileTests {
-    static let specials: [Double] = [.nan, .infinity, -.infinity, 1e308, -1e308, 0, -5, 1e-300, 262_143, .greatestFiniteMagnitude]
+    static let specials: [Double] = [
+        .nan, .infinity, -.infinity, 1e308, -1e308, 0, -5, 1e-300, 262_143, .greatestFiniteMagnitude,
+    ]
 
     static func run(_ columns: [[Double]], template: GatingStrategy? = nil) -> Bool {
         let names = ["FSC-A", "FSC-H", "SSC-A", "CD45", "CD3", "CD4", "CD8", "HLA-DR", "CD25", "Time"]
-        let channels = AdaptiveGating.Channels(fscA: 0, fscH: 1, ssc: 2, time: 9, cd45: 3, cd3: 4, cd4: 5, cd8: 6, hladr: 7, cd25: 8)
+        let channels = AdaptiveGating.Channels(
+            fscA: 0, fscH: 1, ssc: 2, time: 9, cd45: 3, cd3: 4, cd4: 5, cd8: 6, hladr: 7, cd25: 8)
         do {
-            let spill = try SpilloverMatrix(fluorochromes: Array(names[3...8]), detectors: Array(names[3...8]), matrix: (0..<6).map { i in (0..<6).map { $0 == i ? 1 : 0.05 } })
-            let r = try AdaptiveGating.run(columns: columns, names: names, channels: channels, spillover: spill, template: template, ids: AdaptiveGating.IDs())
+            let spill = try SpilloverMatrix(
+                fluorochromes: Array(names[3...8]), detectors: Array(names[3...8]),
+                matrix: (0..<6).map { i in (0..<6).map { $0 == i ? 1 : 0.05 } })
+            let r = try AdaptiveGating.run(
+                columns: columns, names: names, channels: channels, spillover: spill, template: template,
+                ids: AdaptiveGating.IDs())
             return r.counts.values.allSatisfy { $0 >= 0 && $0 <= columns[0].count }
         } catch {
             return true  // refused with an error: fine

@@ -25,7 +25,9 @@ struct CodesDocumentationTests {
         let flags = QCFlag.catalogue.map(\.flag.rawValue)
         let warnings = FCSWarning.Code.all.map(\.rawValue)
         #expect(rejections.count >= 40 && flags.count >= 7 && warnings.count >= 30)
-        for code in rejections + flags + warnings { #expect(documented.contains(code), "\(code) is not in docs/codes.md") }
+        for code in rejections + flags + warnings {
+            #expect(documented.contains(code), "\(code) is not in docs/codes.md")
+        }
         #expect(Set(rejections).count == rejections.count, "rejection codes are unique")
     }
 
@@ -34,7 +36,10 @@ struct CodesDocumentationTests {
         // Every "E-..." / "QC-..." literal in the sources is in the catalogue (no ad-hoc codes).
         let catalogue = Set(RejectionCode.catalogue.map(\.code.rawValue))
         let sources = Paths.repoRoot.appendingPathComponent("Sources")
-        let files = FileManager.default.enumerator(atPath: sources.path)?.compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") } ?? []
+        let files =
+            FileManager.default.enumerator(atPath: sources.path)?.compactMap { $0 as? String }.filter {
+                $0.hasSuffix(".swift")
+            } ?? []
         let pattern = try NSRegularExpression(pattern: #""((?:E|QC)-[A-Z][A-Z0-9-]+)""#)
         for file in files where !file.hasSuffix("Codes.swift") {
             let text = try String(contentsOf: sources.appendingPathComponent(file), encoding: .utf8)

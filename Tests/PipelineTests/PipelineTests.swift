@@ -1,16 +1,17 @@
-@testable import Pipeline
 import Analysis
 import CytoModel
 import Foundation
 import Gating
 import Glibc
 import Labs
-@testable import Records
 import Review
 import Store
 import Synth
 import TestSupport
 import Testing
+
+@testable import Pipeline
+@testable import Records
 
 #if canImport(Glibc)
 #endif
@@ -50,7 +51,8 @@ struct PipelineTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let summary = try await Self.run(dir)
         #expect(summary.newFiles == 24 && summary.rejectedFiles == 0 && !summary.hadRejections)
-        let truth = try JSONDecoder().decode(CohortTruth.self, from: Data(contentsOf: dir.appendingPathComponent("cohort/truth.json")))
+        let truth = try JSONDecoder().decode(
+            CohortTruth.self, from: Data(contentsOf: dir.appendingPathComponent("cohort/truth.json")))
         let samples = try Self.store(dir).samples()
         #expect(samples.count == 24)
         for f in truth.files {
@@ -118,7 +120,9 @@ struct PipelineTests {
         let gone = try await Self.run(dir)
         #expect(gone.missingFiles == 1)
         #expect(try Self.store(dir).samples().contains { $0.file.hasSuffix("P001_M05.fcs.gz") })
-        #expect(try Self.store(dir).canonicalDump().contains("P001_M05.fcs.gz") && Self.store(dir).canonicalDump().contains("missing"))
+        #expect(
+            try Self.store(dir).canonicalDump().contains("P001_M05.fcs.gz")
+                && Self.store(dir).canonicalDump().contains("missing"))
     }
 
     @Test("a corrupted FCS file and hostile XML are rejected with codes; the rest is stored")
@@ -126,12 +130,16 @@ struct PipelineTests {
         let dir = try Self.workspace("reject")
         defer { try? FileManager.default.removeItem(at: dir) }
         let fcs = dir.appendingPathComponent("cohort/fcs")
-        try Data(try Data(contentsOf: Paths.fixtures.appendingPathComponent("fcs/fail/truncated_data.fcs"))).write(to: fcs.appendingPathComponent("broken.fcs"))
+        try Data(try Data(contentsOf: Paths.fixtures.appendingPathComponent("fcs/fail/truncated_data.fcs"))).write(
+            to: fcs.appendingPathComponent("broken.fcs"))
         try Data("not an FCS file at all, just text".utf8).write(to: fcs.appendingPathComponent("garbage.fcs"))
-        let hostile = "<?xml version=\"1.0\"?>\n<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\n<HivRnaExport xmlns=\"urn:hivrna-export:v1\">&x;</HivRnaExport>\n"
+        let hostile =
+            "<?xml version=\"1.0\"?>\n<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\n<HivRnaExport xmlns=\"urn:hivrna-export:v1\">&x;</HivRnaExport>\n"
         try Data(hostile.utf8).write(to: dir.appendingPathComponent("cohort/labs/hostile.xml"))
         var text = try String(contentsOf: dir.appendingPathComponent("pipeline.json"), encoding: .utf8)
-        text = text.replacingOccurrences(of: #""labs": ["cohort/labs/hivrna-export.xml"]"#, with: #""labs": ["cohort/labs/hivrna-export.xml", "cohort/labs/hostile.xml"]"#)
+        text = text.replacingOccurrences(
+            of: #""labs": ["cohort/labs/hivrna-export.xml"]"#,
+            with: #""labs": ["cohort/labs/hivrna-export.xml", "cohort/labs/hostile.xml"]"#)
         try Data(text.utf8).write(to: dir.appendingPathComponent("pipeline.json"))
         let s = try await Self.run(dir)
         #expect(s.rejectedFiles == 2 && s.newFiles == 26 && s.labFilesRejected == 1 && s.hadRejections)
@@ -190,7 +198,10 @@ struct PipelineTests {
             try? FileManager.default.removeItem(at: dir.appendingPathComponent("killed.sqlite"))
             let p = Process()
             p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["run", "--config", dir.appendingPathComponent("pipeline.json").path, "--database", dir.appendingPathComponent("killed.sqlite").path, "--quiet"]
+            p.arguments = [
+                "run", "--config", dir.appendingPathComponent("pipeline.json").path, "--database",
+                dir.appendingPathComponent("killed.sqlite").path, "--quiet",
+            ]
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
@@ -221,9 +232,16 @@ struct PipelineTests {
         }
         #expect(error(#"{"version": 2}"#) == "$.gating.strategy")
         #expect(error(#"{"version": 1, "identity": {}, "gating": {"strategy": "x.xml", "gates": {}}}"#) == "$.identity")
-        #expect(error(#"{"version": 1, "identity": {"patientKeyword": "$SRC"}, "gating": {"strategy": 5, "gates": {}}}"#) == "$.gating.strategy")
-        #expect(error(#"{"version": 1, "identity": {"patientKeyword": "$SRC"}, "qc": {"minBeads": "many"}, "gating": {"strategy": "x", "gates": {}}}"#) == "$.qc.minBeads")
-        #expect(error(#"{"version": 3, "identity": {"patientKeyword": "$SRC"}, "gating": {"strategy": "x", "gates": {}}}"#) == "$.version")
+        #expect(
+            error(#"{"version": 1, "identity": {"patientKeyword": "$SRC"}, "gating": {"strategy": 5, "gates": {}}}"#)
+                == "$.gating.strategy")
+        #expect(
+            error(
+                #"{"version": 1, "identity": {"patientKeyword": "$SRC"}, "qc": {"minBeads": "many"}, "gating": {"strategy": "x", "gates": {}}}"#
+            ) == "$.qc.minBeads")
+        #expect(
+            error(#"{"version": 3, "identity": {"patientKeyword": "$SRC"}, "gating": {"strategy": "x", "gates": {}}}"#)
+                == "$.version")
     }
 }
 
@@ -234,9 +252,12 @@ struct MonthlyRecordTests {
 
     static func sample(_ day: Int, cd4: Double, flags: [QCFlag] = [], file: String? = nil) -> SampleResult {
         SampleResult(
-            file: file ?? "f\(day).fcs", sha256: String(repeating: "0", count: 64), patient: "P1", collectedDays: 20000 + day, collected: "d\(day)", events: 1000,
-            beadEvents: 100, lymphocyteEvents: 3000, cd3Events: 2000, cd4Events: 800, cd8Events: 900, cd8HladrEvents: 100, cd4Cd25Events: 50,
-            cd4Abs: cd4, cd8Abs: 500, cd4Pct: 30, cd8Pct: 40, cd3Pct: 70, cd4cd8Ratio: cd4 / 500, cd8HladrPct: 10, cd4Cd25Pct: 5, method: .beads,
+            file: file ?? "f\(day).fcs", sha256: String(repeating: "0", count: 64), patient: "P1",
+            collectedDays: 20000 + day, collected: "d\(day)", events: 1000,
+            beadEvents: 100, lymphocyteEvents: 3000, cd3Events: 2000, cd4Events: 800, cd8Events: 900,
+            cd8HladrEvents: 100, cd4Cd25Events: 50,
+            cd4Abs: cd4, cd8Abs: 500, cd4Pct: 30, cd8Pct: 40, cd3Pct: 70, cd4cd8Ratio: cd4 / 500, cd8HladrPct: 10,
+            cd4Cd25Pct: 5, method: .beads,
             qcFlags: flags, warnings: [], strategySHA256: "", configSHA256: "", programVersion: "")
     }
 
@@ -272,20 +293,28 @@ struct MonthlyRecordTests {
 
     @Test("specimen resolution: correction wins, then the latest valid final; failed only when nothing valid")
     func specimenResolution() throws {
-        func lab(_ id: String, _ specimen: String, _ outcome: ViralLoadOutcome, _ status: ResultStatus, resulted: Int64, copies: Double? = nil) -> StoredLabResult {
+        func lab(
+            _ id: String, _ specimen: String, _ outcome: ViralLoadOutcome, _ status: ResultStatus, resulted: Int64,
+            copies: Double? = nil
+        ) -> StoredLabResult {
             let t = LabTimestamp.parseISO("2024-01-10")!
             let r = HIVRNAResult(
                 id: id, patient: "P1", specimen: specimen, specimenType: nil, collected: t,
-                resulted: LabTimestamp(epochSeconds: resulted, localDays: 0, hasTime: true, text: ""), status: status, replaces: nil, outcome: outcome,
-                reportedValue: copies, reportedUnit: .copies, copies: copies, log10: copies.map { log10($0) }, limit: nil, detected: nil, assay: nil,
-                dilution: nil, failureCode: nil, reason: nil, instrumentText: nil, comment: nil, warnings: [], line: 1, format: "neutral")
+                resulted: LabTimestamp(epochSeconds: resulted, localDays: 0, hasTime: true, text: ""), status: status,
+                replaces: nil, outcome: outcome,
+                reportedValue: copies, reportedUnit: .copies, copies: copies, log10: copies.map { log10($0) },
+                limit: nil, detected: nil, assay: nil,
+                dilution: nil, failureCode: nil, reason: nil, instrumentText: nil, comment: nil, warnings: [], line: 1,
+                format: "neutral")
             return StoredLabResult(result: r, sourceFile: "x")
         }
         let resolved = MonthlyRecordBuilder.resolve([
-            lab("a", "S1", .quantified, .final, resulted: 1, copies: 100), lab("b", "S1", .quantified, .corrected, resulted: 0, copies: 200),
+            lab("a", "S1", .quantified, .final, resulted: 1, copies: 100),
+            lab("b", "S1", .quantified, .corrected, resulted: 0, copies: 200),
             lab("c", "S2", .failed, .final, resulted: 5), lab("d", "S2", .belowLimit, .final, resulted: 1),
             lab("e", "S3", .failed, .final, resulted: 1),
-            lab("f", "S4", .quantified, .final, resulted: 1, copies: 5), lab("g", "S4", .quantified, .final, resulted: 9, copies: 7),
+            lab("f", "S4", .quantified, .final, resulted: 1, copies: 5),
+            lab("g", "S4", .quantified, .final, resulted: 9, copies: 7),
         ])
         #expect(Set(resolved.map(\.result.id)) == ["b", "d", "e", "g"])
     }

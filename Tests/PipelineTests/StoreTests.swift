@@ -26,12 +26,16 @@ struct StoreTests {
         // Analysing the same files again gives exactly what was stored (every field).
         let analyzer = try config.makeAnalyzer()
         for s in stored {
-            let fresh = try analyzer.analyze(AnalysisRequest(path: config.resolve(s.file), displayName: s.file, sha256: s.sha256)).outcome.get()
+            let fresh = try analyzer.analyze(
+                AnalysisRequest(path: config.resolve(s.file), displayName: s.file, sha256: s.sha256)
+            ).outcome.get()
             #expect(fresh == s, "\(s.file)")
         }
         #expect(stored.allSatisfy { $0.configSHA256 == config.sha256 && $0.configSHA256.count == 64 })
         let queue = try DatabaseQueue(path: db)
-        let runHash: String? = try await queue.read { db in try String.fetchOne(db, sql: "SELECT config_sha256 FROM runs") }
+        let runHash: String? = try await queue.read { db in
+            try String.fetchOne(db, sql: "SELECT config_sha256 FROM runs")
+        }
         #expect(runHash == config.sha256)
         // The hash is of the meaning, not the file: defaults spelt out change nothing, a setting does.
         let reloaded = try PipelineConfiguration.load(path: dir.appendingPathComponent("pipeline.json").path)

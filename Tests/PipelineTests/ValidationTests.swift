@@ -1,4 +1,3 @@
-@testable import Pipeline
 import Analysis
 import CytoModel
 import FCSParser
@@ -11,6 +10,8 @@ import Store
 import TestSupport
 import Testing
 
+@testable import Pipeline
+
 /// Validation against manual gates: FlowJo workspaces (the corpus when present, our own
 /// workspaces otherwise), the manual-results CSV, the statistics, and the report.
 @Suite("Validation against manual gating")
@@ -21,7 +22,9 @@ struct ValidationTests {
         try PipelineConfiguration.load(path: Paths.repoRoot.appendingPathComponent("pipeline.json").path)
     }
 
-    static func validator(_ config: PipelineConfiguration, search: [String] = [], workspace: String? = nil) throws -> Validator {
+    static func validator(
+        _ config: PipelineConfiguration, search: [String] = [], workspace: String? = nil
+    ) throws -> Validator {
         try config.makeValidator(fcs: search, workspace: workspace)
     }
 
@@ -62,7 +65,8 @@ struct ValidationTests {
         let csv = Paths.fixtures.appendingPathComponent("cohort/manual-gating.csv").path
         let manual = try ManualResultsCSV.read(path: csv)
         #expect(manual.count == 24 * 6)
-        let report = try Self.validator(config, search: [config.resolve("fixtures/cohort/fcs")]).validate(manual: manual, source: csv)
+        let report = try Self.validator(config, search: [config.resolve("fixtures/cohort/fcs")]).validate(
+            manual: manual, source: csv)
         #expect(report.unmatched.isEmpty)
         #expect(report.samples.count == 24 * 4)
         #expect(report.samples.allSatisfy { $0.pass })
@@ -73,9 +77,13 @@ struct ValidationTests {
         // The JSON document has the documented shape.
         let json = report.jsonObject()
         let rows = try #require(json["samples"] as? [[String: Any]])
-        for key in ["sample", "population", "automated", "manual", "deltaPct", "deltaAbs", "pass"] { #expect(rows[0][key] != nil, "samples[].\(key)") }
+        for key in ["sample", "population", "automated", "manual", "deltaPct", "deltaAbs", "pass"] {
+            #expect(rows[0][key] != nil, "samples[].\(key)")
+        }
         let metrics = try #require(json["metrics"] as? [[String: Any]])
-        for key in ["metric", "n", "bias", "loaLow", "loaHigh", "ccc", "pearson"] { #expect(metrics[0][key] != nil, "metrics[].\(key)") }
+        for key in ["metric", "n", "bias", "loaLow", "loaHigh", "ccc", "pearson"] {
+            #expect(metrics[0][key] != nil, "metrics[].\(key)")
+        }
         #expect(json["pass"] as? Bool == true)
     }
 
@@ -105,11 +113,14 @@ struct ValidationTests {
         } catch {
             #expect(error.code == "E-MANUAL-ROW" && error.line == 7)
         }
-        try Data(text.split(separator: "\n").dropLast().joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: path))
+        try Data(text.split(separator: "\n").dropLast().joined(separator: "\n").utf8).write(
+            to: URL(fileURLWithPath: path))
         let manual = try ManualResultsCSV.read(path: path)
         let report = try Self.validator(config, search: [fcs]).validate(manual: manual, source: path)
         #expect(report.unmatched.isEmpty)
-        func row(_ s: String, _ p: String) throws -> SampleComparison { try #require(report.samples.first { ManualSamples.key($0.sample) == s.lowercased() && $0.population == p }) }
+        func row(_ s: String, _ p: String) throws -> SampleComparison {
+            try #require(report.samples.first { ManualSamples.key($0.sample) == s.lowercased() && $0.population == p })
+        }
         // 98 vs 75/uL: 23 cells below 200/uL -> fails (> 20 cells); percent equal.
         let low = try row("P002_M00", "cd4")
         #expect(!low.pass && abs(low.deltaPct!) < 0.05 && abs(low.deltaAbs! - 23) < 1)
@@ -148,7 +159,8 @@ struct ValidationTests {
             }
         }
         // Aliases and a percent sign are accepted.
-        let ok = try ManualResultsCSV.parse("file,gate,percent\nX.fcs,CD8+HLA-DR+,40%\nX.fcs,CD4/CD25+,9\n", file: "m.csv")
+        let ok = try ManualResultsCSV.parse(
+            "file,gate,percent\nX.fcs,CD8+HLA-DR+,40%\nX.fcs,CD4/CD25+,9\n", file: "m.csv")
         #expect(ok.map(\.population) == [.cd8Hladr, .cd4Cd25] && ok[0].percent == 40)
         let config = try Self.config()
         let report = try Self.validator(config).validate(manual: ok, source: "m.csv")

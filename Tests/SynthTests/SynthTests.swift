@@ -3,8 +3,8 @@ import Foundation
 import Gating
 import SafeXML
 import Synth
-import Testing
 import TestSupport
+import Testing
 
 @Suite("cytoingest synth")
 struct SynthTests {
@@ -29,7 +29,8 @@ struct SynthTests {
 
     @Test("the same seed gives byte-identical output; another seed does not")
     func reproducible() async throws {
-        let a = Paths.temporaryDirectory("synth-a"), b = Paths.temporaryDirectory("synth-b"), c = Paths.temporaryDirectory("synth-c")
+        let a = Paths.temporaryDirectory("synth-a"), b = Paths.temporaryDirectory("synth-b"),
+            c = Paths.temporaryDirectory("synth-c")
         defer { for d in [a, b, c] { try? FileManager.default.removeItem(at: d) } }
         try await CohortSynthesizer(options: Self.options()).write(to: a)
         try await CohortSynthesizer(options: Self.options()).write(to: b)
@@ -42,13 +43,23 @@ struct SynthTests {
 
     static let variants: [SynthOptions] = [
         options(),
-        options { $0.naming = .detector; $0.fcsVersion = .fcs3_0; $0.bigEndian = true },
-        options { $0.dataType = .integer; $0.bits = 16; $0.gzip = true },
-        options { $0.dataType = .integer; $0.bits = 32 },
-        options { $0.dataType = .double; $0.bits = 64; $0.naming = .detector },
+        options {
+            $0.naming = .detector; $0.fcsVersion = .fcs3_0; $0.bigEndian = true
+        },
+        options {
+            $0.dataType = .integer; $0.bits = 16; $0.gzip = true
+        },
+        options {
+            $0.dataType = .integer; $0.bits = 32
+        },
+        options {
+            $0.dataType = .double; $0.bits = 64; $0.naming = .detector
+        },
     ]
 
-    @Test("files read back without warnings, labels give the truth exactly, the bundled strategy recovers it", arguments: variants)
+    @Test(
+        "files read back without warnings, labels give the truth exactly, the bundled strategy recovers it",
+        arguments: variants)
     func truthAndGating(options: SynthOptions) async throws {
         let dir = Paths.temporaryDirectory("synth")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -63,15 +74,21 @@ struct SynthTests {
             #expect(set.text["$SRC"] == f.patient)
             let spillKeyword = options.fcsVersion == .fcs3_0 ? "SPILL" : "$SPILLOVER"
             #expect(try set.spillover()?.keyword == spillKeyword)
-            if options.naming == .detector { #expect(set.parameters[4].name == "FITC-A" && set.parameters[4].label == "CD3") }
+            if options.naming == .detector {
+                #expect(set.parameters[4].name == "FITC-A" && set.parameters[4].label == "CD3")
+            }
             // Labels reproduce truth.json exactly.
-            let labels = try String(contentsOf: dir.appendingPathComponent(f.labels), encoding: .utf8).split(separator: "\n").map { UInt8($0)! }
+            let labels = try String(contentsOf: dir.appendingPathComponent(f.labels), encoding: .utf8).split(
+                separator: "\n"
+            ).map { UInt8($0)! }
             #expect(labels.count == options.events)
             #expect(SampleTruth(labels: labels, beadsPerTube: f.beadsPerTube, bloodVolume: f.bloodVolumeUl) == f.truth)
             // The bundled strategy recovers every percentage within 1 point, abs CD4 within 5 %.
             let events = try reader.readEvents(values: .scaled)
             let spill = try set.spillover().map { try SpilloverMatrix(fcs: $0) }
-            let engine = try GatingEngine(strategy: strategy, channels: set.parameters.map(\.name), labels: set.parameters.map(\.label), fcsSpillover: spill)
+            let engine = try GatingEngine(
+                strategy: strategy, channels: set.parameters.map(\.name), labels: set.parameters.map(\.label),
+                fcsSpillover: spill)
             let r = engine.evaluateSerially(EventTable(events))
             func n(_ key: String) -> Double { Double(r.count(ids[key]!)!) }
             let cd4Pct = 100 * n("cd4") / n("lymphocytes"), cd8Pct = 100 * n("cd8") / n("lymphocytes")
@@ -98,10 +115,15 @@ struct SynthTests {
     func cohortShape() async throws {
         let dir = Paths.temporaryDirectory("synth-shape")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let truth = try await CohortSynthesizer(options: Self.options { $0.patients = 8; $0.months = 8; $0.events = 3000 }).write(to: dir)
+        let truth = try await CohortSynthesizer(
+            options: Self.options {
+                $0.patients = 8; $0.months = 8; $0.events = 3000
+            }
+        ).write(to: dir)
         #expect(truth.patients.filter(\.highStratum).allSatisfy { $0.baselineCD4 > 200 })
         #expect(truth.patients.filter { !$0.highStratum }.allSatisfy { $0.baselineCD4 <= 200 })
-        #expect(truth.patients.contains { $0.responder } && truth.patients.filter(\.responder).allSatisfy(\.highStratum))
+        #expect(
+            truth.patients.contains { $0.responder } && truth.patients.filter(\.responder).allSatisfy(\.highStratum))
         #expect(truth.records.count == 64)
         for p in truth.patients where p.responder {
             let recs = truth.records.filter { $0.patient == p.id }.sorted { $0.month < $1.month }
@@ -110,7 +132,9 @@ struct SynthTests {
             #expect(recs.last!.cd8HladrPct < recs.first!.cd8HladrPct)
         }
         #expect(truth.hivRna.contains { $0.onInfusion })
-        #expect(truth.hivRna.contains { $0.outcome == "below_limit" } && truth.hivRna.contains { $0.outcome == "not_detected" })
+        #expect(
+            truth.hivRna.contains { $0.outcome == "below_limit" }
+                && truth.hivRna.contains { $0.outcome == "not_detected" })
     }
 
     @Test("the committed fixture cohort equals its generator")

@@ -14,13 +14,18 @@ let events = 10_000_000
 let parameters = 12
 let benchDirectory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cytoingest-bench")
 
-func makeFile(_ name: String, type: FCSDataType, bits: Int, order: FCSByteOrder, events: Int, parameters: Int, extraKeywords: Int = 0)
+func makeFile(
+    _ name: String, type: FCSDataType, bits: Int, order: FCSByteOrder, events: Int, parameters: Int,
+    extraKeywords: Int = 0
+)
     -> String
 {
     try? FileManager.default.createDirectory(at: benchDirectory, withIntermediateDirectories: true)
     let path = benchDirectory.appendingPathComponent(name).path
     let width = type == .integer ? bits / 8 : 4
-    if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > events * parameters * width {
+    if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int,
+        size > events * parameters * width
+    {
         return path
     }
     var options = FCSWriteOptions()
@@ -67,11 +72,14 @@ let benchmarks: @Sendable () -> Void = {
         metrics: [.wallClock, .throughput, .peakMemoryResident, .mallocCountTotal],
         timeUnits: .milliseconds, warmupIterations: 1, scalingFactor: .one, maxDuration: .seconds(20), maxIterations: 7)
 
-    Benchmark("HEADER+TEXT only (60 parameters, ~800 keywords)", configuration: .init(
-        metrics: [.wallClock, .throughput, .mallocCountTotal], timeUnits: .microseconds, warmupIterations: 3,
-        scalingFactor: .one, maxDuration: .seconds(3), maxIterations: 2000)
+    Benchmark(
+        "HEADER+TEXT only (60 parameters, ~800 keywords)",
+        configuration: .init(
+            metrics: [.wallClock, .throughput, .mallocCountTotal], timeUnits: .microseconds, warmupIterations: 3,
+            scalingFactor: .one, maxDuration: .seconds(3), maxIterations: 2000)
     ) { benchmark in
-        let path = makeFile("text.fcs", type: .float, bits: 32, order: .bigEndian, events: 1000, parameters: 60, extraKeywords: 500)
+        let path = makeFile(
+            "text.fcs", type: .float, bits: 32, order: .bigEndian, events: 1000, parameters: 60, extraKeywords: 500)
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             blackHole(try FCSReader(path: path).dataSets[0].text.count)
@@ -93,7 +101,8 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     Benchmark("memcpy baseline: pread of the 480 MB file in 256 KiB blocks", configuration: decodeConfig) { benchmark in
-        let path = makeFile("f32be.fcs", type: .float, bits: 32, order: .bigEndian, events: events, parameters: parameters)
+        let path = makeFile(
+            "f32be.fcs", type: .float, bits: 32, order: .bigEndian, events: events, parameters: parameters)
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             let fd = open(path, O_RDONLY)

@@ -34,7 +34,9 @@ func prepare() async throws -> PipelineConfiguration {
 }
 
 let benchmarks: @Sendable () -> Void = {
-    let configuration = Benchmark.Configuration(metrics: [.wallClock, .peakMemoryResident], timeUnits: .milliseconds, warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(30), maxIterations: 5)
+    let configuration = Benchmark.Configuration(
+        metrics: [.wallClock, .peakMemoryResident], timeUnits: .milliseconds, warmupIterations: 0, scalingFactor: .one,
+        maxDuration: .seconds(30), maxIterations: 5)
 
     Benchmark("ingest 144 files x 50,000 events into a fresh store", configuration: configuration) { benchmark in
         let config = try await prepare()
@@ -48,7 +50,12 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("adaptive gating of one 50,000-event file (strong drift, decoded columns)", configuration: .init(metrics: [.wallClock, .peakMemoryResident], timeUnits: .microseconds, warmupIterations: 3, scalingFactor: .one, maxDuration: .seconds(10), maxIterations: 200)) { benchmark in
+    Benchmark(
+        "adaptive gating of one 50,000-event file (strong drift, decoded columns)",
+        configuration: .init(
+            metrics: [.wallClock, .peakMemoryResident], timeUnits: .microseconds, warmupIterations: 3,
+            scalingFactor: .one, maxDuration: .seconds(10), maxIterations: 200)
+    ) { benchmark in
         let dir = root.appendingPathComponent("adaptive-one")
         var o = SynthOptions()
         o.patients = 1
@@ -62,12 +69,15 @@ let benchmarks: @Sendable () -> Void = {
         let names = set.parameters.map(\.name)
         func at(_ n: String) -> Int { names.firstIndex(of: n)! }
         let channels = AdaptiveGating.Channels(
-            fscA: at("FSC-A"), fscH: at("FSC-H"), ssc: at("SSC-A"), time: at("Time"), cd45: at("CD45"), cd3: at("CD3"), cd4: at("CD4"), cd8: at("CD8"),
+            fscA: at("FSC-A"), fscH: at("FSC-H"), ssc: at("SSC-A"), time: at("Time"), cd45: at("CD45"), cd3: at("CD3"),
+            cd4: at("CD4"), cd8: at("CD8"),
             hladr: at("HLA-DR"), cd25: at("CD25"))
         let spill = try set.spillover().map { try SpilloverMatrix(fcs: $0) }
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
-            let r = try AdaptiveGating.run(columns: columns, names: names, channels: channels, spillover: spill, template: nil, ids: AdaptiveGating.IDs())
+            let r = try AdaptiveGating.run(
+                columns: columns, names: names, channels: channels, spillover: spill, template: nil,
+                ids: AdaptiveGating.IDs())
             precondition(r.counts["CD4T"]! > 0)
             blackHole(r)
         }

@@ -1,6 +1,7 @@
-import Labs
 import Benchmark
+import CytoModel
 import Foundation
+import Labs
 import Pipeline
 import SafeXML
 
@@ -16,7 +17,9 @@ func makeFile() -> String {
     let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cytoingest-bench")
     try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     let path = dir.appendingPathComponent("hivrna-50MB.xml").path
-    if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size >= 50_000_000 { return path }
+    if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size >= 50_000_000 {
+        return path
+    }
     var s = """
         <?xml version="1.0" encoding="UTF-8"?>
         <HivRnaExport xmlns="urn:hivrna-export:v1" schemaVersion="1.0" exportId="BENCH" createdAt="2024-12-31T00:00:00Z">
@@ -45,7 +48,12 @@ func makeFile() -> String {
 }
 
 let benchmarks: @Sendable () -> Void = {
-    Benchmark("import 50 MB neutral HIV RNA export (streaming, counting sink)", configuration: .init(metrics: [.wallClock, .peakMemoryResident], timeUnits: .milliseconds, warmupIterations: 1, scalingFactor: .one, maxDuration: .seconds(30), maxIterations: 5)) { benchmark in
+    Benchmark(
+        "import 50 MB neutral HIV RNA export (streaming, counting sink)",
+        configuration: .init(
+            metrics: [.wallClock, .peakMemoryResident], timeUnits: .milliseconds, warmupIterations: 1,
+            scalingFactor: .one, maxDuration: .seconds(30), maxIterations: 5)
+    ) { benchmark in
         let path = makeFile()
         var options = LabImportOptions()
         options.maxBytes = 64 << 20
@@ -58,7 +66,12 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
     // The floor: the hardened reader alone (pre-scan + libxml2 + cursor), no strings, no lab logic.
-    Benchmark("read 50 MB neutral HIV RNA export with the XML cursor only (floor)", configuration: .init(metrics: [.wallClock, .peakMemoryResident], timeUnits: .milliseconds, warmupIterations: 1, scalingFactor: .one, maxDuration: .seconds(30), maxIterations: 5)) { benchmark in
+    Benchmark(
+        "read 50 MB neutral HIV RNA export with the XML cursor only (floor)",
+        configuration: .init(
+            metrics: [.wallClock, .peakMemoryResident], timeUnits: .milliseconds, warmupIterations: 1,
+            scalingFactor: .one, maxDuration: .seconds(30), maxIterations: 5)
+    ) { benchmark in
         let path = makeFile()
         let limits = XMLLimits()
         benchmark.startMeasurement()

@@ -24,7 +24,9 @@ public enum AdaptiveGating {
         public var time: Int?
         /// CD45, CD3, CD4, CD8, HLA-DR, CD25.
         public var cd45: Int, cd3: Int, cd4: Int, cd8: Int, hladr: Int, cd25: Int
-        public init(fscA: Int, fscH: Int, ssc: Int, time: Int?, cd45: Int, cd3: Int, cd4: Int, cd8: Int, hladr: Int, cd25: Int) {
+        public init(
+            fscA: Int, fscH: Int, ssc: Int, time: Int?, cd45: Int, cd3: Int, cd4: Int, cd8: Int, hladr: Int, cd25: Int
+        ) {
             self.fscA = fscA
             self.fscH = fscH
             self.ssc = ssc
@@ -41,7 +43,8 @@ public enum AdaptiveGating {
 
     /// Gate ids of the pipeline's populations (config `gating.gates`).
     public struct IDs: Sendable, Hashable {
-        public var beads = "Beads", lymphocytes = "Lymphocytes", cd3 = "CD3", cd4 = "CD4T", cd8 = "CD8T", cd8Hladr = "CD8_HLADR", cd4Cd25 = "CD4_CD25"
+        public var beads = "Beads", lymphocytes = "Lymphocytes", cd3 = "CD3", cd4 = "CD4T", cd8 = "CD8T",
+            cd8Hladr = "CD8_HLADR", cd4Cd25 = "CD4_CD25"
         public init() {}
         public init(_ map: [Population: String]) {
             beads = map[.beads] ?? beads
@@ -111,7 +114,8 @@ public enum AdaptiveGating {
     ///   - template: the configured strategy, for low-confidence fallbacks, whose channel names
     ///     are `templateNames` (per column; default `names`).
     public static func run(
-        columns: [[Double]], names: [String], channels c: Channels, spillover: SpilloverMatrix?, template: GatingStrategy?, templateNames: [String]? = nil,
+        columns: [[Double]], names: [String], channels c: Channels, spillover: SpilloverMatrix?,
+        template: GatingStrategy?, templateNames: [String]? = nil,
         ids: IDs, options: Options = Options()
     ) throws(GatingError) -> Result {
         let tnames = templateNames ?? names
@@ -139,7 +143,9 @@ public enum AdaptiveGating {
                 var ids: [String] = []
                 for (k, w) in windows.enumerated() {
                     let id = "ClogWindow\(k + 1)"
-                    gates.append(AppliedGate(id: id, parent: nil, kind: .timeWindow(column: t, name: names[t], lo: w.0, hi: w.1)))
+                    gates.append(
+                        AppliedGate(id: id, parent: nil, kind: .timeWindow(column: t, name: names[t], lo: w.0, hi: w.1))
+                    )
                     ids.append(id)
                 }
                 gates.append(AppliedGate(id: "Stable", parent: nil, kind: .stable(ids)))
@@ -147,7 +153,12 @@ public enum AdaptiveGating {
                 flags.append(.clog)
                 let time = columns[t]
                 for e in 0..<n where windows.contains(where: { time[e] >= $0.0 && time[e] < $0.1 }) { keep[e] = 0 }
-                reports.append(GateReport(gate: "Stable", method: "time bins: rate or scatter off the median", confidence: 1, thresholds: Dictionary(uniqueKeysWithValues: windows.enumerated().map { ("window\($0.offset + 1)", $0.element.0) })))
+                reports.append(
+                    GateReport(
+                        gate: "Stable", method: "time bins: rate or scatter off the median", confidence: 1,
+                        thresholds: Dictionary(
+                            uniqueKeysWithValues: windows.enumerated().map { ("window\($0.offset + 1)", $0.element.0) })
+                    ))
             }
         }
         let stable = stableParent == nil ? Array(0..<n) : (0..<n).filter { keep[$0] == 1 }
@@ -157,8 +168,15 @@ public enum AdaptiveGating {
         var ratio = [Double](repeating: 0, count: n)
         for i in 0..<n { ratio[i] = 1 * (fa[i] - 0) / (fh[i] - 0) }  // as fratio A (x1 - B) / (x2 - C)
         let (sLo, sHi, sConf) = singletRange(ratio, stable)
-        gates.append(AppliedGate(id: "Singlets", parent: stableParent, kind: .ratio(num: c.fscA, den: c.fscH, numName: names[c.fscA], denName: names[c.fscH], min: sLo, max: sHi)))
-        reports.append(GateReport(gate: "Singlets", method: "mode of FSC-A/FSC-H +- 6 sd (valley to doublets when nearer)", confidence: sConf, thresholds: ["min": sLo, "max": sHi]))
+        gates.append(
+            AppliedGate(
+                id: "Singlets", parent: stableParent,
+                kind: .ratio(
+                    num: c.fscA, den: c.fscH, numName: names[c.fscA], denName: names[c.fscH], min: sLo, max: sHi)))
+        reports.append(
+            GateReport(
+                gate: "Singlets", method: "mode of FSC-A/FSC-H +- 6 sd (valley to doublets when nearer)",
+                confidence: sConf, thresholds: ["min": sLo, "max": sHi]))
         var singlet: [Int] = []
         singlet.reserveCapacity(stable.count)
         for i in stable where ratio[i] >= sLo && ratio[i] < sHi { singlet.append(i) }
@@ -176,14 +194,20 @@ public enum AdaptiveGating {
         var beadReport: GateReport
         if let v = Histogram.valley(minMarker.smoothed(), minPeak: 1), v.confidence >= options.minConfidence {
             let t = LogBins.center(v.valley)
-            beadGate = AppliedGate(id: ids.beads, parent: stableParent, kind: .box(c.markers.map { Bound(column: $0, name: names[$0], compensated: true, min: t, max: nil) }))
-            beadReport = GateReport(gate: ids.beads, method: "valley of the dimmest marker (beads are bright in all)", confidence: v.confidence, thresholds: ["min": t])
+            beadGate = AppliedGate(
+                id: ids.beads, parent: stableParent,
+                kind: .box(c.markers.map { Bound(column: $0, name: names[$0], compensated: true, min: t, max: nil) }))
+            beadReport = GateReport(
+                gate: ids.beads, method: "valley of the dimmest marker (beads are bright in all)",
+                confidence: v.confidence, thresholds: ["min": t])
         } else {
-            (beadGate, beadReport) = try fallback(ids.beads, parent: stableParent, template: template, names: names, templateNames: tnames, flags: &flags)
+            (beadGate, beadReport) = try fallback(
+                ids.beads, parent: stableParent, template: template, names: names, templateNames: tnames, flags: &flags)
         }
         gates.append(beadGate)
         reports.append(beadReport)
-        gates.append(AppliedGate(id: "Cells", parent: stableParent, kind: .cells(singlets: "Singlets", beads: ids.beads)))
+        gates.append(
+            AppliedGate(id: "Cells", parent: stableParent, kind: .cells(singlets: "Singlets", beads: ids.beads)))
         let beads = select(stable, beadGate, columns, comp)
         var isBead = [Bool](repeating: false, count: n)
         for i in beads { isBead[i] = true }
@@ -192,13 +216,21 @@ public enum AdaptiveGating {
         // 4. Lymphocytes: the CD45-brightest mode on CD45 vs SSC, low SSC.
         let lymphGate: AppliedGate
         if let l = lymphocyteGate(comp[c.cd45], columns[c.ssc], cells), l.confidence >= options.minConfidence {
-            lymphGate = AppliedGate(id: ids.lymphocytes, parent: "Cells", kind: .box([
-                Bound(column: c.cd45, name: names[c.cd45], compensated: true, min: l.cd45, max: nil),
-                Bound(column: c.ssc, name: names[c.ssc], compensated: false, min: nil, max: l.ssc),
-            ]))
-            reports.append(GateReport(gate: ids.lymphocytes, method: "CD45-brightest 2-D mode; SSC mode + 5 sd (or the valley to monocytes); CD45 valley", confidence: l.confidence, thresholds: ["CD45 min": l.cd45, "SSC max": l.ssc]))
+            lymphGate = AppliedGate(
+                id: ids.lymphocytes, parent: "Cells",
+                kind: .box([
+                    Bound(column: c.cd45, name: names[c.cd45], compensated: true, min: l.cd45, max: nil),
+                    Bound(column: c.ssc, name: names[c.ssc], compensated: false, min: nil, max: l.ssc),
+                ]))
+            reports.append(
+                GateReport(
+                    gate: ids.lymphocytes,
+                    method: "CD45-brightest 2-D mode; SSC mode + 5 sd (or the valley to monocytes); CD45 valley",
+                    confidence: l.confidence, thresholds: ["CD45 min": l.cd45, "SSC max": l.ssc]))
         } else {
-            let (g, r) = try fallback(ids.lymphocytes, parent: "Cells", template: template, names: names, templateNames: tnames, flags: &flags)
+            let (g, r) = try fallback(
+                ids.lymphocytes, parent: "Cells", template: template, names: names, templateNames: tnames, flags: &flags
+            )
             lymphGate = g
             reports.append(r)
         }
@@ -206,24 +238,41 @@ public enum AdaptiveGating {
         let lymph = select(cells, lymphGate, columns, comp)
 
         // 5. CD3 on lymphocytes; 6. CD4 and CD8 on CD3+.
-        let cd3Gate = try positive(ids.cd3, parent: ids.lymphocytes, column: c.cd3, events: lymph, comp: comp, names: names, templateNames: tnames, template: template, options: options, flags: &flags, reports: &reports)
+        let cd3Gate = try positive(
+            ids.cd3, parent: ids.lymphocytes, column: c.cd3, events: lymph, comp: comp, names: names,
+            templateNames: tnames, template: template, options: options, flags: &flags, reports: &reports)
         gates.append(cd3Gate)
         let cd3 = select(lymph, cd3Gate, columns, comp)
-        let t4 = try threshold(ids.cd4, column: c.cd4, events: cd3, comp: comp, template: template, names: names, templateNames: tnames, options: options, flags: &flags, reports: &reports)
-        let t8 = try threshold(ids.cd8, column: c.cd8, events: cd3, comp: comp, template: template, names: names, templateNames: tnames, options: options, flags: &flags, reports: &reports)
-        let cd4Gate = AppliedGate(id: ids.cd4, parent: ids.cd3, kind: .box([
-            Bound(column: c.cd4, name: names[c.cd4], compensated: true, min: t4, max: nil), Bound(column: c.cd8, name: names[c.cd8], compensated: true, min: nil, max: t8),
-        ]))
-        let cd8Gate = AppliedGate(id: ids.cd8, parent: ids.cd3, kind: .box([
-            Bound(column: c.cd4, name: names[c.cd4], compensated: true, min: nil, max: t4), Bound(column: c.cd8, name: names[c.cd8], compensated: true, min: t8, max: nil),
-        ]))
+        let t4 = try threshold(
+            ids.cd4, column: c.cd4, events: cd3, comp: comp, template: template, names: names, templateNames: tnames,
+            options: options, flags: &flags, reports: &reports)
+        let t8 = try threshold(
+            ids.cd8, column: c.cd8, events: cd3, comp: comp, template: template, names: names, templateNames: tnames,
+            options: options, flags: &flags, reports: &reports)
+        let cd4Gate = AppliedGate(
+            id: ids.cd4, parent: ids.cd3,
+            kind: .box([
+                Bound(column: c.cd4, name: names[c.cd4], compensated: true, min: t4, max: nil),
+                Bound(column: c.cd8, name: names[c.cd8], compensated: true, min: nil, max: t8),
+            ]))
+        let cd8Gate = AppliedGate(
+            id: ids.cd8, parent: ids.cd3,
+            kind: .box([
+                Bound(column: c.cd4, name: names[c.cd4], compensated: true, min: nil, max: t4),
+                Bound(column: c.cd8, name: names[c.cd8], compensated: true, min: t8, max: nil),
+            ]))
         gates += [cd4Gate, cd8Gate]
         let cd4 = select(cd3, cd4Gate, columns, comp)
         let cd8 = select(cd3, cd8Gate, columns, comp)
 
         // 7. HLA-DR+ of CD8 T (negative reference: CD4 T); CD25+ of CD4 T (reference: CD8 T).
-        let drGate = try positive(ids.cd8Hladr, parent: ids.cd8, column: c.hladr, events: cd8, comp: comp, names: names, templateNames: tnames, template: template, options: options, flags: &flags, reports: &reports, negative: (cd4, "CD4 T"))
-        let cd25Gate = try positive(ids.cd4Cd25, parent: ids.cd4, column: c.cd25, events: cd4, comp: comp, names: names, templateNames: tnames, template: template, options: options, flags: &flags, reports: &reports, negative: (cd8, "CD8 T"))
+        let drGate = try positive(
+            ids.cd8Hladr, parent: ids.cd8, column: c.hladr, events: cd8, comp: comp, names: names,
+            templateNames: tnames, template: template, options: options, flags: &flags, reports: &reports,
+            negative: (cd4, "CD4 T"))
+        let cd25Gate = try positive(
+            ids.cd4Cd25, parent: ids.cd4, column: c.cd25, events: cd4, comp: comp, names: names, templateNames: tnames,
+            template: template, options: options, flags: &flags, reports: &reports, negative: (cd8, "CD8 T"))
         gates += [drGate, cd25Gate]
 
         // Counts from the member lists built on the way (each gate within its parent, the
@@ -231,13 +280,19 @@ public enum AdaptiveGating {
         var counts: [String: Int] = [
             "Singlets": singlet.count, ids.beads: beads.count, "Cells": cells.count,
             ids.lymphocytes: lymph.count, ids.cd3: cd3.count, ids.cd4: cd4.count, ids.cd8: cd8.count,
-            ids.cd8Hladr: select(cd8, drGate, columns, comp).count, ids.cd4Cd25: select(cd4, cd25Gate, columns, comp).count,
+            ids.cd8Hladr: select(cd8, drGate, columns, comp).count,
+            ids.cd4Cd25: select(cd4, cd25Gate, columns, comp).count,
         ]
         if stableParent != nil {
             counts["Stable"] = stable.count
-            for g in gates { if case .timeWindow(let col, _, let lo, let hi) = g.kind { counts[g.id] = columns[col].filter { $0 >= lo && $0 < hi }.count } }
+            for g in gates {
+                if case .timeWindow(let col, _, let lo, let hi) = g.kind {
+                    counts[g.id] = columns[col].filter { $0 >= lo && $0 < hi }.count
+                }
+            }
         }
-        return Result(strategy: strategy(gates), counts: counts, reports: reports, flags: flags, excluded: n - stable.count)
+        return Result(
+            strategy: strategy(gates), counts: counts, reports: reports, flags: flags, excluded: n - stable.count)
     }
 
     // MARK: Steps
@@ -311,7 +366,9 @@ public enum AdaptiveGating {
 
     /// Lymphocytes: the 2-D density peak with the brightest CD45; SSC max = mode + 5 sd (or the
     /// valley to the next SSC mode); CD45 min = the valley below the lymphocyte mode.
-    static func lymphocyteGate(_ cd45: [Double], _ ssc: [Double], _ events: [Int]) -> (cd45: Double, ssc: Double, confidence: Double)? {
+    static func lymphocyteGate(
+        _ cd45: [Double], _ ssc: [Double], _ events: [Int]
+    ) -> (cd45: Double, ssc: Double, confidence: Double)? {
         let xb = LogBins.count, yb = 128, ystep = 262_144.0 / Double(yb)
         var grid = [Double](repeating: 0, count: xb * yb)
         var bins = [Int](repeating: 0, count: events.count)
@@ -349,10 +406,12 @@ public enum AdaptiveGating {
             for x in 0..<xb where grid[y * xb + x] >= 0.05 * peakValue {
                 let v = grid[y * xb + x]
                 var isMax = true
-                for dy in -2...2 { for dx in -2...2 where dx != 0 || dy != 0 {
-                    let yy = y + dy, xx = x + dx
-                    if yy >= 0 && yy < yb && xx >= 0 && xx < xb && grid[yy * xb + xx] > v { isMax = false }
-                } }
+                for dy in -2...2 {
+                    for dx in -2...2 where dx != 0 || dy != 0 {
+                        let yy = y + dy, xx = x + dx
+                        if yy >= 0 && yy < yb && xx >= 0 && xx < xb && grid[yy * xb + xx] > v { isMax = false }
+                    }
+                }
                 if isMax && (best == nil || x > best!.x) { best = (x, y) }
             }
         }
@@ -360,7 +419,9 @@ public enum AdaptiveGating {
         // SSC of the events in the peak's CD45 band, below twice the peak's SSC.
         let peakSSC = (Double(peak.y) + 0.5) * ystep
         var band: [Double] = []
-        for (k, i) in events.enumerated() where abs(bins[k] - peak.x) <= 6 && ssc[i] < 2 * peakSSC + ystep { band.append(ssc[i]) }
+        for (k, i) in events.enumerated() where abs(bins[k] - peak.x) <= 6 && ssc[i] < 2 * peakSSC + ystep {
+            band.append(ssc[i])
+        }
         guard band.count >= 50 else { return nil }
         // Median and MAD of at most 4,000 evenly strided values.
         if band.count > 4000 {
@@ -403,7 +464,8 @@ public enum AdaptiveGating {
 
     /// A positivity threshold on one marker: the valley between negative and positive; without
     /// one, the 99.5th percentile of a negative reference population plus two bins.
-    static func findThreshold(column: [Double], events: [Int], negative: ([Int], String)?) -> (Double, Double, String)? {
+    static func findThreshold(column: [Double], events: [Int], negative: ([Int], String)?) -> (Double, Double, String)?
+    {
         var h = Histogram(bins: LogBins.count)
         for i in events { h.counts[LogBins.bin(column[i])] += 1 }
         if let v = Histogram.valley(h.smoothed(), minPeak: Swift.max(2, Double(events.count) / 2000)) {
@@ -414,47 +476,74 @@ public enum AdaptiveGating {
             guard !values.isEmpty else { return nil }
             values.sort()
             let p = values[Swift.min(values.count - 1, Int(Double(values.count) * 0.995))]
-            return (LogBins.edge(Swift.min(LogBins.count - 1, LogBins.bin(p) + 2)), 0.75, "negative reference (\(name), 99.5th percentile + 2 bins)")
+            return (
+                LogBins.edge(Swift.min(LogBins.count - 1, LogBins.bin(p) + 2)), 0.75,
+                "negative reference (\(name), 99.5th percentile + 2 bins)"
+            )
         }
         return nil
     }
 
     static func threshold(
-        _ id: String, column: Int, events: [Int], comp: [[Double]], template: GatingStrategy?, names: [String], templateNames: [String], options: Options,
+        _ id: String, column: Int, events: [Int], comp: [[Double]], template: GatingStrategy?, names: [String],
+        templateNames: [String], options: Options,
         flags: inout [QCFlag], reports: inout [GateReport], negative: ([Int], String)? = nil
     ) throws(GatingError) -> Double {
-        if let (t, conf, method) = findThreshold(column: comp[column], events: events, negative: negative), conf >= options.minConfidence {
-            reports.append(GateReport(gate: id, method: method + " of \(names[column])", confidence: conf, thresholds: ["\(names[column])": t]))
+        if let (t, conf, method) = findThreshold(column: comp[column], events: events, negative: negative),
+            conf >= options.minConfidence
+        {
+            reports.append(
+                GateReport(
+                    gate: id, method: method + " of \(names[column])", confidence: conf,
+                    thresholds: ["\(names[column])": t]))
             return t
         }
         // The template's cut on this channel.
         guard let template, let t = templateBound(template, gate: id, channel: templateNames[column]) else {
-            throw GatingError(.badGate, "adaptive gate \(id): no threshold found on \(names[column]) and no template cut to fall back to", element: id)
+            throw GatingError(
+                .badGate,
+                "adaptive gate \(id): no threshold found on \(names[column]) and no template cut to fall back to",
+                element: id)
         }
         flags.append(.template(id))
-        reports.append(GateReport(gate: id, method: "template (no confident threshold)", confidence: 0, thresholds: ["\(names[column])": t]))
+        reports.append(
+            GateReport(
+                gate: id, method: "template (no confident threshold)", confidence: 0,
+                thresholds: ["\(names[column])": t]))
         return t
     }
 
     static func positive(
-        _ id: String, parent: String, column: Int, events: [Int], comp: [[Double]], names: [String], templateNames: [String], template: GatingStrategy?,
+        _ id: String, parent: String, column: Int, events: [Int], comp: [[Double]], names: [String],
+        templateNames: [String], template: GatingStrategy?,
         options: Options, flags: inout [QCFlag], reports: inout [GateReport], negative: ([Int], String)? = nil
     ) throws(GatingError) -> AppliedGate {
         let t = try threshold(
-            id, column: column, events: events, comp: comp, template: template, names: names, templateNames: templateNames, options: options, flags: &flags,
+            id, column: column, events: events, comp: comp, template: template, names: names,
+            templateNames: templateNames, options: options, flags: &flags,
             reports: &reports, negative: negative)
-        return AppliedGate(id: id, parent: parent, kind: .box([Bound(column: column, name: names[column], compensated: true, min: t, max: nil)]))
+        return AppliedGate(
+            id: id, parent: parent,
+            kind: .box([Bound(column: column, name: names[column], compensated: true, min: t, max: nil)]))
     }
 
     /// The template's gate, converted to raw bounds.
-    static func fallback(_ id: String, parent: String?, template: GatingStrategy?, names: [String], templateNames: [String], flags: inout [QCFlag]) throws(GatingError) -> (AppliedGate, GateReport) {
+    static func fallback(
+        _ id: String, parent: String?, template: GatingStrategy?, names: [String], templateNames: [String],
+        flags: inout [QCFlag]
+    ) throws(GatingError) -> (AppliedGate, GateReport) {
         guard let template, let g = template.gate(id), case .rectangle(let dims) = g.kind else {
-            throw GatingError(.badGate, "adaptive gate \(id) is not confident and the template has no rectangle \(id) to fall back to", element: id)
+            throw GatingError(
+                .badGate,
+                "adaptive gate \(id) is not confident and the template has no rectangle \(id) to fall back to",
+                element: id)
         }
         var bounds: [Bound] = []
         var thresholds: [String: Double] = [:]
         for d in dims {
-            guard case .channel(let tname) = d.source, let col = templateNames.firstIndex(of: tname) ?? names.firstIndex(of: tname) else { continue }
+            guard case .channel(let tname) = d.source,
+                let col = templateNames.firstIndex(of: tname) ?? names.firstIndex(of: tname)
+            else { continue }
             let name = names[col]
             let t = d.transformation.flatMap { template.transformations[$0] }
             let lo = d.min.map { rawValue($0, t) }, hi = d.max.map { rawValue($0, t) }
@@ -463,7 +552,10 @@ public enum AdaptiveGating {
             if let hi { thresholds["\(name) max"] = hi }
         }
         flags.append(.template(id))
-        return (AppliedGate(id: id, parent: parent, kind: .box(bounds)), GateReport(gate: id, method: "template (no confident gate)", confidence: 0, thresholds: thresholds))
+        return (
+            AppliedGate(id: id, parent: parent, kind: .box(bounds)),
+            GateReport(gate: id, method: "template (no confident gate)", confidence: 0, thresholds: thresholds)
+        )
     }
 
     /// A template cut on a channel (rectangle min, or a quadrant divider) in raw units.
@@ -471,9 +563,17 @@ public enum AdaptiveGating {
         guard let g = template.gate(id) else { return nil }
         switch g.kind {
         case .rectangle(let dims):
-            for d in dims { if case .channel(channel) = d.source, let v = d.min ?? d.max { return rawValue(v, d.transformation.flatMap { template.transformations[$0] }) } }
+            for d in dims {
+                if case .channel(channel) = d.source, let v = d.min ?? d.max {
+                    return rawValue(v, d.transformation.flatMap { template.transformations[$0] })
+                }
+            }
         case .quadrant(let dividers, _):
-            for dv in dividers { if case .channel(channel) = dv.dimension.source, let v = dv.values.first { return rawValue(v, dv.dimension.transformation.flatMap { template.transformations[$0] }) } }
+            for dv in dividers {
+                if case .channel(channel) = dv.dimension.source, let v = dv.values.first {
+                    return rawValue(v, dv.dimension.transformation.flatMap { template.transformations[$0] })
+                }
+            }
         default: break
         }
         return nil
@@ -516,16 +616,30 @@ public enum AdaptiveGating {
         for g in gates {
             switch g.kind {
             case .box(let bounds):
-                s.gates.append(Gate(id: g.id, parentID: g.parent, kind: .rectangle(bounds.map {
-                    Dimension(.channel($0.name), compensation: $0.compensated ? .acquisitionSpillover : .none, min: $0.min, max: $0.max)
-                })))
+                s.gates.append(
+                    Gate(
+                        id: g.id, parentID: g.parent,
+                        kind: .rectangle(
+                            bounds.map {
+                                Dimension(
+                                    .channel($0.name), compensation: $0.compensated ? .acquisitionSpillover : .none,
+                                    min: $0.min, max: $0.max)
+                            })))
             case .ratio(_, _, let numName, let denName, let lo, let hi):
-                s.transformations["SingletRatio"] = try? Transformation(id: "SingletRatio", .ratio(a: 1, b: 0, c: 0, numerator: numName, denominator: denName))
-                s.gates.append(Gate(id: g.id, parentID: g.parent, kind: .rectangle([Dimension(.ratio("SingletRatio"), min: lo, max: hi)])))
+                s.transformations["SingletRatio"] = try? Transformation(
+                    id: "SingletRatio", .ratio(a: 1, b: 0, c: 0, numerator: numName, denominator: denName))
+                s.gates.append(
+                    Gate(
+                        id: g.id, parentID: g.parent,
+                        kind: .rectangle([Dimension(.ratio("SingletRatio"), min: lo, max: hi)])))
             case .cells(let singlets, let beads):
-                s.gates.append(Gate(id: g.id, parentID: g.parent, kind: .and([GateReference(singlets), GateReference(beads, complement: true)])))
+                s.gates.append(
+                    Gate(
+                        id: g.id, parentID: g.parent,
+                        kind: .and([GateReference(singlets), GateReference(beads, complement: true)])))
             case .timeWindow(_, let name, let lo, let hi):
-                s.gates.append(Gate(id: g.id, parentID: g.parent, kind: .rectangle([Dimension(.channel(name), min: lo, max: hi)])))
+                s.gates.append(
+                    Gate(id: g.id, parentID: g.parent, kind: .rectangle([Dimension(.channel(name), min: lo, max: hi)])))
             case .stable(let windows):
                 if windows.count == 1 {
                     s.gates.append(Gate(id: g.id, parentID: g.parent, kind: .not(GateReference(windows[0]))))

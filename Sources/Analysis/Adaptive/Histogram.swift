@@ -64,7 +64,9 @@ struct Histogram {
     /// The two main modes and the valley between them, or nil when unimodal.
     /// Confidence = 1 - h(valley) / min(h(mode1), h(mode2)). `minPeak` is the smallest
     /// smoothed height a second mode may have.
-    static func valley(_ h: [Double], minPeak: Double = 2, minSeparation: Int = 4) -> (low: Int, high: Int, valley: Int, confidence: Double)? {
+    static func valley(
+        _ h: [Double], minPeak: Double = 2, minSeparation: Int = 4
+    ) -> (low: Int, high: Int, valley: Int, confidence: Double)? {
         guard let top = h.indices.max(by: { h[$0] < h[$1] }), h[top] > 0 else { return nil }
         var best: (Int, Double)?
         for b in h.indices where abs(b - top) >= minSeparation && h[b] >= minPeak {

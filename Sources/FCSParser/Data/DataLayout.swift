@@ -108,7 +108,9 @@ struct DataLayout: Sendable, Hashable {
 
 extension Substring {
     var trimmingSpaces: String {
-        String(self.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+        String(
+            self.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed()
+        )
     }
 }
 
@@ -132,7 +134,8 @@ enum ScalarDecoder {
                 case .asciiFixed:
                     guard let parsed = parseASCIINumber(raw[at..<(at + f.width)]) else {
                         throw FCSError(
-                            .badASCIIValue, "ASCII value of parameter \(p + 1) in event \(r + 1) of this block is not a number",
+                            .badASCIIValue,
+                            "ASCII value of parameter \(p + 1) in event \(r + 1) of this block is not a number",
                             segment: .data)
                     }
                     v = parsed
@@ -159,7 +162,9 @@ enum ScalarDecoder {
 func parseASCIINumber<C: Collection>(_ bytes: C) -> Double? where C.Element == UInt8 {
     let t = trimWhitespace(Array(bytes))
     guard !t.isEmpty, t.count <= 64,
-        t.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2e || $0 == 0x2d || $0 == 0x2b || $0 == 0x65 || $0 == 0x45 })
+        t.allSatisfy({
+            ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2e || $0 == 0x2d || $0 == 0x2b || $0 == 0x65 || $0 == 0x45
+        })
     else { return nil }
     return Double(String(decoding: t, as: UTF8.self))
 }

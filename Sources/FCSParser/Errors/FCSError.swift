@@ -123,12 +123,16 @@ public struct FCSError: Error, Sendable, Hashable, CustomStringConvertible {
 public struct FCSWarning: Sendable, Hashable, CustomStringConvertible, Codable {
     /// A tolerated deviation's stable code (meanings: docs/codes.md). A literal names a code by
     /// its raw value.
-    public struct Code: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible, ExpressibleByStringLiteral {
+    public struct Code: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible,
+        ExpressibleByStringLiteral
+    {
         public let rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }
         public init(stringLiteral value: String) { rawValue = value }
         public var description: String { rawValue }
-        public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
+        public init(from decoder: any Decoder) throws {
+            rawValue = try decoder.singleValueContainer().decode(String.self)
+        }
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.singleValueContainer()
             try c.encode(rawValue)
@@ -172,7 +176,14 @@ public struct FCSWarning: Sendable, Hashable, CustomStringConvertible, Codable {
         public static let truncatedData = Code(rawValue: "truncated_data")
 
         /// Every warning code.
-        public static let all: [Code] = [.analysisOutOfBounds, .analysisUnparsed, .badAmplification, .badRange, .badSpillover, .badTextDataOffsets, .badTimestep, .bitsWidened, .byteordPermutation, .crcMismatch, .dataEndOffByOne, .dataOffsetsDisagree, .doubleBits, .duplicateKeyword, .duplicatePnn, .emptyKeyword, .floatBits, .headerDataEnd99999999, .headerSpacing, .missingMode, .missingPne, .missingPnn, .missingRange, .missingTot, .nextdataNegative, .pneOnFloat, .pneZeroF2, .spilloverNote, .stextConflict, .stextOutOfBounds, .stextUnreadable, .textEmptyValues, .textMissingFinalDelimiter, .textPadding, .textTrailingDoubleDelimiter, .truncatedData]
+        public static let all: [Code] = [
+            .analysisOutOfBounds, .analysisUnparsed, .badAmplification, .badRange, .badSpillover, .badTextDataOffsets,
+            .badTimestep, .bitsWidened, .byteordPermutation, .crcMismatch, .dataEndOffByOne, .dataOffsetsDisagree,
+            .doubleBits, .duplicateKeyword, .duplicatePnn, .emptyKeyword, .floatBits, .headerDataEnd99999999,
+            .headerSpacing, .missingMode, .missingPne, .missingPnn, .missingRange, .missingTot, .nextdataNegative,
+            .pneOnFloat, .pneZeroF2, .spilloverNote, .stextConflict, .stextOutOfBounds, .stextUnreadable,
+            .textEmptyValues, .textMissingFinalDelimiter, .textPadding, .textTrailingDoubleDelimiter, .truncatedData,
+        ]
     }
 
     public var code: Code

@@ -42,7 +42,9 @@ public struct FCSHeader: Sendable, Hashable {
             bytes[2] == UInt8(ascii: "S")
         else {
             if bytes.count < 6 && bytes.prefix(3).elementsEqual(Array("FCS".utf8).prefix(Swift.min(3, bytes.count))) {
-                throw FCSError(.truncatedHeader, "file is too short to be FCS (\(bytes.count) bytes)", byteOffset: base, segment: .header)
+                throw FCSError(
+                    .truncatedHeader, "file is too short to be FCS (\(bytes.count) bytes)", byteOffset: base,
+                    segment: .header)
             }
             throw FCSError(.notFCS, "not an FCS file: it does not start with 'FCS'", byteOffset: base, segment: .header)
         }
@@ -55,7 +57,8 @@ public struct FCSHeader: Sendable, Hashable {
         }
         guard bytes.count >= length else {
             throw FCSError(
-                .truncatedHeader, "the HEADER is cut short: \(bytes.count) of 58 bytes", byteOffset: base + Int64(bytes.count),
+                .truncatedHeader, "the HEADER is cut short: \(bytes.count) of 58 bytes",
+                byteOffset: base + Int64(bytes.count),
                 segment: .header)
         }
         if bytes[6..<10].contains(where: { $0 != 0x20 }) {
@@ -67,7 +70,8 @@ public struct FCSHeader: Sendable, Hashable {
             let lo = 10 + i * 8
             let field = bytes[lo..<(lo + 8)]
             raw.append(String(decoding: field, as: UTF8.self))
-            let trimmed = field.drop(while: { $0 == 0x20 || $0 == 0 }).reversed().drop(while: { $0 == 0x20 || $0 == 0 }).reversed()
+            let trimmed = field.drop(while: { $0 == 0x20 || $0 == 0 }).reversed().drop(while: { $0 == 0x20 || $0 == 0 })
+                .reversed()
             if trimmed.isEmpty {
                 values.append(nil)
                 continue

@@ -1,3 +1,5 @@
+import CZlib
+
 // UNSAFE KERNEL: file descriptors, pread and zlib. This file and DecodeKernels.swift are the only
 // places in FCSParser that touch raw memory; everything above them works on safe values.
 #if canImport(Glibc)
@@ -7,7 +9,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CZlib
 
 /// Random-access byte input. Implementations: a regular file (pread), memory, and sequential
 /// streams (pipes, gzip) that emulate seeking forward and rewind when they can.
@@ -35,7 +36,9 @@ extension ByteSource {
             out.append(contentsOf: repeatElement(0, count: want))
             let result = unsafe out.withUnsafeMutableBytes { (raw) -> Result<Int, FCSError> in
                 let slice = unsafe UnsafeMutableRawBufferPointer(rebasing: raw[old..<(old + want)])
-                return Result { () throws(FCSError) -> Int in try unsafe self.readFully(at: offset + Int64(done), into: slice) }
+                return Result { () throws(FCSError) -> Int in
+                    try unsafe self.readFully(at: offset + Int64(done), into: slice)
+                }
             }
             let got = try result.get()
             done += got

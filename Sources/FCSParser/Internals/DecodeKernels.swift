@@ -135,10 +135,12 @@ enum FastEncoder {
                     let v = col[i]
                     if width == 4 {
                         let bits = Float(v).bitPattern
-                        unsafe (base + at).storeBytes(of: bigEndian ? bits.bigEndian : bits.littleEndian, as: UInt32.self)
+                        unsafe (base + at).storeBytes(
+                            of: bigEndian ? bits.bigEndian : bits.littleEndian, as: UInt32.self)
                     } else {
                         let bits = v.bitPattern
-                        unsafe (base + at).storeBytes(of: bigEndian ? bits.bigEndian : bits.littleEndian, as: UInt64.self)
+                        unsafe (base + at).storeBytes(
+                            of: bigEndian ? bits.bigEndian : bits.littleEndian, as: UInt64.self)
                     }
                     at += rowBytes
                     i += 1

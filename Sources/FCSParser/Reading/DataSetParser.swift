@@ -21,7 +21,9 @@ struct DataSetParser {
         self.options = options
     }
 
-    private mutating func warn(_ code: FCSWarning.Code, _ message: String, byteOffset: Int64? = nil, keyword: String? = nil) {
+    private mutating func warn(
+        _ code: FCSWarning.Code, _ message: String, byteOffset: Int64? = nil, keyword: String? = nil
+    ) {
         warnings.append(FCSWarning(code, message, byteOffset: byteOffset, keyword: keyword))
     }
 
@@ -39,22 +41,27 @@ struct DataSetParser {
 
         // TEXT
         guard let textRel = header.text else {
-            throw FCSError(.textOutOfBounds, "the HEADER gives no TEXT offsets\(setLabel)", byteOffset: base + 10, segment: .header)
+            throw FCSError(
+                .textOutOfBounds, "the HEADER gives no TEXT offsets\(setLabel)", byteOffset: base + 10, segment: .header
+            )
         }
         guard textRel.start >= Int64(FCSHeader.length), textRel.end > textRel.start else {
             throw FCSError(
-                .textOutOfBounds, "TEXT offsets \(textRel) in the HEADER are impossible (TEXT must follow the 58-byte HEADER)",
+                .textOutOfBounds,
+                "TEXT offsets \(textRel) in the HEADER are impossible (TEXT must follow the 58-byte HEADER)",
                 byteOffset: base + 10, segment: .header)
         }
         guard textRel.length <= Self.maxTextBytes else {
             throw FCSError(
-                .textOutOfBounds, "TEXT claims \(textRel.length) bytes, more than the 99,999,999-byte limit of primary TEXT",
+                .textOutOfBounds,
+                "TEXT claims \(textRel.length) bytes, more than the 99,999,999-byte limit of primary TEXT",
                 byteOffset: base + 10, segment: .header)
         }
         let textAbs = FCSByteRange(start: base + textRel.start, end: base + textRel.end)
         if let size, textAbs.end >= size {
             throw FCSError(
-                .textOutOfBounds, "TEXT ends at byte \(textAbs.end), past the end of the file (\(size) bytes); the file is truncated or the HEADER damaged",
+                .textOutOfBounds,
+                "TEXT ends at byte \(textAbs.end), past the end of the file (\(size) bytes); the file is truncated or the HEADER damaged",
                 byteOffset: textAbs.start, segment: .text)
         }
         let textBytes = try source.readBytes(at: textAbs.start, count: Int(textAbs.length))
@@ -75,12 +82,16 @@ struct DataSetParser {
             if stext.start < Int64(FCSHeader.length) || stext.end <= stext.start || stext.length > Self.maxTextBytes
                 || (size.map { abs.end >= $0 } ?? false) || stext.overlaps(textRel)
             {
-                warn(.stextOutOfBounds, "supplemental TEXT offsets \(stext) are outside the file or overlap TEXT; ignored", byteOffset: abs.start, keyword: "$BEGINSTEXT")
+                warn(
+                    .stextOutOfBounds,
+                    "supplemental TEXT offsets \(stext) are outside the file or overlap TEXT; ignored",
+                    byteOffset: abs.start, keyword: "$BEGINSTEXT")
             } else {
                 let bytes = try source.readBytes(at: abs.start, count: Int(abs.length))
                 do {
                     let s = try TextSegmentParser.parse(
-                        bytes, offset: abs.start, segment: .supplementalText, interpretation: options.textInterpretation,
+                        bytes, offset: abs.start, segment: .supplementalText,
+                        interpretation: options.textInterpretation,
                         expectParameters: false)
                     warnings += s.warnings
                     var conflicts = 0
@@ -92,10 +103,15 @@ struct DataSetParser {
                         }
                     }
                     if conflicts > 0 {
-                        warn(.stextConflict, "\(conflicts) keyword(s) in supplemental TEXT differ from primary TEXT; primary kept", byteOffset: abs.start)
+                        warn(
+                            .stextConflict,
+                            "\(conflicts) keyword(s) in supplemental TEXT differ from primary TEXT; primary kept",
+                            byteOffset: abs.start)
                     }
                 } catch {
-                    warn(.stextUnreadable, "supplemental TEXT could not be parsed (\(error.message)); ignored", byteOffset: abs.start)
+                    warn(
+                        .stextUnreadable, "supplemental TEXT could not be parsed (\(error.message)); ignored",
+                        byteOffset: abs.start)
                 }
             }
         }
@@ -104,14 +120,17 @@ struct DataSetParser {
         let modeValue = text["$MODE"]?.trimmingSpaces.uppercased()
         if let mode = modeValue, mode != "L" {
             throw FCSError(
-                .unsupportedMode, "$MODE \(printable(mode)) (histogram data) is not supported; only list mode (L) is read",
+                .unsupportedMode,
+                "$MODE \(printable(mode)) (histogram data) is not supported; only list mode (L) is read",
                 byteOffset: textAbs.start, segment: .text, keyword: "$MODE")
         }
         if modeValue == nil && header.version != .fcs3_2 {
             warn(.missingMode, "$MODE is missing; list mode assumed", keyword: "$MODE")
         }
         guard let parValue = text["$PAR"] else {
-            throw FCSError(.missingKeyword, "required keyword $PAR is missing\(setLabel)", byteOffset: textAbs.start, segment: .text, keyword: "$PAR")
+            throw FCSError(
+                .missingKeyword, "required keyword $PAR is missing\(setLabel)", byteOffset: textAbs.start,
+                segment: .text, keyword: "$PAR")
         }
         guard let par = Int(parValue.trimmingSpaces), par >= 1, par <= Self.maxParameters else {
             throw FCSError(
@@ -119,7 +138,9 @@ struct DataSetParser {
                 byteOffset: textAbs.start, segment: .text, keyword: "$PAR")
         }
         guard let typeValue = text["$DATATYPE"] else {
-            throw FCSError(.missingKeyword, "required keyword $DATATYPE is missing\(setLabel)", byteOffset: textAbs.start, segment: .text, keyword: "$DATATYPE")
+            throw FCSError(
+                .missingKeyword, "required keyword $DATATYPE is missing\(setLabel)", byteOffset: textAbs.start,
+                segment: .text, keyword: "$DATATYPE")
         }
         guard let dataType = FCSDataType(rawValue: typeValue.trimmingSpaces.uppercased()) else {
             throw FCSError(
@@ -131,23 +152,32 @@ struct DataSetParser {
             byteOrder = FCSByteOrder(keyword: bo)
             if byteOrder == nil && dataType != .ascii {
                 throw FCSError(
-                    .unsupportedByteOrder, "$BYTEORD '\(printable(bo))' is not a permutation such as 1,2,3,4 or 4,3,2,1",
+                    .unsupportedByteOrder,
+                    "$BYTEORD '\(printable(bo))' is not a permutation such as 1,2,3,4 or 4,3,2,1",
                     byteOffset: textAbs.start, segment: .text, keyword: "$BYTEORD")
             }
             if let b = byteOrder, !b.isLittleEndian && !b.isBigEndian {
-                warn(.byteordPermutation, "$BYTEORD \(b) is a mixed byte order (allowed in FCS 3.0, not 3.1)", keyword: "$BYTEORD")
+                warn(
+                    .byteordPermutation, "$BYTEORD \(b) is a mixed byte order (allowed in FCS 3.0, not 3.1)",
+                    keyword: "$BYTEORD")
             }
         } else if dataType != .ascii {
-            throw FCSError(.missingKeyword, "required keyword $BYTEORD is missing\(setLabel)", byteOffset: textAbs.start, segment: .text, keyword: "$BYTEORD")
+            throw FCSError(
+                .missingKeyword, "required keyword $BYTEORD is missing\(setLabel)", byteOffset: textAbs.start,
+                segment: .text, keyword: "$BYTEORD")
         }
         var eventCount: Int64? = nil
         if let tot = text["$TOT"] {
             guard let t = Int64(tot.trimmingSpaces), t >= 0 else {
-                throw FCSError(.badEventCount, "$TOT is not a whole number", byteOffset: textAbs.start, segment: .text, keyword: "$TOT")
+                throw FCSError(
+                    .badEventCount, "$TOT is not a whole number", byteOffset: textAbs.start, segment: .text,
+                    keyword: "$TOT")
             }
             eventCount = t
         } else if header.version != .fcs2_0 {
-            throw FCSError(.missingKeyword, "required keyword $TOT is missing\(setLabel)", byteOffset: textAbs.start, segment: .text, keyword: "$TOT")
+            throw FCSError(
+                .missingKeyword, "required keyword $TOT is missing\(setLabel)", byteOffset: textAbs.start,
+                segment: .text, keyword: "$TOT")
         }
 
         // Parameters and row layout
@@ -166,9 +196,11 @@ struct DataSetParser {
             let label = text["$P\(n)S"].flatMap { $0.trimmingSpaces.isEmpty ? nil : $0.trimmingSpaces }
             let typeN: FCSDataType
             if let pt = text["$P\(n)DATATYPE"] {
-                guard let t = FCSDataType(rawValue: pt.trimmingSpaces.uppercased()), t != .ascii, dataType != .ascii else {
+                guard let t = FCSDataType(rawValue: pt.trimmingSpaces.uppercased()), t != .ascii, dataType != .ascii
+                else {
                     throw FCSError(
-                        .unsupportedDataType, "$P\(n)DATATYPE '\(printable(pt))' is not one of I, F, D (and cannot mix with ASCII)",
+                        .unsupportedDataType,
+                        "$P\(n)DATATYPE '\(printable(pt))' is not one of I, F, D (and cannot mix with ASCII)",
                         byteOffset: textAbs.start, segment: .text, keyword: "$P\(n)DATATYPE")
                 }
                 typeN = t
@@ -176,12 +208,16 @@ struct DataSetParser {
                 typeN = dataType
             }
             guard let bitsValue = text["$P\(n)B"]?.trimmingSpaces else {
-                throw FCSError(.missingKeyword, "required keyword $P\(n)B is missing\(setLabel)", byteOffset: textAbs.start, segment: .text, keyword: "$P\(n)B")
+                throw FCSError(
+                    .missingKeyword, "required keyword $P\(n)B is missing\(setLabel)", byteOffset: textAbs.start,
+                    segment: .text, keyword: "$P\(n)B")
             }
             var bits: Int? = nil
             if bitsValue == "*" {
                 guard typeN == .ascii else {
-                    throw FCSError(.unsupportedBitWidth, "$P\(n)B is '*' but the data are not ASCII", segment: .text, keyword: "$P\(n)B")
+                    throw FCSError(
+                        .unsupportedBitWidth, "$P\(n)B is '*' but the data are not ASCII", segment: .text,
+                        keyword: "$P\(n)B")
                 }
                 delimited = true
             } else {
@@ -194,7 +230,9 @@ struct DataSetParser {
             }
             var range: Double? = nil
             if let r = text["$P\(n)R"] {
-                if let v = Double(r.trimmingSpaces), v.isFinite { range = v } else {
+                if let v = Double(r.trimmingSpaces), v.isFinite {
+                    range = v
+                } else {
                     warn(.badRange, "$P\(n)R is not a number; no bit mask applied", keyword: "$P\(n)R")
                 }
             } else {
@@ -203,7 +241,9 @@ struct DataSetParser {
             var amp = FCSAmplification.linear
             if let e = text["$P\(n)E"] {
                 let parts = e.split(separator: ",").map { $0.trimmingSpaces }
-                if parts.count == 2, let f1 = Double(parts[0]), let f2 = Double(parts[1]), f1.isFinite, f2.isFinite, f1 >= 0 {
+                if parts.count == 2, let f1 = Double(parts[0]), let f2 = Double(parts[1]), f1.isFinite, f2.isFinite,
+                    f1 >= 0
+                {
                     amp = FCSAmplification(decades: f1, zeroValue: f2)
                     if f1 > 0 && f2 == 0 {
                         amp.zeroValue = 1
@@ -272,11 +312,15 @@ struct DataSetParser {
             parameters.append(
                 FCSParameter(
                     number: n, name: name, label: label, bits: bits, range: range, amplification: amp, gain: gain,
-                    dataType: typeN, storageBytes: width, mask: typeN == .integer && mask != (width >= 8 ? .max : (UInt64(1) << UInt64(width * 8)) - 1) ? mask : nil,
+                    dataType: typeN, storageBytes: width,
+                    mask: typeN == .integer && mask != (width >= 8 ? .max : (UInt64(1) << UInt64(width * 8)) - 1)
+                        ? mask : nil,
                     isTime: isTime))
         }
         if delimited && parameters.contains(where: { $0.bits != nil }) {
-            throw FCSError(.unsupportedBitWidth, "delimited ASCII needs $PnB '*' for every parameter", segment: .text, keyword: "$P1B")
+            throw FCSError(
+                .unsupportedBitWidth, "delimited ASCII needs $PnB '*' for every parameter", segment: .text,
+                keyword: "$P1B")
         }
         if delimited { rowBytes = 0 }
         if missingNames > 0 {
@@ -292,8 +336,12 @@ struct DataSetParser {
         if Set(names).count != names.count {
             warn(.duplicatePnn, "some $PnN names repeat; refer to those parameters by number")
         }
-        if dataType != .integer && parameters.contains(where: { $0.amplification.isLogarithmic && $0.dataType != .integer }) {
-            warn(.pneOnFloat, "$PnE is logarithmic on floating-point data (FCS 3.1 requires 0,0); not applied when scaling")
+        if dataType != .integer
+            && parameters.contains(where: { $0.amplification.isLogarithmic && $0.dataType != .integer })
+        {
+            warn(
+                .pneOnFloat,
+                "$PnE is logarithmic on floating-point data (FCS 3.1 requires 0,0); not applied when scaling")
         }
         let layout = DataLayout(fields: fields, rowBytes: rowBytes, delimitedASCII: delimited)
 
@@ -328,7 +376,9 @@ struct DataSetParser {
             if a.start < Int64(FCSHeader.length) || a.end < a.start || (size.map { abs.end >= $0 } ?? false)
                 || a.overlaps(textRel) || a.length > Self.maxTextBytes
             {
-                warn(.analysisOutOfBounds, "ANALYSIS offsets \(a) lie outside the file or overlap TEXT; ignored", byteOffset: abs.start)
+                warn(
+                    .analysisOutOfBounds, "ANALYSIS offsets \(a) lie outside the file or overlap TEXT; ignored",
+                    byteOffset: abs.start)
             } else {
                 analysisRange = abs
                 let bytes = try source.readBytes(at: abs.start, count: Int(abs.length))
@@ -339,7 +389,9 @@ struct DataSetParser {
                     {
                         analysis = r.text
                     } else {
-                        warn(.analysisUnparsed, "ANALYSIS is not in keyword/value form; kept as bytes only", byteOffset: abs.start)
+                        warn(
+                            .analysisUnparsed, "ANALYSIS is not in keyword/value form; kept as bytes only",
+                            byteOffset: abs.start)
                     }
                 }
             }
@@ -348,7 +400,9 @@ struct DataSetParser {
         // $TIMESTEP
         var timestep: Double? = nil
         if let ts = text["$TIMESTEP"] {
-            if let v = Double(ts.trimmingSpaces), v.isFinite, v > 0 { timestep = v } else {
+            if let v = Double(ts.trimmingSpaces), v.isFinite, v > 0 {
+                timestep = v
+            } else {
                 warn(.badTimestep, "$TIMESTEP is not a positive number; time is not scaled", keyword: "$TIMESTEP")
             }
         }
@@ -361,7 +415,8 @@ struct DataSetParser {
         var next: Int64? = nil
         if let nd = text["$NEXTDATA"] {
             guard let v = Int64(nd.trimmingSpaces) else {
-                throw FCSError(.badKeywordValue, "$NEXTDATA is not a whole number", segment: .text, keyword: "$NEXTDATA")
+                throw FCSError(
+                    .badKeywordValue, "$NEXTDATA is not a whole number", segment: .text, keyword: "$NEXTDATA")
             }
             if v != 0 {
                 let (target, overflow) = base.addingReportingOverflow(v)
@@ -371,7 +426,9 @@ struct DataSetParser {
                         byteOffset: base, segment: .text, keyword: "$NEXTDATA")
                 }
                 if v < 0 {
-                    warnings.append(FCSWarning(.nextdataNegative, "$NEXTDATA is negative (points back in the file)", keyword: "$NEXTDATA"))
+                    warnings.append(
+                        FCSWarning(
+                            .nextdataNegative, "$NEXTDATA is negative (points back in the file)", keyword: "$NEXTDATA"))
                 }
                 next = target
             }
@@ -380,7 +437,8 @@ struct DataSetParser {
         let set = FCSDataSet(
             index: index, offset: base, header: header, text: text, textInterpretation: parsed.interpretation,
             parameters: parameters, eventCount: Int(events), dataType: dataType, byteOrder: byteOrder,
-            dataRange: dataRange, textRange: textAbs, analysisRange: analysisRange, analysis: analysis, timestep: timestep,
+            dataRange: dataRange, textRange: textAbs, analysisRange: analysisRange, analysis: analysis,
+            timestep: timestep,
             crc: crc, warnings: warnings, layout: layout)
         return (set, next)
     }
@@ -410,7 +468,10 @@ struct DataSetParser {
     ) throws(FCSError) -> (FCSByteRange?, Int64) {
         var headerCandidate = header.data
         if let h = headerCandidate, h.end == 99_999_999 {
-            warn(.headerDataEnd99999999, "HEADER DATA end is 99999999 (a FlowJo quirk for large files); TEXT offsets used", byteOffset: base + 34)
+            warn(
+                .headerDataEnd99999999,
+                "HEADER DATA end is 99999999 (a FlowJo quirk for large files); TEXT offsets used", byteOffset: base + 34
+            )
             headerCandidate = nil
         }
         var textCandidate: FCSByteRange? = nil
@@ -487,7 +548,10 @@ struct DataSetParser {
             let (c, v) = options.dataOffsets == .header ? (headerCandidate, hv) : (textCandidate, tv)
             let name = options.dataOffsets == .header ? "HEADER" : "TEXT"
             guard let c, let v else {
-                throw FCSError(.dataOutOfBounds, "dataOffsets .\(options.dataOffsets.rawValue) was asked for but \(name) gives no DATA offsets", segment: .data)
+                throw FCSError(
+                    .dataOutOfBounds,
+                    "dataOffsets .\(options.dataOffsets.rawValue) was asked for but \(name) gives no DATA offsets",
+                    segment: .data)
             }
             switch v {
             case .fits(let p):
@@ -495,7 +559,9 @@ struct DataSetParser {
                 chosenPlusOne = p
             case .truncated(let a): truncatedAt = (c, a)
             case .bad(let why):
-                throw FCSError(.dataOutOfBounds, "\(name) DATA offsets \(c) cannot be used: the range \(why)", byteOffset: base + c.start, segment: .data)
+                throw FCSError(
+                    .dataOutOfBounds, "\(name) DATA offsets \(c) cannot be used: the range \(why)",
+                    byteOffset: base + c.start, segment: .data)
             }
             if chosen != nil, let h = headerCandidate, let t = textCandidate, h.start != t.start {
                 warn(.dataOffsetsDisagree, "\(both); used \(name) as asked", byteOffset: base + c.start)
@@ -506,7 +572,9 @@ struct DataSetParser {
                 chosen = headerCandidate
                 chosenPlusOne = ph
                 if headerCandidate!.start != textCandidate!.start {
-                    warn(.dataOffsetsDisagree, "\(both); both fit, HEADER used. Use dataOffsets .text to read the other", byteOffset: base + headerCandidate!.start)
+                    warn(
+                        .dataOffsetsDisagree, "\(both); both fit, HEADER used. Use dataOffsets .text to read the other",
+                        byteOffset: base + headerCandidate!.start)
                 } else {
                     chosenPlusOne = ph || pt
                 }
@@ -514,21 +582,29 @@ struct DataSetParser {
                 chosen = headerCandidate
                 chosenPlusOne = p
                 if textCandidate != nil {
-                    warn(.dataOffsetsDisagree, "\(both); HEADER used. Use dataOffsets .text to force TEXT", byteOffset: base + headerCandidate!.start)
+                    warn(
+                        .dataOffsetsDisagree, "\(both); HEADER used. Use dataOffsets .text to force TEXT",
+                        byteOffset: base + headerCandidate!.start)
                 }
             case (_, .fits(let p)):
                 chosen = textCandidate
                 chosenPlusOne = p
                 if headerCandidate != nil {
-                    warn(.dataOffsetsDisagree, "\(both); TEXT used. Use dataOffsets .header to force HEADER", byteOffset: base + textCandidate!.start)
+                    warn(
+                        .dataOffsetsDisagree, "\(both); TEXT used. Use dataOffsets .header to force HEADER",
+                        byteOffset: base + textCandidate!.start)
                 }
             default:
-                if case .truncated(let a) = hv { truncatedAt = (headerCandidate!, a) } else if case .truncated(let a) = tv {
+                if case .truncated(let a) = hv {
+                    truncatedAt = (headerCandidate!, a)
+                } else if case .truncated(let a) = tv {
                     truncatedAt = (textCandidate!, a)
                 }
                 if truncatedAt == nil {
                     if headerCandidate == nil && textCandidate == nil {
-                        throw FCSError(.dataOutOfBounds, "neither the HEADER nor $BEGINDATA/$ENDDATA give DATA offsets", byteOffset: base + 26, segment: .header)
+                        throw FCSError(
+                            .dataOutOfBounds, "neither the HEADER nor $BEGINDATA/$ENDDATA give DATA offsets",
+                            byteOffset: base + 26, segment: .header)
                     }
                     let code: FCSError.Code
                     if !widenedBits.isEmpty {
@@ -538,7 +614,9 @@ struct DataSetParser {
                     } else {
                         code = .dataOutOfBounds
                     }
-                    throw FCSError(code, "no DATA offsets fit the file: \(both)", byteOffset: base + (headerCandidate ?? textCandidate)!.start, segment: .data)
+                    throw FCSError(
+                        code, "no DATA offsets fit the file: \(both)",
+                        byteOffset: base + (headerCandidate ?? textCandidate)!.start, segment: .data)
                 }
             }
         }
@@ -555,10 +633,15 @@ struct DataSetParser {
         }
         guard let c = chosen else { return (nil, 0) }
         if chosenPlusOne {
-            warn(.dataEndOffByOne, "DATA end offset is one byte past the last data byte (a common writer bug)", byteOffset: base + c.end)
+            warn(
+                .dataEndOffByOne, "DATA end offset is one byte past the last data byte (a common writer bug)",
+                byteOffset: base + c.end)
         }
         if !widenedBits.isEmpty {
-            warn(.bitsWidened, "$PnB is not a multiple of 8 for parameter(s) \(widenedBits.map(String.init).joined(separator: ",")); values read from whole bytes (16-bit words for 10-bit CXP data) and masked to $PnB bits")
+            warn(
+                .bitsWidened,
+                "$PnB is not a multiple of 8 for parameter(s) \(widenedBits.map(String.init).joined(separator: ",")); values read from whole bytes (16-bit words for 10-bit CXP data) and masked to $PnB bits"
+            )
         }
         let absStart = base + c.start
         let length = expected ?? c.length
@@ -568,7 +651,9 @@ struct DataSetParser {
     /// Verifies an optional CRC (8 ASCII characters right after the last segment).
     private mutating func checkCRC(lastEnd: Int64) throws(FCSError) -> FCSCRCStatus {
         let field = try source.readBytes(at: lastEnd + 1, count: 8)
-        guard field.count == 8, field.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x46) || ($0 >= 0x61 && $0 <= 0x66) }) else {
+        guard field.count == 8,
+            field.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x46) || ($0 >= 0x61 && $0 <= 0x66) })
+        else {
             return .absent
         }
         let stored = String(decoding: field, as: UTF8.self)
@@ -584,9 +669,13 @@ struct DataSetParser {
         if let v = UInt32(stored, radix: 16), v == UInt32(crc.value) { return .verified }
         if let v = UInt32(stored), v == UInt32(crc.value) { return .verified }
         if options.strictCRC {
-            throw FCSError(.crcMismatch, "the data set's CRC does not match its bytes; the file is corrupt", byteOffset: lastEnd + 1, segment: .crc)
+            throw FCSError(
+                .crcMismatch, "the data set's CRC does not match its bytes; the file is corrupt",
+                byteOffset: lastEnd + 1, segment: .crc)
         }
-        warn(.crcMismatch, "the CRC after the last segment does not match (CRC-16/CCITT); the file may be corrupt", byteOffset: lastEnd + 1)
+        warn(
+            .crcMismatch, "the CRC after the last segment does not match (CRC-16/CCITT); the file may be corrupt",
+            byteOffset: lastEnd + 1)
         return .mismatch(stored: stored, computed: crc.value)
     }
 }

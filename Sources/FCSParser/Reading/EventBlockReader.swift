@@ -62,11 +62,13 @@ public struct EventBlockReader {
                 let got = try source.readFully(at: offset, count: count, into: &raw)
                 guard got == count else {
                     throw FCSError(
-                        .truncatedData, "the file ended inside DATA, at event \(nextEvent + got / rowBytes + 1) of \(dataSet.eventCount); it may be truncated or still being written",
+                        .truncatedData,
+                        "the file ended inside DATA, at event \(nextEvent + got / rowBytes + 1) of \(dataSet.eventCount); it may be truncated or still being written",
                         byteOffset: offset + Int64(got), segment: .data)
                 }
                 if let uniform {
-                    FastDecoder.decode(raw: raw, rows: n, layout: dataSet.layout, uniform: uniform, into: &storage, stride: stride)
+                    FastDecoder.decode(
+                        raw: raw, rows: n, layout: dataSet.layout, uniform: uniform, into: &storage, stride: stride)
                 } else {
                     try ScalarDecoder.decode(raw: raw, rows: n, layout: dataSet.layout, into: &storage, stride: stride)
                 }
@@ -75,7 +77,8 @@ public struct EventBlockReader {
             throw error.with(file: fileName)
         }
         if values == .scaled { applyScaling(rows: n) }
-        let block = EventBlock(firstEvent: nextEvent, count: n, parameterCount: params, stride: stride, storage: storage)
+        let block = EventBlock(
+            firstEvent: nextEvent, count: n, parameterCount: params, stride: stride, storage: storage)
         nextEvent += n
         return block
     }
@@ -101,7 +104,9 @@ public struct EventBlockReader {
 
     // MARK: Delimited ASCII
 
-    private static func isSeparator(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x2c || b == 0x0d || b == 0x0a }
+    private static func isSeparator(_ b: UInt8) -> Bool {
+        b == 0x20 || b == 0x09 || b == 0x2c || b == 0x0d || b == 0x0a
+    }
 
     private mutating func nextToken(end: Int64) throws(FCSError) -> [UInt8]? {
         var token: [UInt8] = []
@@ -112,7 +117,8 @@ public struct EventBlockReader {
                 asciiChunk = try source.readBytes(at: asciiPosition, count: want)
                 asciiIndex = 0
                 if asciiChunk.isEmpty {
-                    throw FCSError(.truncatedData, "the file ended inside ASCII DATA", byteOffset: asciiPosition, segment: .data)
+                    throw FCSError(
+                        .truncatedData, "the file ended inside ASCII DATA", byteOffset: asciiPosition, segment: .data)
                 }
                 asciiPosition += Int64(asciiChunk.count)
             }
@@ -123,7 +129,9 @@ public struct EventBlockReader {
             } else {
                 token.append(b)
                 if token.count > 64 {
-                    throw FCSError(.badASCIIValue, "an ASCII DATA value is longer than 64 characters", byteOffset: asciiPosition, segment: .data)
+                    throw FCSError(
+                        .badASCIIValue, "an ASCII DATA value is longer than 64 characters", byteOffset: asciiPosition,
+                        segment: .data)
                 }
             }
         }
@@ -140,7 +148,8 @@ public struct EventBlockReader {
                 }
                 guard let v = parseASCIINumber(t) else {
                     throw FCSError(
-                        .badASCIIValue, "ASCII DATA value for parameter \(p + 1) of event \(nextEvent + r + 1) is not a number",
+                        .badASCIIValue,
+                        "ASCII DATA value for parameter \(p + 1) of event \(nextEvent + r + 1) is not a number",
                         byteOffset: asciiPosition, segment: .data)
                 }
                 storage[p * stride + r] = v

@@ -88,18 +88,21 @@ public final class FCSReader {
         do throws(FCSError) {
             while true {
                 visited.insert(base)
-                var parser = DataSetParser(source: source, size: source.size, base: base, index: sets.count, options: options)
+                var parser = DataSetParser(
+                    source: source, size: source.size, base: base, index: sets.count, options: options)
                 let (set, next) = try parser.parse()
                 sets.append(set)
                 guard options.followNextData, let next else { break }
                 if visited.contains(next) {
                     throw FCSError(
-                        .nextDataLoop, "$NEXTDATA of data set \(sets.count) leads back to a data set already read (byte \(next))",
+                        .nextDataLoop,
+                        "$NEXTDATA of data set \(sets.count) leads back to a data set already read (byte \(next))",
                         byteOffset: base, segment: .text, keyword: "$NEXTDATA")
                 }
                 if sets.count >= options.maxDataSets {
                     throw FCSError(
-                        .nextDataLoop, "more than \(options.maxDataSets) data sets; raise Options.maxDataSets if this is real",
+                        .nextDataLoop,
+                        "more than \(options.maxDataSets) data sets; raise Options.maxDataSets if this is real",
                         byteOffset: next, keyword: "$NEXTDATA")
                 }
                 base = next
@@ -115,15 +118,22 @@ public final class FCSReader {
     ///   - dataSet: 0-based data set index.
     ///   - values: stored or scaled values.
     ///   - blockSize: events per block (default from `Options.blockSize`, else about 256 KiB of DATA).
-    public func events(dataSet: Int = 0, values: Values = .stored, blockSize: Int? = nil) throws(FCSError)
+    public func events(
+        dataSet: Int = 0, values: Values = .stored, blockSize: Int? = nil
+    ) throws(FCSError)
         -> EventBlockReader
     {
         guard dataSets.indices.contains(dataSet) else {
-            throw FCSError(.io, "the file has \(dataSets.count) data set(s); there is no data set \(dataSet)", file: fileName)
+            throw FCSError(
+                .io, "the file has \(dataSets.count) data set(s); there is no data set \(dataSet)", file: fileName)
         }
         let set = dataSets[dataSet]
-        let perBlock = blockSize ?? options.blockSize ?? Swift.max(64, (256 * 1024) / Swift.max(1, set.bytesPerEvent == 0 ? 16 * set.parameters.count : set.bytesPerEvent))
-        return EventBlockReader(source: source, dataSet: set, values: values, blockEvents: Swift.max(1, perBlock), fileName: fileName)
+        let perBlock =
+            blockSize ?? options.blockSize
+            ?? Swift.max(
+                64, (256 * 1024) / Swift.max(1, set.bytesPerEvent == 0 ? 16 * set.parameters.count : set.bytesPerEvent))
+        return EventBlockReader(
+            source: source, dataSet: set, values: values, blockEvents: Swift.max(1, perBlock), fileName: fileName)
     }
 
     /// Reads every event of a data set into columns (one `[Double]` per parameter).

@@ -43,7 +43,8 @@ public struct FCSSpillover: Sendable, Hashable {
         }
         if n == 0 { return nil }
         guard n <= 4096 else {
-            throw FCSError(.badSpillover, "\(keyword) declares \(n) channels, more than the file can hold", keyword: keyword)
+            throw FCSError(
+                .badSpillover, "\(keyword) declares \(n) channels, more than the file can hold", keyword: keyword)
         }
         var notes: [String] = []
         var names: [String]
@@ -80,7 +81,8 @@ public struct FCSSpillover: Sendable, Hashable {
                 continue
             }
             throw FCSError(
-                .badSpillover, "\(keyword) channel \(i + 1) names no parameter of this data set (neither $PnN nor $PnS)",
+                .badSpillover,
+                "\(keyword) channel \(i + 1) names no parameter of this data set (neither $PnN nor $PnS)",
                 keyword: keyword)
         }
         if Set(names).count != names.count {

@@ -104,7 +104,8 @@ struct TextSegmentParser {
     ) throws(FCSError) -> Result {
         var warnings: [FCSWarning] = []
         guard bytes.count >= 2 else {
-            throw FCSError(.malformedText, "the \(segment.rawValue) segment is empty", byteOffset: offset, segment: segment)
+            throw FCSError(
+                .malformedText, "the \(segment.rawValue) segment is empty", byteOffset: offset, segment: segment)
         }
         let delim = bytes[0]
         if delim == 0 || delim >= 0x7f || (delim >= 0x30 && delim <= 0x39) || (delim >= 0x41 && delim <= 0x5a)
@@ -117,13 +118,17 @@ struct TextSegmentParser {
         }
         // Trailing padding after the final delimiter (spaces, NULs) is tolerated with a warning.
         var end = bytes.count
-        while end > 1 && (bytes[end - 1] == 0x20 || bytes[end - 1] == 0 || bytes[end - 1] == 0x0a || bytes[end - 1] == 0x0d) && bytes[end - 1] != delim {
+        while end > 1
+            && (bytes[end - 1] == 0x20 || bytes[end - 1] == 0 || bytes[end - 1] == 0x0a || bytes[end - 1] == 0x0d)
+            && bytes[end - 1] != delim
+        {
             end -= 1
         }
         if end < bytes.count {
             warnings.append(
                 FCSWarning(
-                    .textPadding, "\(bytes.count - end) padding byte(s) after the final \(segment.rawValue) delimiter ignored",
+                    .textPadding,
+                    "\(bytes.count - end) padding byte(s) after the final \(segment.rawValue) delimiter ignored",
                     byteOffset: offset + Int64(end)))
         }
         // A run of delimiters at the very end: an even run cannot be standard (it would leave
@@ -253,13 +258,15 @@ struct TextSegmentParser {
         if used == .standard && standardEnd < end {
             warnings.append(
                 FCSWarning(
-                    .textTrailingDoubleDelimiter, "\(segment.rawValue) ends with a doubled delimiter; the extra one is ignored",
+                    .textTrailingDoubleDelimiter,
+                    "\(segment.rawValue) ends with a doubled delimiter; the extra one is ignored",
                     byteOffset: offset + Int64(standardEnd)))
         }
         if chosen.unterminated {
             warnings.append(
                 FCSWarning(
-                    .textMissingFinalDelimiter, "\(segment.rawValue) does not end with its delimiter; the last value runs to the segment end",
+                    .textMissingFinalDelimiter,
+                    "\(segment.rawValue) does not end with its delimiter; the last value runs to the segment end",
                     byteOffset: offset + Int64(end)))
         }
         guard chosen.tokens.count % 2 == 0 else {
@@ -281,12 +288,18 @@ struct TextSegmentParser {
             let key = String(decoding: keyBytes.map { $0 < 0x80 ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
             let kw = FCSKeyword(key: key, rawValue: chosen.tokens[k + 1])
             if !text.append(kw) {
-                warnings.append(FCSWarning(.duplicateKeyword, "keyword \(key) appears more than once; the first value is kept", keyword: key))
+                warnings.append(
+                    FCSWarning(
+                        .duplicateKeyword, "keyword \(key) appears more than once; the first value is kept",
+                        keyword: key))
             }
             k += 2
         }
         if emptyKeys > 0 {
-            warnings.append(FCSWarning(.emptyKeyword, "\(emptyKeys) empty keyword name(s) in \(segment.rawValue) skipped", byteOffset: offset))
+            warnings.append(
+                FCSWarning(
+                    .emptyKeyword, "\(emptyKeys) empty keyword name(s) in \(segment.rawValue) skipped",
+                    byteOffset: offset))
         }
         return Result(text: text, interpretation: used, warnings: warnings)
     }

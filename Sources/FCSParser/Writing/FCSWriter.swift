@@ -72,7 +72,9 @@ public final class FCSWriter {
     private var finished = false
 
     /// Creates the file and writes HEADER and TEXT. `eventCount` events must then be appended.
-    public init(path: String, parameters: [FCSWriteParameter], eventCount: Int, options: FCSWriteOptions = FCSWriteOptions())
+    public init(
+        path: String, parameters: [FCSWriteParameter], eventCount: Int, options: FCSWriteOptions = FCSWriteOptions()
+    )
         throws(FCSError)
     {
         self.encoder = try DataSetEncoder(parameters: parameters, eventCount: eventCount, options: options, nextData: 0)
@@ -89,7 +91,8 @@ public final class FCSWriter {
     }
 
     /// Appends events given as columns (one per parameter, equal lengths).
-    public func append<C: RandomAccessCollection>(columns: [C]) throws(FCSError) where C.Element == Double, C.Index == Int {
+    public func append<C: RandomAccessCollection>(columns: [C]) throws(FCSError)
+    where C.Element == Double, C.Index == Int {
         guard columns.count == encoder.parameters.count else {
             throw FCSError(.write, "expected \(encoder.parameters.count) columns, got \(columns.count)", file: path)
         }
@@ -134,7 +137,8 @@ public final class FCSWriter {
             var next: Int64 = 0
             var encoded: [UInt8] = []
             for _ in 0..<4 {
-                let enc = try DataSetEncoder(parameters: ds.parameters, eventCount: rows, options: ds.options, nextData: next)
+                let enc = try DataSetEncoder(
+                    parameters: ds.parameters, eventCount: rows, options: ds.options, nextData: next)
                 encoded = try enc.headerAndText() + enc.encodeRows(columns: ds.columns, from: 0, count: rows)
                 if ds.options.crc {
                     var c = CRC16()
@@ -152,7 +156,9 @@ public final class FCSWriter {
     }
 
     /// Encodes one data set in memory.
-    public static func encode(columns: [[Double]], parameters: [FCSWriteParameter], options: FCSWriteOptions = FCSWriteOptions())
+    public static func encode(
+        columns: [[Double]], parameters: [FCSWriteParameter], options: FCSWriteOptions = FCSWriteOptions()
+    )
         throws(FCSError) -> [UInt8]
     {
         try encode(dataSets: [(columns, parameters, options)])
@@ -198,9 +204,15 @@ struct DataSetEncoder {
                 guard let o = options.byteOrder.order(forWidth: w) else {
                     throw FCSError(.write, "byte order \(options.byteOrder) cannot apply to \(p.bits)-bit values")
                 }
-                fields.append(Field(kind: .unsigned, width: w, order: o, maxValue: w == 8 ? 18446744073709549568.0 : Double((UInt64(1) << UInt64(8 * w)) - 1)))
+                fields.append(
+                    Field(
+                        kind: .unsigned, width: w, order: o,
+                        maxValue: w == 8 ? 18446744073709549568.0 : Double((UInt64(1) << UInt64(8 * w)) - 1)))
             case .float:
-                fields.append(Field(kind: .float32, width: 4, order: options.byteOrder.order(forWidth: 4) ?? [0, 1, 2, 3], maxValue: 0))
+                fields.append(
+                    Field(
+                        kind: .float32, width: 4, order: options.byteOrder.order(forWidth: 4) ?? [0, 1, 2, 3],
+                        maxValue: 0))
             case .double:
                 guard let o = options.byteOrder.order(forWidth: 8) else {
                     throw FCSError(.write, "byte order \(options.byteOrder) cannot apply to 64-bit values")
@@ -234,7 +246,8 @@ struct DataSetEncoder {
             kw.append(("$P\(n)N", p.name))
             if let l = p.label, !l.isEmpty { kw.append(("$P\(n)S", l)) }
             kw.append(("$P\(n)B", String(t == .integer ? p.bits : (t == .float ? 32 : 64))))
-            kw.append(("$P\(n)E", "\(formatNumber(p.amplification.decades)),\(formatNumber(p.amplification.zeroValue))"))
+            kw.append(
+                ("$P\(n)E", "\(formatNumber(p.amplification.decades)),\(formatNumber(p.amplification.zeroValue))"))
             let range = p.range ?? (t == .integer ? Double(sign: .plus, exponent: p.bits, significand: 1) : 262144)
             kw.append(("$P\(n)R", formatNumber(range)))
             if let g = p.gain { kw.append(("$P\(n)G", formatNumber(g))) }
@@ -255,7 +268,9 @@ struct DataSetEncoder {
             for part in [k, v.isEmpty ? " " : v] {
                 let bytes = Array(part.utf8)
                 if bytes.first == d {
-                    throw FCSError(.write, "keyword \(k): a keyword or value may not start with the delimiter; choose another delimiter")
+                    throw FCSError(
+                        .write,
+                        "keyword \(k): a keyword or value may not start with the delimiter; choose another delimiter")
                 }
                 for b in bytes {
                     out.append(b)
@@ -296,11 +311,14 @@ struct DataSetEncoder {
     /// Encodes `count` rows starting at row `from`.
     func encodeRows<C: RandomAccessCollection>(columns: [C], from: Int, count: Int) throws(FCSError) -> [UInt8]
     where C.Element == Double, C.Index == Int {
-        if let first = fields.first, first.kind != .unsigned, fields.allSatisfy({ $0.kind == first.kind && $0.order == first.order }),
+        if let first = fields.first, first.kind != .unsigned,
+            fields.allSatisfy({ $0.kind == first.kind && $0.order == first.order }),
             first.order == Array(0..<first.width) || first.order == Array((0..<first.width).reversed())
         {
             var out = [UInt8](repeating: 0, count: count * rowBytes)
-            FastEncoder.encode(columns: columns, from: from, count: count, width: first.width, bigEndian: first.order.first != 0, into: &out)
+            FastEncoder.encode(
+                columns: columns, from: from, count: count, width: first.width, bigEndian: first.order.first != 0,
+                into: &out)
             return out
         }
         return try encodeRowsScalar(columns: columns, from: from, count: count)
@@ -318,7 +336,9 @@ struct DataSetEncoder {
                 let bits: UInt64
                 switch f.kind {
                 case .unsigned:
-                    guard v.isFinite else { throw FCSError(.write, "parameter \(p + 1), event \(r + 1): integer data cannot hold \(v)") }
+                    guard v.isFinite else {
+                        throw FCSError(.write, "parameter \(p + 1), event \(r + 1): integer data cannot hold \(v)")
+                    }
                     let clamped = Swift.min(Swift.max(v.rounded(), 0), f.maxValue)
                     bits = UInt64(clamped)
                 case .float32: bits = UInt64(Float(v).bitPattern)

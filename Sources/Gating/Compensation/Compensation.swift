@@ -15,12 +15,16 @@ public struct SpilloverMatrix: Sendable, Hashable {
     public var matrix: [[Double]]
     public var invertedAlready: Bool
 
-    public init(id: String? = nil, fluorochromes: [String], detectors: [String], matrix: [[Double]], invertedAlready: Bool = false)
+    public init(
+        id: String? = nil, fluorochromes: [String], detectors: [String], matrix: [[Double]],
+        invertedAlready: Bool = false
+    )
         throws(GatingError)
     {
         let rows = invertedAlready ? detectors.count : fluorochromes.count
         let cols = invertedAlready ? fluorochromes.count : detectors.count
-        guard !fluorochromes.isEmpty, !detectors.isEmpty, matrix.count == rows, matrix.allSatisfy({ $0.count == cols }) else {
+        guard !fluorochromes.isEmpty, !detectors.isEmpty, matrix.count == rows, matrix.allSatisfy({ $0.count == cols })
+        else {
             throw GatingError(
                 .badGatingML,
                 "spectrum matrix \(id ?? "") must be \(rows) x \(cols) (\(invertedAlready ? "detectors x fluorochromes" : "fluorochromes x detectors"))",
@@ -31,7 +35,8 @@ public struct SpilloverMatrix: Sendable, Hashable {
         }
         guard fluorochromes.count <= detectors.count else {
             throw GatingError(
-                .singularMatrix, "spectrum matrix \(id ?? "") has more fluorochromes than detectors; it cannot be unmixed", element: id)
+                .singularMatrix,
+                "spectrum matrix \(id ?? "") has more fluorochromes than detectors; it cannot be unmixed", element: id)
         }
         self.id = id
         self.fluorochromes = fluorochromes
@@ -53,13 +58,17 @@ public struct SpilloverMatrix: Sendable, Hashable {
         if invertedAlready { return matrix }
         if fluorochromes.count == detectors.count {
             guard let inv = LinearAlgebra.inverse(matrix) else {
-                throw GatingError(.singularMatrix, "spillover matrix \(id ?? "from the FCS file") is singular and cannot be inverted", element: id)
+                throw GatingError(
+                    .singularMatrix, "spillover matrix \(id ?? "from the FCS file") is singular and cannot be inverted",
+                    element: id)
             }
             return inv
         }
         let t = LinearAlgebra.transpose(matrix)
         guard let inner = LinearAlgebra.inverse(LinearAlgebra.multiply(matrix, t)) else {
-            throw GatingError(.singularMatrix, "spectrum matrix \(id ?? "") is rank-deficient; least-squares unmixing is impossible", element: id)
+            throw GatingError(
+                .singularMatrix, "spectrum matrix \(id ?? "") is rank-deficient; least-squares unmixing is impossible",
+                element: id)
         }
         return LinearAlgebra.multiply(t, inner)
     }

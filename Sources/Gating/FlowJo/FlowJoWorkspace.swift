@@ -52,7 +52,8 @@ public struct FlowJoWorkspace: Sendable {
                 return try Transformation(.logicle(t: t, w: w, m: m, a: a))
             case .biex(let neg, let width, let pos, let maxRange):
                 let w = width < -1 ? log10(-width) / 2 : 0
-                return try Transformation(.logicle(t: maxRange, w: min(w, pos / 2), m: pos, a: max(-w, min(neg, pos - 2 * w))))
+                return try Transformation(
+                    .logicle(t: maxRange, w: min(w, pos / 2), m: pos, a: max(-w, min(neg, pos - 2 * w))))
             case .asinh(let t, let m, let a):
                 return try Transformation(.asinh(t: t, m: m, a: a))
             }
@@ -136,7 +137,9 @@ public struct FlowJoWorkspace: Sendable {
         try read(name: path) { () throws(XMLError) in try XMLEventReader(path: path, limits: limits) }
     }
 
-    public static func read(bytes: [UInt8], name: String = "<memory>", limits: XMLLimits = Self.limits) throws(GatingError) -> FlowJoWorkspace {
+    public static func read(
+        bytes: [UInt8], name: String = "<memory>", limits: XMLLimits = Self.limits
+    ) throws(GatingError) -> FlowJoWorkspace {
         try read(name: name) { () throws(XMLError) in try XMLEventReader(bytes: bytes, name: name, limits: limits) }
     }
 
@@ -147,8 +150,12 @@ public struct FlowJoWorkspace: Sendable {
         return l
     }()
 
-    private static func read(name: String, _ open: () throws(XMLError) -> XMLEventReader) throws(GatingError) -> FlowJoWorkspace {
-        try GatingMLReader.readDocument(name: name, maxNodes: 2_000_000, open) { (root) throws(GatingError) in try parse(root, file: name) }
+    private static func read(
+        name: String, _ open: () throws(XMLError) -> XMLEventReader
+    ) throws(GatingError) -> FlowJoWorkspace {
+        try GatingMLReader.readDocument(name: name, maxNodes: 2_000_000, open) { (root) throws(GatingError) in
+            try parse(root, file: name)
+        }
     }
 
     static let gatingNS = GatingMLReader.gatingNS
@@ -172,7 +179,9 @@ public struct FlowJoWorkspace: Sendable {
 
     static func count(_ node: XMLNode) throws(GatingError) -> Int? {
         guard let s = node.attribute("count") else { return nil }
-        guard let v = Int(s.trimmingCharacters()), v >= -1 else { throw fail(node, "\(node.localName) count \"\(s)\" is not a count") }
+        guard let v = Int(s.trimmingCharacters()), v >= -1 else {
+            throw fail(node, "\(node.localName) count \"\(s)\" is not a count")
+        }
         return v < 0 ? nil : v
     }
 
@@ -180,10 +189,16 @@ public struct FlowJoWorkspace: Sendable {
         guard root.localName == "Workspace" else {
             throw fail(root, "the root element must be Workspace (a FlowJo 10 .wsp), not \(root.localName)")
         }
-        if let v = root.attribute("version"), let major = Double(v.split(separator: ".").first.map(String.init) ?? ""), major < 20 {
-            throw fail(root, "workspace version \(v) is FlowJo 9 or older; only FlowJo 10 workspaces (version 20 and later) are read")
+        if let v = root.attribute("version"), let major = Double(v.split(separator: ".").first.map(String.init) ?? ""),
+            major < 20
+        {
+            throw fail(
+                root,
+                "workspace version \(v) is FlowJo 9 or older; only FlowJo 10 workspaces (version 20 and later) are read"
+            )
         }
-        var workspace = FlowJoWorkspace(file: file, flowJoVersion: root.attribute("flowJoVersion"), groups: [], samples: [])
+        var workspace = FlowJoWorkspace(
+            file: file, flowJoVersion: root.attribute("flowJoVersion"), groups: [], samples: [])
         var sharedMatrices: [String: Matrix] = [:]
         if let matrices = root.child("Matrices") {
             for m in matrices.children("spilloverMatrix", namespace: transformsNS) {
@@ -194,7 +209,9 @@ public struct FlowJoWorkspace: Sendable {
         if let groups = root.child("Groups") {
             for g in groups.children("GroupNode") {
                 let name = g.attribute("name") ?? ""
-                let refs = g.child("Group")?.child("SampleRefs")?.children("SampleRef").compactMap { $0.attribute("sampleID") } ?? []
+                let refs =
+                    g.child("Group")?.child("SampleRefs")?.children("SampleRef").compactMap { $0.attribute("sampleID") }
+                    ?? []
                 workspace.groups.append(Group(name: name, sampleIDs: refs))
             }
         }
@@ -235,7 +252,9 @@ public struct FlowJoWorkspace: Sendable {
                 set[j] = true
                 row[j] = try number(c, "value")
             }
-            guard set.allSatisfy({ $0 }) else { throw fail(sp, "spillover row \(src) of matrix \(name) lacks coefficients") }
+            guard set.allSatisfy({ $0 }) else {
+                throw fail(sp, "spillover row \(src) of matrix \(name) lacks coefficients")
+            }
             rows[i] = row
         }
         guard seen.allSatisfy({ $0 }) else { throw fail(node, "spilloverMatrix \(name) lacks rows") }
@@ -243,13 +262,16 @@ public struct FlowJoWorkspace: Sendable {
         let suffix = node.attribute("suffix") ?? ""
         let spill: SpilloverMatrix
         do {
-            spill = try SpilloverMatrix(id: name, fluorochromes: detectors.map { prefix + $0 + suffix }, detectors: detectors, matrix: rows)
+            spill = try SpilloverMatrix(
+                id: name, fluorochromes: detectors.map { prefix + $0 + suffix }, detectors: detectors, matrix: rows)
         } catch {
             var e = error
             e.line = node.line
             throw e
         }
-        return Matrix(name: name, prefix: prefix, suffix: suffix, acquisitionDefined: name == "Acquisition-defined", spillover: spill)
+        return Matrix(
+            name: name, prefix: prefix, suffix: suffix, acquisitionDefined: name == "Acquisition-defined",
+            spillover: spill)
     }
 
     static func transform(_ node: XMLNode) throws(GatingError) -> Transform? {
@@ -265,10 +287,15 @@ public struct FlowJoWorkspace: Sendable {
             guard offset > 0, decades > 0 else { throw fail(node, "log transform needs offset > 0 and decades > 0") }
             return .log(offset: offset, decades: decades)
         case "logicle":
-            return .logicle(t: try number(node, "T"), w: try number(node, "W"), m: try number(node, "M"), a: try number(node, "A", default: 0))
+            return .logicle(
+                t: try number(node, "T"), w: try number(node, "W"), m: try number(node, "M"),
+                a: try number(node, "A", default: 0))
         case "biex":
-            let width = try number(node, "width"), pos = try number(node, "pos"), maxRange = try number(node, "maxRange")
-            guard width < 0, pos > 0, maxRange > 0 else { throw fail(node, "biex transform needs width < 0, pos > 0, maxRange > 0") }
+            let width = try number(node, "width"), pos = try number(node, "pos"),
+                maxRange = try number(node, "maxRange")
+            guard width < 0, pos > 0, maxRange > 0 else {
+                throw fail(node, "biex transform needs width < 0, pos > 0, maxRange > 0")
+            }
             return .biex(neg: try number(node, "neg", default: 0), width: width, pos: pos, maxRange: maxRange)
         case "fasinh":
             return .asinh(t: try number(node, "T"), m: try number(node, "M"), a: try number(node, "A", default: 0))
@@ -303,11 +330,14 @@ public struct FlowJoWorkspace: Sendable {
         try collect(root, parentPath: [], into: &populations)
         var seen = Set<[String]>()
         for p in populations where !seen.insert(p.path).inserted {
-            throw GatingError(.badWorkspace, "sample \(id): population path \(p.pathString) appears twice", element: "Population", line: p.line)
+            throw GatingError(
+                .badWorkspace, "sample \(id): population path \(p.pathString) appears twice", element: "Population",
+                line: p.line)
         }
         let name = root.attribute("name") ?? ""
         return Sample(
-            id: id, name: name, uri: uri, fileName: fileName(uri: uri), keywords: keywords, flowJoCount: try count(root),
+            id: id, name: name, uri: uri, fileName: fileName(uri: uri), keywords: keywords,
+            flowJoCount: try count(root),
             transforms: transforms, matrix: matrix, populations: populations, groups: [])
     }
 
@@ -317,7 +347,9 @@ public struct FlowJoWorkspace: Sendable {
         var bytes: [UInt8] = []
         var it = Array(last.utf8)[...]
         while let b = it.popFirst() {
-            if b == UInt8(ascii: "%"), it.count >= 2, let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16) {
+            if b == UInt8(ascii: "%"), it.count >= 2,
+                let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16)
+            {
                 bytes.append(v)
                 it = it.dropFirst(2)
             } else {
@@ -336,7 +368,8 @@ public struct FlowJoWorkspace: Sendable {
             let path = parentPath + [name]
             let gate: PopulationGate
             if kind == "Population" {
-                guard let g = child.child("Gate"), let geometry = g.children.first(where: { $0.namespace == gatingNS }) else {
+                guard let g = child.child("Gate"), let geometry = g.children.first(where: { $0.namespace == gatingNS })
+                else {
                     throw fail(child, "population \(path.joined(separator: "/")) has no gate")
                 }
                 gate = try self.gate(geometry, path: path)
@@ -362,7 +395,8 @@ public struct FlowJoWorkspace: Sendable {
     static func dimensionNames(_ node: XMLNode) throws(GatingError) -> [String] {
         var names: [String] = []
         for d in node.children("dimension", namespace: gatingNS) {
-            guard let f = d.child("fcs-dimension", namespace: dataTypeNS), let n = f.attribute("name"), !n.isEmpty else {
+            guard let f = d.child("fcs-dimension", namespace: dataTypeNS), let n = f.attribute("name"), !n.isEmpty
+            else {
                 throw fail(d, "a gate dimension needs an fcs-dimension name")
             }
             names.append(n)
@@ -393,7 +427,8 @@ public struct FlowJoWorkspace: Sendable {
             for (d, n) in zip(node.children("dimension", namespace: gatingNS), names) {
                 let lo = d.attribute("min").flatMap { Double($0.trimmingCharacters()) }
                 let hi = d.attribute("max").flatMap { Double($0.trimmingCharacters()) }
-                if (d.attribute("min") != nil && lo == nil) || (d.attribute("max") != nil && hi == nil) || (lo.map { !$0.isFinite } ?? false)
+                if (d.attribute("min") != nil && lo == nil) || (d.attribute("max") != nil && hi == nil)
+                    || (lo.map { !$0.isFinite } ?? false)
                     || (hi.map { !$0.isFinite } ?? false)
                 {
                     throw fail(d, "rectangle of \(label): min/max is not a finite number")
@@ -405,18 +440,27 @@ public struct FlowJoWorkspace: Sendable {
             return .geometry(.rectangle(dims))
         case "PolygonGate":
             let v = try vertices(node)
-            guard names.count == 2, v.count >= 3 else { throw fail(node, "polygon of \(label) needs 2 dimensions and at least 3 vertices") }
+            guard names.count == 2, v.count >= 3 else {
+                throw fail(node, "polygon of \(label) needs 2 dimensions and at least 3 vertices")
+            }
             return .geometry(.polygon(names.map { Dimension(.channel($0)) }, vertices: v))
         case "EllipsoidGate":
-            guard names.count == 2, let foci = node.child("foci", namespace: gatingNS), let edge = node.child("edge", namespace: gatingNS) else {
+            guard names.count == 2, let foci = node.child("foci", namespace: gatingNS),
+                let edge = node.child("edge", namespace: gatingNS)
+            else {
                 throw fail(node, "ellipse of \(label) needs 2 dimensions, foci and edge")
             }
             let f = try vertices(foci), e = try vertices(edge)
-            guard f.count == 2, e.count == 4 else { throw fail(node, "ellipse of \(label) needs 2 foci and 4 edge vertices") }
-            guard let (mean, cov) = ellipse(foci: f, edge: e) else { throw fail(node, "ellipse of \(label) is degenerate") }
+            guard f.count == 2, e.count == 4 else {
+                throw fail(node, "ellipse of \(label) needs 2 foci and 4 edge vertices")
+            }
+            guard let (mean, cov) = ellipse(foci: f, edge: e) else {
+                throw fail(node, "ellipse of \(label) is degenerate")
+            }
             // Coordinates are FlowJo display bins (0..256); the dimensions carry the display
             // transforms when a sample's strategy is built.
-            return .geometry(.ellipsoid(names.map { Dimension(.channel($0)) }, mean: mean, covariance: cov, distanceSquare: 1))
+            return .geometry(
+                .ellipsoid(names.map { Dimension(.channel($0)) }, mean: mean, covariance: cov, distanceSquare: 1))
         default:
             throw fail(node, "unsupported FlowJo gate \(node.localName) in \(label)")
         }
@@ -426,7 +470,9 @@ public struct FlowJoWorkspace: Sendable {
     /// centre and covariance with distanceSquare 1: C = a^2 u u' + b^2 v v'.
     static func ellipse(foci: [[Double]], edge: [[Double]]) -> ([Double], [[Double]])? {
         let cx = (foci[0][0] + foci[1][0]) / 2, cy = (foci[0][1] + foci[1][1]) / 2
-        func dist(_ p: [Double], _ q: [Double]) -> Double { ((p[0] - q[0]) * (p[0] - q[0]) + (p[1] - q[1]) * (p[1] - q[1])).squareRoot() }
+        func dist(_ p: [Double], _ q: [Double]) -> Double {
+            ((p[0] - q[0]) * (p[0] - q[0]) + (p[1] - q[1]) * (p[1] - q[1])).squareRoot()
+        }
         let d1 = dist(edge[0], edge[1]), d2 = dist(edge[2], edge[3])
         let major = d1 >= d2 ? (edge[0], edge[1]) : (edge[2], edge[3])
         let a = max(d1, d2) / 2, b = min(d1, d2) / 2
@@ -460,7 +506,11 @@ extension FlowJoWorkspace.Sample {
     /// default, linear over 0 ... 262144.
     public func transform(for channel: String) -> FlowJoWorkspace.Transform {
         if let t = transforms[channel] { return t }
-        if let m = matrix, let d = m.spillover.detectors.first(where: { m.compensatedName($0) == channel }), let t = transforms[d] { return t }
+        if let m = matrix, let d = m.spillover.detectors.first(where: { m.compensatedName($0) == channel }),
+            let t = transforms[d]
+        {
+            return t
+        }
         return .linear(minRange: 0, maxRange: 262_144, gain: 1)
     }
 
@@ -475,7 +525,9 @@ extension FlowJoWorkspace.Sample {
             if let m = matrix, m.spillover.fluorochromes.contains(name) {
                 d.compensation = .matrix(Self.matrixID)
             } else if name.hasPrefix("Comp-") && matrix == nil {
-                throw GatingError(.unknownChannel, "sample \(id): a gate uses \(name), but the sample has no compensation matrix", element: name)
+                throw GatingError(
+                    .unknownChannel, "sample \(id): a gate uses \(name), but the sample has no compensation matrix",
+                    element: name)
             }
             if display {
                 let tid = "flowjo-display:" + name
@@ -491,7 +543,10 @@ extension FlowJoWorkspace.Sample {
         let paths = Set(populations.map(\.pathString))
         func reference(_ dependent: String, _ p: FlowJoWorkspace.Population) throws(GatingError) -> GateReference {
             guard paths.contains(dependent) else {
-                throw GatingError(.unknownReference, "sample \(id): \(p.pathString) depends on \(dependent), which is not a population of the sample", element: p.name, line: p.line)
+                throw GatingError(
+                    .unknownReference,
+                    "sample \(id): \(p.pathString) depends on \(dependent), which is not a population of the sample",
+                    element: p.name, line: p.line)
             }
             return GateReference(dependent)
         }
@@ -519,7 +574,9 @@ extension FlowJoWorkspace.Sample {
                     // FlowJo's 256 display bins onto the [0, 1] display scale.
                     for d in dims { out.append(try dimension(d.source.description, display: true)) }
                     let s = 256.0
-                    kind = .ellipsoid(out, mean: mean.map { $0 / s }, covariance: cov.map { $0.map { $0 / (s * s) } }, distanceSquare: d2)
+                    kind = .ellipsoid(
+                        out, mean: mean.map { $0 / s }, covariance: cov.map { $0.map { $0 / (s * s) } },
+                        distanceSquare: d2)
                 default:
                     kind = geometry
                 }

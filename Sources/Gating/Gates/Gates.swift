@@ -50,7 +50,10 @@ public struct Dimension: Sendable, Hashable {
     public var min: Double?
     public var max: Double?
 
-    public init(_ source: DimensionSource, compensation: CompensationSource = .none, transformation: String? = nil, min: Double? = nil, max: Double? = nil) {
+    public init(
+        _ source: DimensionSource, compensation: CompensationSource = .none, transformation: String? = nil,
+        min: Double? = nil, max: Double? = nil
+    ) {
         self.source = source
         self.compensation = compensation
         self.transformation = transformation
@@ -163,7 +166,9 @@ public struct GatingStrategy: Sendable, Hashable {
     /// Gates in document order.
     public var gates: [Gate]
 
-    public init(transformations: [String: Transformation] = [:], matrices: [String: SpilloverMatrix] = [:], gates: [Gate] = []) {
+    public init(
+        transformations: [String: Transformation] = [:], matrices: [String: SpilloverMatrix] = [:], gates: [Gate] = []
+    ) {
         self.transformations = transformations
         self.matrices = matrices
         self.gates = gates

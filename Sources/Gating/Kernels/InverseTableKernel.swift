@@ -28,7 +28,8 @@ extension InverseTable {
                                     unsafe op[i] = exact.inverse(x)
                                     continue
                                 }
-                                let key = Swift.min(Swift.max(Int(Float(ax).bitPattern >> 13) - keyBase, 0), bucketCount - 1)
+                                let key = Swift.min(
+                                    Swift.max(Int(Float(ax).bitPattern >> 13) - keyBase, 0), bucketCount - 1)
                                 var k = Int(unsafe bp[key])
                                 while unsafe k > 0 && xp[k] > ax { k -= 1 }
                                 while unsafe k + 2 < knotCount && xp[k + 1] <= ax { k += 1 }

@@ -118,7 +118,10 @@ enum PolygonKernel {
         var out: [Edge] = []
         var j = xs.count - 1
         for i in xs.indices {
-            out.append(Edge(ax: xs[j], ay: ys[j], ex: xs[i] - xs[j], ey: ys[i] - ys[j], bx: xs[i], by: ys[i], up: ys[i] > ys[j]))
+            out.append(
+                Edge(
+                    ax: xs[j], ay: ys[j], ex: xs[i] - xs[j], ey: ys[i] - ys[j], bx: xs[i], by: ys[i], up: ys[i] > ys[j])
+            )
             j = i
         }
         return out
@@ -143,7 +146,8 @@ enum PolygonKernel {
                     while e + 4 <= count {
                         let vx = unsafe UnsafeRawPointer(px + e).loadUnaligned(as: SIMD4<Double>.self)
                         let vy = unsafe UnsafeRawPointer(py + e).loadUnaligned(as: SIMD4<Double>.self)
-                        let inBox = (vx .>= SIMD4(repeating: minX)) .& (vx .<= SIMD4(repeating: maxX))
+                        let inBox =
+                            (vx .>= SIMD4(repeating: minX)) .& (vx .<= SIMD4(repeating: maxX))
                             .& (vy .>= SIMD4(repeating: minY)) .& (vy .<= SIMD4(repeating: maxY))
                         if !any(inBox) {
                             e += 4
@@ -153,11 +157,17 @@ enum PolygonKernel {
                         var onEdge = SIMDMask<SIMD4<Int64>>(repeating: false)
                         for edge in es {
                             let ay = SIMD4(repeating: edge.ay)
-                            let cross = SIMD4(repeating: edge.ex) * (vy - ay) - SIMD4(repeating: edge.ey) * (vx - SIMD4(repeating: edge.ax))
+                            let cross =
+                                SIMD4(repeating: edge.ex) * (vy - ay) - SIMD4(repeating: edge.ey)
+                                * (vx - SIMD4(repeating: edge.ax))
                             let collinear = cross .== zero
                             if any(collinear) {
-                                let withinX = (vx .>= SIMD4(repeating: Swift.min(edge.ax, edge.bx))) .& (vx .<= SIMD4(repeating: Swift.max(edge.ax, edge.bx)))
-                                let withinY = (vy .>= SIMD4(repeating: Swift.min(edge.ay, edge.by))) .& (vy .<= SIMD4(repeating: Swift.max(edge.ay, edge.by)))
+                                let withinX =
+                                    (vx .>= SIMD4(repeating: Swift.min(edge.ax, edge.bx)))
+                                    .& (vx .<= SIMD4(repeating: Swift.max(edge.ax, edge.bx)))
+                                let withinY =
+                                    (vy .>= SIMD4(repeating: Swift.min(edge.ay, edge.by)))
+                                    .& (vy .<= SIMD4(repeating: Swift.max(edge.ay, edge.by)))
                                 onEdge = onEdge .| (collinear .& withinX .& withinY)
                             }
                             let straddles = (ay .> vy) .^ (SIMD4(repeating: edge.by) .> vy)
@@ -166,7 +176,8 @@ enum PolygonKernel {
                         }
                         let inside = inBox .& (odd .| onEdge)
                         let bytes = SIMD4<Int64>(repeating: 0).replacing(with: 1, where: inside)
-                        unsafe UnsafeMutableRawPointer(dst + e).storeBytes(of: SIMD4<UInt8>(truncatingIfNeeded: bytes), as: SIMD4<UInt8>.self)
+                        unsafe UnsafeMutableRawPointer(dst + e).storeBytes(
+                            of: SIMD4<UInt8>(truncatingIfNeeded: bytes), as: SIMD4<UInt8>.self)
                         e += 4
                     }
                     while e < count {
@@ -180,12 +191,15 @@ enum PolygonKernel {
     }
 
     /// Scalar twin (also the tail of the fast loop): the same arithmetic per point.
-    static func inside(_ px: Double, _ py: Double, _ es: [Edge], _ minX: Double, _ maxX: Double, _ minY: Double, _ maxY: Double) -> Bool {
+    static func inside(
+        _ px: Double, _ py: Double, _ es: [Edge], _ minX: Double, _ maxX: Double, _ minY: Double, _ maxY: Double
+    ) -> Bool {
         guard px >= minX, px <= maxX, py >= minY, py <= maxY else { return false }
         var odd = false
         for edge in es {
             let cross = edge.ex * (py - edge.ay) - edge.ey * (px - edge.ax)
-            if cross == 0 && px >= Swift.min(edge.ax, edge.bx) && px <= Swift.max(edge.ax, edge.bx) && py >= Swift.min(edge.ay, edge.by)
+            if cross == 0 && px >= Swift.min(edge.ax, edge.bx) && px <= Swift.max(edge.ax, edge.bx)
+                && py >= Swift.min(edge.ay, edge.by)
                 && py <= Swift.max(edge.ay, edge.by)
             {
                 return true
@@ -199,7 +213,8 @@ enum PolygonKernel {
         inside(px, py, edges(xs, ys), xs.min()!, xs.max()!, ys.min()!, ys.max()!)
     }
 
-    static func scalar(x: ArraySlice<Double>, y: ArraySlice<Double>, xs: [Double], ys: [Double], count: Int) -> [UInt8] {
+    static func scalar(x: ArraySlice<Double>, y: ArraySlice<Double>, xs: [Double], ys: [Double], count: Int) -> [UInt8]
+    {
         (0..<count).map { pointInPolygon(x[x.startIndex + $0], y[y.startIndex + $0], xs, ys) ? 1 : 0 }
     }
 }
@@ -208,18 +223,26 @@ enum PolygonKernel {
 
 enum EllipsoidKernel {
     /// (x - mean)' inverseCovariance (x - mean) <= distanceSquare.
-    static func fast(columns: [ArraySlice<Double>], mean: [Double], inverseCovariance: [[Double]], distanceSquare: Double, count: Int) -> [UInt8] {
+    static func fast(
+        columns: [ArraySlice<Double>], mean: [Double], inverseCovariance: [[Double]], distanceSquare: Double, count: Int
+    ) -> [UInt8] {
         let n = columns.count
-        guard n == 2 else { return scalar(columns: columns, mean: mean, inverseCovariance: inverseCovariance, distanceSquare: distanceSquare, count: count) }
+        guard n == 2 else {
+            return scalar(
+                columns: columns, mean: mean, inverseCovariance: inverseCovariance, distanceSquare: distanceSquare,
+                count: count)
+        }
         precondition(columns.allSatisfy { $0.count >= count })
         var mask = [UInt8](repeating: 0, count: count)
-        let a = inverseCovariance[0][0], b = inverseCovariance[0][1], c = inverseCovariance[1][0], d = inverseCovariance[1][1]
+        let a = inverseCovariance[0][0], b = inverseCovariance[0][1], c = inverseCovariance[1][0],
+            d = inverseCovariance[1][1]
         unsafe mask.withUnsafeMutableBufferPointer { m in
             unsafe columns[0].withUnsafeBufferPointer { c0 in
                 unsafe columns[1].withUnsafeBufferPointer { c1 in
                     let p0 = c0.baseAddress!, p1 = c1.baseAddress!, dst = m.baseAddress!
                     var e = 0
-                    let m0 = SIMD4(repeating: mean[0]), m1 = SIMD4(repeating: mean[1]), lim = SIMD4(repeating: distanceSquare)
+                    let m0 = SIMD4(repeating: mean[0]), m1 = SIMD4(repeating: mean[1]),
+                        lim = SIMD4(repeating: distanceSquare)
                     while e + 4 <= count {
                         let u = unsafe UnsafeRawPointer(p0 + e).loadUnaligned(as: SIMD4<Double>.self) - m0
                         let v = unsafe UnsafeRawPointer(p1 + e).loadUnaligned(as: SIMD4<Double>.self) - m1
@@ -241,7 +264,9 @@ enum EllipsoidKernel {
     }
 
     /// Scalar twin, any dimension count: q = sum_i u_i (sum_j u_j C_ji).
-    static func scalar(columns: [ArraySlice<Double>], mean: [Double], inverseCovariance: [[Double]], distanceSquare: Double, count: Int) -> [UInt8] {
+    static func scalar(
+        columns: [ArraySlice<Double>], mean: [Double], inverseCovariance: [[Double]], distanceSquare: Double, count: Int
+    ) -> [UInt8] {
         let n = columns.count
         return (0..<count).map { e in
             let u = (0..<n).map { columns[$0][columns[$0].startIndex + e] - mean[$0] }

@@ -27,7 +27,8 @@ extension GatingEngine {
     /// bounded by the block size when streaming.
     /// - Throws: the reader's `FCSError`, or what `body` throws.
     public static func gateBlocks(
-        _ source: EventSource, engines: [GatingEngine], blockSize: Int = 8192, body: (GatedBlock) throws -> Void = { _ in }
+        _ source: EventSource, engines: [GatingEngine], blockSize: Int = 8192,
+        body: (GatedBlock) throws -> Void = { _ in }
     ) throws -> [[Int]] {
         var counts = engines.map { [Int](repeating: 0, count: $0.strategy.gates.count) }
         let ids = engines.map { $0.strategy.gates.map(\.id) }

@@ -38,7 +38,9 @@ public struct GatingResult: Sendable {
     public func mask(for id: String) throws(GatingError) -> [UInt8] {
         guard let m = membership[id] else {
             throw GatingError(
-                .gateNotFound, gates.contains { $0.id == id } ? "membership of gate \(id) was not kept" : "gate not found: \(id)", element: id)
+                .gateNotFound,
+                gates.contains { $0.id == id } ? "membership of gate \(id) was not kept" : "gate not found: \(id)",
+                element: id)
         }
         return m
     }
@@ -62,7 +64,9 @@ public struct GatingEngine: Sendable {
     ///   - labels: `$PnS`, used when a dimension names a marker instead of a channel.
     ///   - fcsSpillover: the file's spillover, for `compensation-ref="FCS"` (nil: none).
     /// - Throws: `GatingError` for unknown references, channels, singular matrices, cycles.
-    public init(strategy: GatingStrategy, channels: [String], labels: [String?]? = nil, fcsSpillover: SpilloverMatrix? = nil)
+    public init(
+        strategy: GatingStrategy, channels: [String], labels: [String?]? = nil, fcsSpillover: SpilloverMatrix? = nil
+    )
         throws(GatingError)
     {
         self.strategy = strategy
@@ -85,11 +89,15 @@ public struct GatingEngine: Sendable {
         func visit(_ i: Int) throws(GatingError) {
             if state[i] == 2 { return }
             let g = strategy.gates[i]
-            if state[i] == 1 { throw GatingError(.cycle, "gate \(g.id) depends on itself through parents or boolean operands", element: g.id) }
+            if state[i] == 1 {
+                throw GatingError(
+                    .cycle, "gate \(g.id) depends on itself through parents or boolean operands", element: g.id)
+            }
             state[i] = 1
             for dep in g.dependencies {
                 guard let j = index[dep] else {
-                    throw GatingError(.unknownReference, "gate \(g.id) refers to gate \(dep), which is not defined", element: g.id)
+                    throw GatingError(
+                        .unknownReference, "gate \(g.id) refers to gate \(dep), which is not defined", element: g.id)
                 }
                 try visit(j)
             }
@@ -106,18 +114,24 @@ public struct GatingEngine: Sendable {
     private func validate(_ d: Dimension, gate: String) throws(GatingError) {
         if let t = d.transformation {
             guard let tr = strategy.transformations[t] else {
-                throw GatingError(.unknownReference, "gate \(gate) uses transformation \(t), which is not defined", element: gate)
+                throw GatingError(
+                    .unknownReference, "gate \(gate) uses transformation \(t), which is not defined", element: gate)
             }
-            if tr.isRatio { throw GatingError(.badGatingML, "gate \(gate): fratio \(t) can only define a new dimension", element: gate) }
+            if tr.isRatio {
+                throw GatingError(
+                    .badGatingML, "gate \(gate): fratio \(t) can only define a new dimension", element: gate)
+            }
         }
         if case .matrix(let m) = d.compensation, compensations[m] == nil {
-            throw GatingError(.unknownReference, "gate \(gate) uses compensation \(m), which is not defined", element: gate)
+            throw GatingError(
+                .unknownReference, "gate \(gate) uses compensation \(m), which is not defined", element: gate)
         }
         switch d.source {
         case .channel(let name): try validateChannel(name, d.compensation, gate: gate)
         case .ratio(let id):
             guard let t = strategy.transformations[id], case .ratio(_, _, _, let num, let den) = t.kind else {
-                throw GatingError(.unknownReference, "gate \(gate) uses ratio \(id), which is not a defined fratio", element: gate)
+                throw GatingError(
+                    .unknownReference, "gate \(gate) uses ratio \(id), which is not a defined fratio", element: gate)
             }
             try validateChannel(num, d.compensation, gate: gate)
             try validateChannel(den, d.compensation, gate: gate)
@@ -127,7 +141,8 @@ public struct GatingEngine: Sendable {
     private func validateChannel(_ name: String, _ comp: CompensationSource, gate: String) throws(GatingError) {
         if case .matrix(let m) = comp, compensations[m]!.spillover.fluorochromes.contains(name) { return }
         if columnIndex(name) == nil {
-            throw GatingError(.unknownChannel, "gate \(gate) uses channel \(name), which the data do not have", element: gate)
+            throw GatingError(
+                .unknownChannel, "gate \(gate) uses channel \(name), which the data do not have", element: gate)
         }
     }
 
@@ -141,14 +156,18 @@ public struct GatingEngine: Sendable {
         var dimensions: [Dimension: ArraySlice<Double>] = [:]
     }
 
-    func channelValues(_ name: String, _ comp: CompensationSource, _ columns: [ArraySlice<Double>], _ count: Int, _ cache: BlockCache) -> ArraySlice<Double> {
+    func channelValues(
+        _ name: String, _ comp: CompensationSource, _ columns: [ArraySlice<Double>], _ count: Int, _ cache: BlockCache
+    ) -> ArraySlice<Double> {
         let key: String?
         switch comp {
         case .none: key = nil
         case .acquisitionSpillover: key = compensations[Self.fcsKey] == nil ? nil : Self.fcsKey
         case .matrix(let m): key = m
         }
-        if let key, let c = compensations[key], c.spillover.fluorochromes.contains(name) || c.spillover.detectors.contains(name) {
+        if let key, let c = compensations[key],
+            c.spillover.fluorochromes.contains(name) || c.spillover.detectors.contains(name)
+        {
             if cache.compensated[key] == nil {
                 let inputs = c.spillover.detectors.map { d -> ArraySlice<Double> in
                     if let i = columnIndex(d) { return columns[i] }
@@ -164,7 +183,9 @@ public struct GatingEngine: Sendable {
         return columns[columnIndex(name)!].prefix(count)
     }
 
-    func dimensionValues(_ d: Dimension, _ columns: [ArraySlice<Double>], _ count: Int, _ cache: BlockCache) -> ArraySlice<Double> {
+    func dimensionValues(
+        _ d: Dimension, _ columns: [ArraySlice<Double>], _ count: Int, _ cache: BlockCache
+    ) -> ArraySlice<Double> {
         if let v = cache.dimensions[d] { return v }
         var values: ArraySlice<Double>
         switch d.source {
@@ -187,7 +208,8 @@ public struct GatingEngine: Sendable {
     /// Evaluates every gate on a block of events (columns in `channels` order, each at least
     /// `count` long). Returns one mask per gate, in strategy order, parents applied.
     public func evaluate(columns: [ArraySlice<Double>], count: Int) -> [[UInt8]] {
-        precondition(columns.count == channels.count && columns.allSatisfy { $0.count >= count }, "one column per channel")
+        precondition(
+            columns.count == channels.count && columns.allSatisfy { $0.count >= count }, "one column per channel")
         let cache = BlockCache()
         var masks = [[UInt8]](repeating: [], count: strategy.gates.count)
         for i in order {
@@ -196,15 +218,18 @@ public struct GatingEngine: Sendable {
             switch g.kind {
             case .rectangle(let dims):
                 own = RectangleKernel.fast(
-                    columns: dims.map { dimensionValues($0, columns, count, cache) }, min: dims.map(\.min), max: dims.map(\.max), count: count)
+                    columns: dims.map { dimensionValues($0, columns, count, cache) }, min: dims.map(\.min),
+                    max: dims.map(\.max), count: count)
             case .polygon(let dims, let vertices):
                 own = PolygonKernel.fast(
-                    x: dimensionValues(dims[0], columns, count, cache), y: dimensionValues(dims[1], columns, count, cache),
+                    x: dimensionValues(dims[0], columns, count, cache),
+                    y: dimensionValues(dims[1], columns, count, cache),
                     xs: vertices.map { $0[0] }, ys: vertices.map { $0[1] }, count: count)
             case .ellipsoid(let dims, let mean, let covariance, let d2):
                 let inv = LinearAlgebra.inverse(covariance) ?? covariance.map { $0.map { _ in .nan } }
                 own = EllipsoidKernel.fast(
-                    columns: dims.map { dimensionValues($0, columns, count, cache) }, mean: mean, inverseCovariance: inv, distanceSquare: d2,
+                    columns: dims.map { dimensionValues($0, columns, count, cache) }, mean: mean,
+                    inverseCovariance: inv, distanceSquare: d2,
                     count: count)
             case .quadrant(let dividers, let positions):
                 own = [UInt8](repeating: 1, count: count)
@@ -253,14 +278,16 @@ public struct GatingEngine: Sendable {
     /// - Parameters:
     ///   - keepMembership: also return per-event membership of every gate.
     ///   - blockSize: events per block (intermediate columns stay in cache).
-    public func evaluate(_ table: EventTable, keepMembership: Bool = false, blockSize: Int = 8192) async -> GatingResult {
+    public func evaluate(_ table: EventTable, keepMembership: Bool = false, blockSize: Int = 8192) async -> GatingResult
+    {
         let n = table.eventCount
         let parts = n >= 200_000 ? 2 : 1
         let bounds = (0...parts).map { $0 * n / parts }
         let pieces = await withTaskGroup(of: (Int, [Int], [[UInt8]]).self) { group in
             for p in 0..<parts {
                 group.addTask {
-                    let r = self.run(table, from: bounds[p], to: bounds[p + 1], keepMembership: keepMembership, blockSize: blockSize)
+                    let r = self.run(
+                        table, from: bounds[p], to: bounds[p + 1], keepMembership: keepMembership, blockSize: blockSize)
                     return (p, r.0, r.1)
                 }
             }
@@ -278,8 +305,11 @@ public struct GatingEngine: Sendable {
     }
 
     /// Synchronous variant of ``evaluate(_:keepMembership:blockSize:)`` on one core.
-    public func evaluateSerially(_ table: EventTable, keepMembership: Bool = false, blockSize: Int = 8192) -> GatingResult {
-        let (counts, membership) = run(table, from: 0, to: table.eventCount, keepMembership: keepMembership, blockSize: blockSize)
+    public func evaluateSerially(
+        _ table: EventTable, keepMembership: Bool = false, blockSize: Int = 8192
+    ) -> GatingResult {
+        let (counts, membership) = run(
+            table, from: 0, to: table.eventCount, keepMembership: keepMembership, blockSize: blockSize)
         return result(counts: counts, total: table.eventCount, membership: keepMembership ? membership : nil)
     }
 

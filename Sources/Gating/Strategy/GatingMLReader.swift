@@ -19,14 +19,17 @@ public enum GatingMLReader {
     }
 
     /// Parses what `open` reads; every error names `name`.
-    private static func read(name: String, _ open: () throws(XMLError) -> XMLEventReader) throws(GatingError) -> GatingStrategy {
+    private static func read(
+        name: String, _ open: () throws(XMLError) -> XMLEventReader
+    ) throws(GatingError) -> GatingStrategy {
         try readDocument(name: name, open) { (root) throws(GatingError) in try parse(root, file: name) }
     }
 
     /// Reads a whole XML document into a tree and hands it to `parse`; XML and parse errors
     /// come back as `GatingError`s naming `name` (shared by Gating-ML and FlowJo workspaces).
     static func readDocument<T>(
-        name: String, maxNodes: Int = 1_000_000, _ open: () throws(XMLError) -> XMLEventReader, _ parse: (XMLNode) throws(GatingError) -> T
+        name: String, maxNodes: Int = 1_000_000, _ open: () throws(XMLError) -> XMLEventReader,
+        _ parse: (XMLNode) throws(GatingError) -> T
     ) throws(GatingError) -> T {
         do {
             return try parse(try XMLNode.parse(try open(), maxNodes: maxNodes))
@@ -88,13 +91,16 @@ public enum GatingMLReader {
             switch (child.namespace, child.localName) {
             case (transformsNS, "transformation"):
                 let t = try transformation(child)
-                if strategy.transformations[t.id!] != nil { throw fail(child, "transformation id \(t.id!) is defined twice") }
+                if strategy.transformations[t.id!] != nil {
+                    throw fail(child, "transformation id \(t.id!) is defined twice")
+                }
                 strategy.transformations[t.id!] = t
             case (transformsNS, "spectrumMatrix"):
                 let m = try spectrumMatrix(child)
                 if strategy.matrices[m.id!] != nil { throw fail(child, "spectrumMatrix id \(m.id!) is defined twice") }
                 strategy.matrices[m.id!] = m
-            case (gatingNS, "RectangleGate"), (gatingNS, "PolygonGate"), (gatingNS, "EllipsoidGate"), (gatingNS, "QuadrantGate"),
+            case (gatingNS, "RectangleGate"), (gatingNS, "PolygonGate"), (gatingNS, "EllipsoidGate"),
+                (gatingNS, "QuadrantGate"),
                 (gatingNS, "BooleanGate"):
                 gateNodes.append(child)
             default:
@@ -115,22 +121,29 @@ public enum GatingMLReader {
         let boundMax = try number(node, "boundMax", required: false)
         let kids = elements(node)
         guard kids.count == 1, let f = kids.first, f.namespace == transformsNS else {
-            throw fail(node, "transformation \(id) must hold exactly one of flin, flog, fasinh, logicle, hyperlog, fratio")
+            throw fail(
+                node, "transformation \(id) must hold exactly one of flin, flog, fasinh, logicle, hyperlog, fratio")
         }
         let kind: Transformation.Kind
         switch f.localName {
         case "flin": kind = .linear(t: try number(f, "T")!, a: try number(f, "A")!)
         case "flog": kind = .log(t: try number(f, "T")!, m: try number(f, "M")!)
         case "fasinh": kind = .asinh(t: try number(f, "T")!, m: try number(f, "M")!, a: try number(f, "A")!)
-        case "logicle": kind = .logicle(t: try number(f, "T")!, w: try number(f, "W")!, m: try number(f, "M")!, a: try number(f, "A")!)
-        case "hyperlog": kind = .hyperlog(t: try number(f, "T")!, w: try number(f, "W")!, m: try number(f, "M")!, a: try number(f, "A")!)
+        case "logicle":
+            kind = .logicle(
+                t: try number(f, "T")!, w: try number(f, "W")!, m: try number(f, "M")!, a: try number(f, "A")!)
+        case "hyperlog":
+            kind = .hyperlog(
+                t: try number(f, "T")!, w: try number(f, "W")!, m: try number(f, "M")!, a: try number(f, "A")!)
         case "fratio":
             let dims = elements(f)
-            guard dims.count == 2, dims.allSatisfy({ $0.localName == "fcs-dimension" && $0.namespace == dataTypeNS }) else {
+            guard dims.count == 2, dims.allSatisfy({ $0.localName == "fcs-dimension" && $0.namespace == dataTypeNS })
+            else {
                 throw fail(f, "fratio \(id) needs exactly two fcs-dimension elements")
             }
             kind = .ratio(
-                a: try number(f, "A")!, b: try number(f, "B")!, c: try number(f, "C")!, numerator: try requiredAttr(dims[0], "name"),
+                a: try number(f, "A")!, b: try number(f, "B")!, c: try number(f, "C")!,
+                numerator: try requiredAttr(dims[0], "name"),
                 denominator: try requiredAttr(dims[1], "name"))
         default:
             throw fail(f, "unknown transformation \(f.localName)")
@@ -266,13 +279,23 @@ public enum GatingMLReader {
                 }
             }
             let n = dims.count
-            guard n >= 1, mean.count == n, covariance.count == n, covariance.allSatisfy({ $0.count == n }), let d2, d2 >= 0 else {
-                throw fail(node, "EllipsoidGate \(id) needs n dimensions, an n-coordinate mean, an n x n covariance and distanceSquare >= 0")
+            guard n >= 1, mean.count == n, covariance.count == n, covariance.allSatisfy({ $0.count == n }), let d2,
+                d2 >= 0
+            else {
+                throw fail(
+                    node,
+                    "EllipsoidGate \(id) needs n dimensions, an n-coordinate mean, an n x n covariance and distanceSquare >= 0"
+                )
             }
             guard LinearAlgebra.inverse(covariance) != nil else {
-                throw GatingError(.badGate, "EllipsoidGate \(id): the covariance matrix is singular", element: id, line: node.line)
+                throw GatingError(
+                    .badGate, "EllipsoidGate \(id): the covariance matrix is singular", element: id, line: node.line)
             }
-            return [Gate(id: id, parentID: parent, kind: .ellipsoid(dims, mean: mean, covariance: covariance, distanceSquare: d2))]
+            return [
+                Gate(
+                    id: id, parentID: parent,
+                    kind: .ellipsoid(dims, mean: mean, covariance: covariance, distanceSquare: d2))
+            ]
         case "QuadrantGate":
             var dividers: [Divider] = []
             var quadrants: [Gate] = []
@@ -280,7 +303,9 @@ public enum GatingMLReader {
                 let did = try requiredAttr(k, "id")
                 var values: [Double] = []
                 for v in k.children(("value"), namespace: gatingNS) {
-                    guard let x = Double(v.text.trimmingCharacters()), x.isFinite else { throw fail(v, "divider \(did) value is not a number") }
+                    guard let x = Double(v.text.trimmingCharacters()), x.isFinite else {
+                        throw fail(v, "divider \(did) value is not a number")
+                    }
                     values.append(x)
                 }
                 guard !values.isEmpty else { throw fail(k, "divider \(did) has no value") }
@@ -296,15 +321,22 @@ public enum GatingMLReader {
                         try expect(p, "position", gatingNS)
                         let ref = try requiredAttr(p, "divider_ref")
                         guard dividers.contains(where: { $0.id == ref }) else {
-                            throw GatingError(.unknownReference, "quadrant \(qid) refers to divider \(ref), which is not defined", element: qid, line: p.line)
+                            throw GatingError(
+                                .unknownReference, "quadrant \(qid) refers to divider \(ref), which is not defined",
+                                element: qid, line: p.line)
                         }
                         positions[ref] = try number(p, "location")
                     }
-                    quadrants.append(Gate(id: qid, parentID: parent, kind: .quadrant(dividers: dividers, positions: positions), quadrantGateID: id))
+                    quadrants.append(
+                        Gate(
+                            id: qid, parentID: parent, kind: .quadrant(dividers: dividers, positions: positions),
+                            quadrantGateID: id))
                 default: throw fail(k, "unknown element \(k.localName) in QuadrantGate \(id)")
                 }
             }
-            guard !dividers.isEmpty, !quadrants.isEmpty else { throw fail(node, "QuadrantGate \(id) needs dividers and quadrants") }
+            guard !dividers.isEmpty, !quadrants.isEmpty else {
+                throw fail(node, "QuadrantGate \(id) needs dividers and quadrants")
+            }
             return quadrants
         case "BooleanGate":
             guard kids.count == 1, let op = kids.first, op.namespace == gatingNS else {

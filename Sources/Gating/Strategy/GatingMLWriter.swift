@@ -4,7 +4,8 @@ public enum GatingMLWriter {
     public static func write(_ s: GatingStrategy, comment: String? = nil) -> String {
         var o = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         if let comment { o += "<!-- \(comment.replacingDashes()) -->\n" }
-        o += "<gating:Gating-ML xmlns:gating=\"\(GatingMLReader.gatingNS)\" xmlns:transforms=\"\(GatingMLReader.transformsNS)\" xmlns:data-type=\"\(GatingMLReader.dataTypeNS)\">\n"
+        o +=
+            "<gating:Gating-ML xmlns:gating=\"\(GatingMLReader.gatingNS)\" xmlns:transforms=\"\(GatingMLReader.transformsNS)\" xmlns:data-type=\"\(GatingMLReader.dataTypeNS)\">\n"
         for id in s.transformations.keys.sorted() { o += transformation(id, s.transformations[id]!) }
         for id in s.matrices.keys.sorted() { o += matrix(id, s.matrices[id]!) }
         var written = Set<String>()
@@ -41,24 +42,39 @@ public enum GatingMLWriter {
         switch t.kind {
         case .linear(let tt, let a): o += "<transforms:flin transforms:T=\"\(num(tt))\" transforms:A=\"\(num(a))\"/>"
         case .log(let tt, let m): o += "<transforms:flog transforms:T=\"\(num(tt))\" transforms:M=\"\(num(m))\"/>"
-        case .asinh(let tt, let m, let a): o += "<transforms:fasinh transforms:T=\"\(num(tt))\" transforms:M=\"\(num(m))\" transforms:A=\"\(num(a))\"/>"
+        case .asinh(let tt, let m, let a):
+            o +=
+                "<transforms:fasinh transforms:T=\"\(num(tt))\" transforms:M=\"\(num(m))\" transforms:A=\"\(num(a))\"/>"
         case .logicle(let tt, let w, let m, let a):
-            o += "<transforms:logicle transforms:T=\"\(num(tt))\" transforms:W=\"\(num(w))\" transforms:M=\"\(num(m))\" transforms:A=\"\(num(a))\"/>"
+            o +=
+                "<transforms:logicle transforms:T=\"\(num(tt))\" transforms:W=\"\(num(w))\" transforms:M=\"\(num(m))\" transforms:A=\"\(num(a))\"/>"
         case .hyperlog(let tt, let w, let m, let a):
-            o += "<transforms:hyperlog transforms:T=\"\(num(tt))\" transforms:W=\"\(num(w))\" transforms:M=\"\(num(m))\" transforms:A=\"\(num(a))\"/>"
+            o +=
+                "<transforms:hyperlog transforms:T=\"\(num(tt))\" transforms:W=\"\(num(w))\" transforms:M=\"\(num(m))\" transforms:A=\"\(num(a))\"/>"
         case .ratio(let a, let b, let c, let n, let d):
             o += "<transforms:fratio transforms:A=\"\(num(a))\" transforms:B=\"\(num(b))\" transforms:C=\"\(num(c))\">"
-            o += "<data-type:fcs-dimension data-type:name=\"\(attr(n))\"/><data-type:fcs-dimension data-type:name=\"\(attr(d))\"/></transforms:fratio>"
+            o +=
+                "<data-type:fcs-dimension data-type:name=\"\(attr(n))\"/><data-type:fcs-dimension data-type:name=\"\(attr(d))\"/></transforms:fratio>"
         }
         return o + "\n  </transforms:transformation>\n"
     }
 
     static func matrix(_ id: String, _ m: SpilloverMatrix) -> String {
-        var o = "  <transforms:spectrumMatrix transforms:id=\"\(attr(id))\"\(m.invertedAlready ? " transforms:matrix-inverted-already=\"true\"" : "")>\n"
-        o += "    <transforms:fluorochromes>" + m.fluorochromes.map { "<data-type:fcs-dimension data-type:name=\"\(attr($0))\"/>" }.joined() + "</transforms:fluorochromes>\n"
-        o += "    <transforms:detectors>" + m.detectors.map { "<data-type:fcs-dimension data-type:name=\"\(attr($0))\"/>" }.joined() + "</transforms:detectors>\n"
+        var o =
+            "  <transforms:spectrumMatrix transforms:id=\"\(attr(id))\"\(m.invertedAlready ? " transforms:matrix-inverted-already=\"true\"" : "")>\n"
+        o +=
+            "    <transforms:fluorochromes>"
+            + m.fluorochromes.map { "<data-type:fcs-dimension data-type:name=\"\(attr($0))\"/>" }.joined()
+            + "</transforms:fluorochromes>\n"
+        o +=
+            "    <transforms:detectors>"
+            + m.detectors.map { "<data-type:fcs-dimension data-type:name=\"\(attr($0))\"/>" }.joined()
+            + "</transforms:detectors>\n"
         for row in m.matrix {
-            o += "    <transforms:spectrum>" + row.map { "<transforms:coefficient transforms:value=\"\(num($0))\"/>" }.joined() + "</transforms:spectrum>\n"
+            o +=
+                "    <transforms:spectrum>"
+                + row.map { "<transforms:coefficient transforms:value=\"\(num($0))\"/>" }.joined()
+                + "</transforms:spectrum>\n"
         }
         return o + "  </transforms:spectrumMatrix>\n"
     }
@@ -77,7 +93,8 @@ public enum GatingMLWriter {
     }
 
     static func head(_ tag: String, _ g: Gate, id: String? = nil) -> String {
-        "  <gating:\(tag) gating:id=\"\(attr(id ?? g.id))\"" + (g.parentID.map { " gating:parent_id=\"\(attr($0))\"" } ?? "") + ">\n"
+        "  <gating:\(tag) gating:id=\"\(attr(id ?? g.id))\""
+            + (g.parentID.map { " gating:parent_id=\"\(attr($0))\"" } ?? "") + ">\n"
     }
 
     static func gate(_ g: Gate) -> String {
@@ -93,22 +110,39 @@ public enum GatingMLWriter {
             return o + "  </gating:RectangleGate>\n"
         case .polygon(let dims, let vertices):
             var o = head("PolygonGate", g)
-            for d in dims { o += "    <gating:dimension\(dimensionAttributes(d))>\(dimensionBody(d))</gating:dimension>\n" }
-            for v in vertices { o += "    <gating:vertex>" + v.map { "<gating:coordinate data-type:value=\"\(num($0))\"/>" }.joined() + "</gating:vertex>\n" }
+            for d in dims {
+                o += "    <gating:dimension\(dimensionAttributes(d))>\(dimensionBody(d))</gating:dimension>\n"
+            }
+            for v in vertices {
+                o +=
+                    "    <gating:vertex>" + v.map { "<gating:coordinate data-type:value=\"\(num($0))\"/>" }.joined()
+                    + "</gating:vertex>\n"
+            }
             return o + "  </gating:PolygonGate>\n"
         case .ellipsoid(let dims, let mean, let cov, let d2):
             var o = head("EllipsoidGate", g)
-            for d in dims { o += "    <gating:dimension\(dimensionAttributes(d))>\(dimensionBody(d))</gating:dimension>\n" }
-            o += "    <gating:mean>" + mean.map { "<gating:coordinate data-type:value=\"\(num($0))\"/>" }.joined() + "</gating:mean>\n"
-            o += "    <gating:covarianceMatrix>" + cov.map { "<gating:row>" + $0.map { "<gating:entry data-type:value=\"\(num($0))\"/>" }.joined() + "</gating:row>" }.joined() + "</gating:covarianceMatrix>\n"
+            for d in dims {
+                o += "    <gating:dimension\(dimensionAttributes(d))>\(dimensionBody(d))</gating:dimension>\n"
+            }
+            o +=
+                "    <gating:mean>" + mean.map { "<gating:coordinate data-type:value=\"\(num($0))\"/>" }.joined()
+                + "</gating:mean>\n"
+            o +=
+                "    <gating:covarianceMatrix>"
+                + cov.map {
+                    "<gating:row>" + $0.map { "<gating:entry data-type:value=\"\(num($0))\"/>" }.joined()
+                        + "</gating:row>"
+                }.joined() + "</gating:covarianceMatrix>\n"
             o += "    <gating:distanceSquare data-type:value=\"\(num(d2))\"/>\n"
             return o + "  </gating:EllipsoidGate>\n"
         case .and(let refs), .or(let refs):
             let op: String
             if case .and = g.kind { op = "and" } else { op = "or" }
-            return head("BooleanGate", g) + "    <gating:\(op)>" + refs.map(reference).joined() + "</gating:\(op)>\n  </gating:BooleanGate>\n"
+            return head("BooleanGate", g) + "    <gating:\(op)>" + refs.map(reference).joined()
+                + "</gating:\(op)>\n  </gating:BooleanGate>\n"
         case .not(let r):
-            return head("BooleanGate", g) + "    <gating:not>" + reference(r) + "</gating:not>\n  </gating:BooleanGate>\n"
+            return head("BooleanGate", g) + "    <gating:not>" + reference(r)
+                + "</gating:not>\n  </gating:BooleanGate>\n"
         case .quadrant:
             return quadrantGate(g.id, [g])
         }
@@ -122,13 +156,16 @@ public enum GatingMLWriter {
         guard let first = quadrants.first, case .quadrant(let dividers, _) = first.kind else { return "" }
         var o = head("QuadrantGate", first, id: id)
         for dv in dividers {
-            o += "    <gating:divider gating:id=\"\(attr(dv.id))\"\(dimensionAttributes(dv.dimension))>\(dimensionBody(dv.dimension))"
+            o +=
+                "    <gating:divider gating:id=\"\(attr(dv.id))\"\(dimensionAttributes(dv.dimension))>\(dimensionBody(dv.dimension))"
             o += dv.values.map { "<gating:value>\(num($0))</gating:value>" }.joined() + "</gating:divider>\n"
         }
         for q in quadrants {
             guard case .quadrant(_, let positions) = q.kind else { continue }
             o += "    <gating:Quadrant gating:id=\"\(attr(q.id))\">"
-            for k in positions.keys.sorted() { o += "<gating:position gating:divider_ref=\"\(attr(k))\" gating:location=\"\(num(positions[k]!))\"/>" }
+            for k in positions.keys.sorted() {
+                o += "<gating:position gating:divider_ref=\"\(attr(k))\" gating:location=\"\(num(positions[k]!))\"/>"
+            }
             o += "</gating:Quadrant>\n"
         }
         return o + "  </gating:QuadrantGate>\n"

@@ -50,10 +50,14 @@ public struct Transformation: Sendable, Hashable {
             try need(t > 0 && m > 0 && a >= 0 && a <= m, "fasinh needs T > 0, M > 0 and 0 <= A <= M")
             biexponential = nil
         case .logicle(let t, let w, let m, let a):
-            try need(t > 0 && m > 0 && w >= 0 && w <= m / 2 && a >= -w && a <= m - 2 * w, "logicle needs T > 0, M > 0, 0 <= W <= M/2, -W <= A <= M - 2W")
+            try need(
+                t > 0 && m > 0 && w >= 0 && w <= m / 2 && a >= -w && a <= m - 2 * w,
+                "logicle needs T > 0, M > 0, 0 <= W <= M/2, -W <= A <= M - 2W")
             biexponential = Biexponential(logicleT: t, w: w, m: m, a: a)
         case .hyperlog(let t, let w, let m, let a):
-            try need(t > 0 && m > 0 && w > 0 && w <= m / 2 && a >= -w && a <= m - 2 * w, "hyperlog needs T > 0, M > 0, 0 < W <= M/2, -W <= A <= M - 2W")
+            try need(
+                t > 0 && m > 0 && w > 0 && w <= m / 2 && a >= -w && a <= m - 2 * w,
+                "hyperlog needs T > 0, M > 0, 0 < W <= M/2, -W <= A <= M - 2W")
             biexponential = Biexponential(hyperlogT: t, w: w, m: m, a: a)
         case .ratio(let a, let b, let c, _, _):
             try need(a.isFinite && b.isFinite && c.isFinite, "fratio needs finite A, B, C")

@@ -53,7 +53,6 @@ public struct PipelineConfiguration: Sendable, Codable {
         path.hasPrefix("/") ? path : baseDirectory.appendingPathComponent(path).path
     }
 
-
     /// Loads and validates a configuration file.
     public static func load(path: String) throws(ConfigurationError) -> PipelineConfiguration {
         let url = URL(fileURLWithPath: path)
@@ -72,8 +71,10 @@ public struct PipelineConfiguration: Sendable, Codable {
             (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(v))) ?? [:]
         }
         return [
-            "inputs": dict(Inputs()), "identity": ["dateKeyword": "$DATE", "timeKeyword": "$BTIM"], "panel": dict(Panel()),
-            "gating": ["mode": "template", "minConfidence": 0.5], "counting": dict(Counting()), "qc": dict(QCLimits()), "records": dict(RecordRules()),
+            "inputs": dict(Inputs()), "identity": ["dateKeyword": "$DATE", "timeKeyword": "$BTIM"],
+            "panel": dict(Panel()),
+            "gating": ["mode": "template", "minConfidence": 0.5], "counting": dict(Counting()), "qc": dict(QCLimits()),
+            "records": dict(RecordRules()),
             "labs": dict(LabsConfiguration()), "store": dict(Store()), "validation": dict(ValidationSettings()),
         ]
     }
@@ -81,7 +82,11 @@ public struct PipelineConfiguration: Sendable, Codable {
     static func merge(_ base: [String: Any], _ over: [String: Any]) -> [String: Any] {
         var out = base
         for (k, v) in over {
-            if let b = base[k] as? [String: Any], let o = v as? [String: Any] { out[k] = merge(b, o) } else { out[k] = v }
+            if let b = base[k] as? [String: Any], let o = v as? [String: Any] {
+                out[k] = merge(b, o)
+            } else {
+                out[k] = v
+            }
         }
         return out
     }
@@ -100,9 +105,12 @@ public struct PipelineConfiguration: Sendable, Codable {
                 "$" + keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
             }
             switch e {
-            case .keyNotFound(let key, let ctx): throw ConfigurationError(path: path(ctx.codingPath + [key]), message: "is required")
-            case .typeMismatch(let type, let ctx): throw ConfigurationError(path: path(ctx.codingPath), message: "must be \(type)")
-            case .valueNotFound(let type, let ctx): throw ConfigurationError(path: path(ctx.codingPath), message: "must be a \(type), not null")
+            case .keyNotFound(let key, let ctx):
+                throw ConfigurationError(path: path(ctx.codingPath + [key]), message: "is required")
+            case .typeMismatch(let type, let ctx):
+                throw ConfigurationError(path: path(ctx.codingPath), message: "must be \(type)")
+            case .valueNotFound(let type, let ctx):
+                throw ConfigurationError(path: path(ctx.codingPath), message: "must be a \(type), not null")
             case .dataCorrupted(let ctx):
                 // An enumeration's unknown value: say which values there are.
                 let key = ctx.codingPath.last?.stringValue
@@ -112,7 +120,8 @@ public struct PipelineConfiguration: Sendable, Codable {
                     "flowjo": Population.allCases.map(\.rawValue),
                 ]
                 if let key, let values = choices[key] {
-                    throw ConfigurationError(path: path(ctx.codingPath), message: "must be one of \(values.joined(separator: ", "))")
+                    throw ConfigurationError(
+                        path: path(ctx.codingPath), message: "must be one of \(values.joined(separator: ", "))")
                 }
                 throw ConfigurationError(path: path(ctx.codingPath), message: ctx.debugDescription)
             @unknown default: throw ConfigurationError(path: "$", message: "\(e)")
@@ -124,18 +133,23 @@ public struct PipelineConfiguration: Sendable, Codable {
 
     func validate() throws(ConfigurationError) {
         guard version == Self.currentVersion else {
-            throw ConfigurationError(path: "$.version", message: "must be \(Self.currentVersion) (this program's configuration version)")
+            throw ConfigurationError(
+                path: "$.version", message: "must be \(Self.currentVersion) (this program's configuration version)")
         }
         if identity.patientKeyword == nil && identity.fileNamePattern == nil {
             throw ConfigurationError(path: "$.identity", message: "needs patientKeyword or fileNamePattern")
         }
         if let p = identity.fileNamePattern {
-            guard let re = try? NSRegularExpression(pattern: p), re.numberOfCaptureGroups >= 1, p.contains("?<patient>") else {
-                throw ConfigurationError(path: "$.identity.fileNamePattern", message: "must be a regular expression with a (?<patient>...) group")
+            guard let re = try? NSRegularExpression(pattern: p), re.numberOfCaptureGroups >= 1, p.contains("?<patient>")
+            else {
+                throw ConfigurationError(
+                    path: "$.identity.fileNamePattern",
+                    message: "must be a regular expression with a (?<patient>...) group")
             }
         }
         for p in Population.allCases where gating.gates[p] == nil {
-            throw ConfigurationError(path: "$.gating.gates.\(p.rawValue)", message: "is required (the gate id that means \(p.rawValue))")
+            throw ConfigurationError(
+                path: "$.gating.gates.\(p.rawValue)", message: "is required (the gate id that means \(p.rawValue))")
         }
         guard FileManager.default.fileExists(atPath: resolve(gating.strategy)) else {
             throw ConfigurationError(path: "$.gating.strategy", message: "file \(gating.strategy) does not exist")
@@ -157,7 +171,9 @@ public struct PipelineConfiguration: Sendable, Codable {
             throw ConfigurationError(path: "$.validation", message: "tolerances must be non-negative")
         }
         for (i, p) in labs.profiles.enumerated() {
-            do { try p.validate() } catch { throw ConfigurationError(path: "$.labs.profiles[\(i)]", message: error.message) }
+            do { try p.validate() } catch {
+                throw ConfigurationError(path: "$.labs.profiles[\(i)]", message: error.message)
+            }
         }
     }
 }

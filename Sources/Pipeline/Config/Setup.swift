@@ -28,13 +28,16 @@ extension PipelineConfiguration {
         let strategyPath = resolve(gating.strategy)
         let strategy = try GatingMLReader.read(path: strategyPath)
         for (population, id) in gating.gates.sorted(by: { $0.key < $1.key }) where strategy.gate(id) == nil {
-            throw ConfigurationError(path: "$.gating.gates.\(population.rawValue)", message: "gate \(id) is not in the strategy")
+            throw ConfigurationError(
+                path: "$.gating.gates.\(population.rawValue)", message: "gate \(id) is not in the strategy")
         }
         let settings = AnalysisSettings(
-            identity: identity, panel: panel, gating: gating, counting: counting, qc: qc, strategySHA256: try FileHash.sha256(path: strategyPath),
+            identity: identity, panel: panel, gating: gating, counting: counting, qc: qc,
+            strategySHA256: try FileHash.sha256(path: strategyPath),
             configSHA256: sha256)
         let cbc = counting.method == .dual ? try CBCTable.load(path: resolve(counting.cbc ?? "")) : []
-        return try SampleAnalyzer(settings: settings, strategy: strategy, registry: registry ?? Registry.load(for: self), cbc: cbc)
+        return try SampleAnalyzer(
+            settings: settings, strategy: strategy, registry: registry ?? Registry.load(for: self), cbc: cbc)
     }
 }
 
@@ -49,16 +52,24 @@ public enum Registry {
     public static func load(path: String) throws(ConfigurationError) -> [String: RegistryPatient] {
         let table = try CSVFile.read(path: path, setting: "$.registry")
         guard table.header.first == "patient_id", table.header.contains("day0") else {
-            throw ConfigurationError(path: "$.registry", message: "\(path) must start with the header patient_id,day0,...")
+            throw ConfigurationError(
+                path: "$.registry", message: "\(path) must start with the header patient_id,day0,...")
         }
         var out: [String: RegistryPatient] = [:]
         for row in table.rows {
             func col(_ name: String) -> String? { table.value(row, table.column(name)) }
-            guard let id = col("patient_id"), let d0 = col("day0").flatMap({ LabTimestamp.parseISO($0, requireZone: false) }) else {
-                throw ConfigurationError(path: "$.registry", message: "\(path) line \(row.line): needs a patient id and an ISO day0")
+            guard let id = col("patient_id"),
+                let d0 = col("day0").flatMap({ LabTimestamp.parseISO($0, requireZone: false) })
+            else {
+                throw ConfigurationError(
+                    path: "$.registry", message: "\(path) line \(row.line): needs a patient id and an ISO day0")
             }
-            let cycles = (col("cycle_starts") ?? "").split(separator: ";").compactMap { LabTimestamp.parseISO(String($0), requireZone: false)?.localDays }
-            out[id] = RegistryPatient(id: id, day0: d0.localDays, cycleStarts: cycles.isEmpty ? [d0.localDays] : cycles, doseMIUPerDay: col("dose_miu_per_day").flatMap(Double.init))
+            let cycles = (col("cycle_starts") ?? "").split(separator: ";").compactMap {
+                LabTimestamp.parseISO(String($0), requireZone: false)?.localDays
+            }
+            out[id] = RegistryPatient(
+                id: id, day0: d0.localDays, cycleStarts: cycles.isEmpty ? [d0.localDays] : cycles,
+                doseMIUPerDay: col("dose_miu_per_day").flatMap(Double.init))
         }
         return out
     }

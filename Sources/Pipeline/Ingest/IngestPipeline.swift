@@ -1,14 +1,15 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Analysis
 import CytoModel
 import Foundation
 import Labs
 import Records
 import Store
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Errors of a run, with the process exit code they map to.
 public struct PipelineError: Error, Sendable, CustomStringConvertible {
@@ -89,7 +90,9 @@ public final class IngestPipeline: @unchecked Sendable {
             handle = h
             if flock(h.fileDescriptor, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0 {
                 try? h.close()
-                throw PipelineError(kind: .locked, message: "another cytoingest run is using this store (\(path)); retry later or pass --wait")
+                throw PipelineError(
+                    kind: .locked,
+                    message: "another cytoingest run is using this store (\(path)); retry later or pass --wait")
             }
         }
         deinit {
@@ -158,7 +161,9 @@ public final class IngestPipeline: @unchecked Sendable {
                 guard next < work.count else { return }
                 let (f, sha) = work[next]
                 next += 1
-                group.addTask { (f, sha, analyzer.analyze(AnalysisRequest(path: f.path, displayName: f.key, sha256: sha)).outcome) }
+                group.addTask {
+                    (f, sha, analyzer.analyze(AnalysisRequest(path: f.path, displayName: f.key, sha256: sha)).outcome)
+                }
             }
             for _ in 0..<options.workers { add() }
             while let (f, sha, result) = try await group.next() {
@@ -169,7 +174,8 @@ public final class IngestPipeline: @unchecked Sendable {
                     summary.events += s.events
                     events(.fileDone(path: f.key, outcome: "ingested", done: done, total: total, events: s.events))
                 case .failure(let r):
-                    try store.commitRejection(path: f.key, sha256: sha, size: f.size, mtime: f.mtime, code: r.code, message: r.message)
+                    try store.commitRejection(
+                        path: f.key, sha256: sha, size: f.size, mtime: f.mtime, code: r.code, message: r.message)
                     summary.rejectedFiles += 1
                     events(.fileRejected(path: f.key, code: r.code))
                     events(.fileDone(path: f.key, outcome: "rejected", done: done, total: total, events: 0))
@@ -201,7 +207,8 @@ public final class IngestPipeline: @unchecked Sendable {
                 summary.labFilesUnchanged += 1
                 continue
             }
-            let (report, stored, _) = try store.commitLabFile(path: f.key, sha256: sha, size: f.size, mtime: f.mtime) { stage in
+            let (report, stored, _) = try store.commitLabFile(path: f.key, sha256: sha, size: f.size, mtime: f.mtime) {
+                stage in
                 var sink = ClosureSink(stage)
                 return LabImporter.importFile(path: f.path, options: labOptions, sink: &sink)
             }
@@ -218,7 +225,8 @@ public final class IngestPipeline: @unchecked Sendable {
             patients: Array(registry.values), samples: try store.samples(), labs: try store.labResults())
         let before = try store.records(patient: nil)
         try store.replaceRecords(records)
-        summary.recordsUpdated = Set(records).symmetricDifference(Set(before)).count > 0 ? records.filter { !before.contains($0) }.count : 0
+        summary.recordsUpdated =
+            Set(records).symmetricDifference(Set(before)).count > 0 ? records.filter { !before.contains($0) }.count : 0
         summary.seconds = Date().timeIntervalSince(start)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys

@@ -17,7 +17,8 @@ public enum InputListing {
             if entry.contains("*") {
                 let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
                 let pattern = URL(fileURLWithPath: path).lastPathComponent
-                for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where Wildcard.matches(pattern, name) {
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+                where Wildcard.matches(pattern, name) {
                     out.append(dir + "/" + name)
                 }
             } else if let type = fileType(path) {
@@ -42,7 +43,10 @@ public enum InputListing {
 
     /// Size in bytes and modification time (seconds since 1970) of a file.
     public static func sizeAndModification(_ path: String) -> (Int64, Double)? {
-        guard let a = try? FileManager.default.attributesOfItem(atPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path), let size = (a[.size] as? NSNumber)?.int64Value,
+        guard
+            let a = try? FileManager.default.attributesOfItem(
+                atPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path),
+            let size = (a[.size] as? NSNumber)?.int64Value,
             let modified = a[.modificationDate] as? Date
         else { return nil }
         return (size, modified.timeIntervalSince1970)
@@ -51,12 +55,16 @@ public enum InputListing {
 
 extension PipelineConfiguration {
     /// The FCS files `inputs.fcs` names.
-    public func fcsFiles() -> [String] { InputListing.files(inputs.fcs, resolve: resolve, suffixes: InputListing.fcsSuffixes) }
+    public func fcsFiles() -> [String] {
+        InputListing.files(inputs.fcs, resolve: resolve, suffixes: InputListing.fcsSuffixes)
+    }
 
     /// The FCS files under extra search entries (command-line folders, resolved against the
     /// current folder) and `inputs.fcs`.
     public func fcsFiles(searching extra: [String]) -> [String] {
-        InputListing.files(extra.map { URL(fileURLWithPath: $0).path } + inputs.fcs.map(resolve), resolve: { $0 }, suffixes: InputListing.fcsSuffixes)
+        InputListing.files(
+            extra.map { URL(fileURLWithPath: $0).path } + inputs.fcs.map(resolve), resolve: { $0 },
+            suffixes: InputListing.fcsSuffixes)
     }
 
     /// The key of an input file in the store: its path relative to the configuration's folder,

@@ -12,7 +12,9 @@ public enum PNG {
             raw.append(contentsOf: rgb[(y * width * 3)..<((y + 1) * width * 3)])
         }
         var out: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-        func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
+        func be32(_ v: UInt32) -> [UInt8] {
+            [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)]
+        }
         func chunk(_ type: String, _ data: [UInt8]) {
             let typed = Array(type.utf8) + data
             out += be32(UInt32(data.count)) + typed + be32(Gzip.crc32(typed))

@@ -34,7 +34,10 @@ public struct PlotAxis: Sendable {
         }
         if let t = transform {
             var ticks: [(Double, String)] = []
-            let candidates: [(Double, String)] = [(-1000, "-10³"), (0, "0"), (100, "10²"), (1000, "10³"), (10_000, "10⁴"), (100_000, "10⁵"), (1_000_000, "10⁶")]
+            let candidates: [(Double, String)] = [
+                (-1000, "-10³"), (0, "0"), (100, "10²"), (1000, "10³"), (10_000, "10⁴"), (100_000, "10⁵"),
+                (1_000_000, "10⁶"),
+            ]
             for (raw, text) in candidates {
                 let p = t.apply(raw)
                 guard p.isFinite, p >= 0, p <= 1 else { continue }
@@ -123,7 +126,9 @@ public struct DensityPlot: Sendable {
 
     /// Blue -> cyan -> green -> yellow -> red, as cytometry pseudocolour plots.
     static func colour(_ t: Double) -> (UInt8, UInt8, UInt8) {
-        let stops: [(Double, Double, Double)] = [(0.1, 0.1, 0.8), (0, 0.7, 0.9), (0.1, 0.75, 0.2), (0.95, 0.85, 0.1), (0.85, 0.1, 0.1)]
+        let stops: [(Double, Double, Double)] = [
+            (0.1, 0.1, 0.8), (0, 0.7, 0.9), (0.1, 0.75, 0.2), (0.95, 0.85, 0.1), (0.85, 0.1, 0.1),
+        ]
         let s = min(max(t, 0), 1) * Double(stops.count - 1)
         let i = min(Int(s), stops.count - 2), f = s - Double(i)
         func mix(_ a: Double, _ b: Double) -> UInt8 { UInt8(max(0, min(255, (a + (b - a) * f) * 255))) }
@@ -137,33 +142,43 @@ public struct DensityPlot: Sendable {
         let w = l + s + 14, h = t + s + 46
         func px(_ v: Double) -> Double { l + x.unit(v) * s }
         func py(_ v: Double) -> Double { t + (1 - y.unit(v)) * s }
-        var o = "<svg class=\"plot density\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(fmt(w))\" height=\"\(fmt(h))\" viewBox=\"0 0 \(fmt(w)) \(fmt(h))\" role=\"img\" aria-label=\"\(esc(title))\">"
+        var o =
+            "<svg class=\"plot density\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(fmt(w))\" height=\"\(fmt(h))\" viewBox=\"0 0 \(fmt(w)) \(fmt(h))\" role=\"img\" aria-label=\"\(esc(title))\">"
         o += "<title>\(esc(title)): \(esc(y.label)) vs \(esc(x.label))</title>"
-        o += "<defs><clipPath id=\"\(id)\"><rect x=\"\(fmt(l))\" y=\"\(fmt(t))\" width=\"\(fmt(s))\" height=\"\(fmt(s))\"/></clipPath></defs>"
+        o +=
+            "<defs><clipPath id=\"\(id)\"><rect x=\"\(fmt(l))\" y=\"\(fmt(t))\" width=\"\(fmt(s))\" height=\"\(fmt(s))\"/></clipPath></defs>"
         o += "<text x=\"\(fmt(l))\" y=\"12\" class=\"ptitle\">\(esc(title))</text>"
         o += "<text x=\"\(fmt(l))\" y=\"24\" class=\"psub\">\(esc(subtitle))</text>"
-        o += "<rect x=\"\(fmt(l))\" y=\"\(fmt(t))\" width=\"\(fmt(s))\" height=\"\(fmt(s))\" fill=\"#fff\" stroke=\"#333\"/>"
+        o +=
+            "<rect x=\"\(fmt(l))\" y=\"\(fmt(t))\" width=\"\(fmt(s))\" height=\"\(fmt(s))\" fill=\"#fff\" stroke=\"#333\"/>"
         let png = densityPNG()
         if !png.isEmpty {
-            o += "<image class=\"density\" x=\"\(fmt(l))\" y=\"\(fmt(t))\" width=\"\(fmt(s))\" height=\"\(fmt(s))\" preserveAspectRatio=\"none\" style=\"image-rendering:pixelated\" href=\"data:image/png;base64,\(Data(png).base64EncodedString())\"/>"
+            o +=
+                "<image class=\"density\" x=\"\(fmt(l))\" y=\"\(fmt(t))\" width=\"\(fmt(s))\" height=\"\(fmt(s))\" preserveAspectRatio=\"none\" style=\"image-rendering:pixelated\" href=\"data:image/png;base64,\(Data(png).base64EncodedString())\"/>"
         }
         for tick in x.ticks {
             let p = px(tick.position)
-            o += "<line x1=\"\(fmt(p))\" y1=\"\(fmt(t + s))\" x2=\"\(fmt(p))\" y2=\"\(fmt(t + s + 4))\" stroke=\"#333\"/>"
-            o += "<text x=\"\(fmt(p))\" y=\"\(fmt(t + s + 15))\" class=\"tick\" text-anchor=\"middle\">\(esc(tick.label))</text>"
+            o +=
+                "<line x1=\"\(fmt(p))\" y1=\"\(fmt(t + s))\" x2=\"\(fmt(p))\" y2=\"\(fmt(t + s + 4))\" stroke=\"#333\"/>"
+            o +=
+                "<text x=\"\(fmt(p))\" y=\"\(fmt(t + s + 15))\" class=\"tick\" text-anchor=\"middle\">\(esc(tick.label))</text>"
         }
         for tick in y.ticks {
             let p = py(tick.position)
             o += "<line x1=\"\(fmt(l - 4))\" y1=\"\(fmt(p))\" x2=\"\(fmt(l))\" y2=\"\(fmt(p))\" stroke=\"#333\"/>"
-            o += "<text x=\"\(fmt(l - 6))\" y=\"\(fmt(p + 3))\" class=\"tick\" text-anchor=\"end\">\(esc(tick.label))</text>"
+            o +=
+                "<text x=\"\(fmt(l - 6))\" y=\"\(fmt(p + 3))\" class=\"tick\" text-anchor=\"end\">\(esc(tick.label))</text>"
         }
-        o += "<text x=\"\(fmt(l + s / 2))\" y=\"\(fmt(t + s + 32))\" class=\"axis\" text-anchor=\"middle\">\(esc(x.label))</text>"
-        o += "<text transform=\"translate(14 \(fmt(t + s / 2))) rotate(-90)\" class=\"axis\" text-anchor=\"middle\">\(esc(y.label))</text>"
+        o +=
+            "<text x=\"\(fmt(l + s / 2))\" y=\"\(fmt(t + s + 32))\" class=\"axis\" text-anchor=\"middle\">\(esc(x.label))</text>"
+        o +=
+            "<text transform=\"translate(14 \(fmt(t + s / 2))) rotate(-90)\" class=\"axis\" text-anchor=\"middle\">\(esc(y.label))</text>"
         o += "<g clip-path=\"url(#\(id))\">"
         for outline in outlines where outline.points.count >= 2 {
             let pts = outline.points.map { "\(fmt(px($0.0))),\(fmt(py($0.1)))" }.joined(separator: " ")
             let tag = outline.closed ? "polygon" : "polyline"
-            o += "<\(tag) class=\"gate \(outline.role)\" points=\"\(pts)\"><title>\(esc(outline.role)): \(esc(outline.label))</title></\(tag)>"
+            o +=
+                "<\(tag) class=\"gate \(outline.role)\" points=\"\(pts)\"><title>\(esc(outline.role)): \(esc(outline.label))</title></\(tag)>"
         }
         o += "</g></svg>"
         return o
@@ -194,13 +209,22 @@ public struct BlandAltmanPlot: Sendable {
         let xlo = xr.0 - xpad, xhi = xr.1 + xpad
         func px(_ v: Double) -> Double { l + (v - xlo) / (xhi - xlo) * pw }
         func py(_ v: Double) -> Double { t + (1 - (v - ylo) / (yhi - ylo)) * ph }
-        var o = "<svg class=\"plot bland-altman\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(fmt(w))\" height=\"\(fmt(h))\" viewBox=\"0 0 \(fmt(w)) \(fmt(h))\" role=\"img\" aria-label=\"Bland-Altman \(esc(metric))\">"
+        var o =
+            "<svg class=\"plot bland-altman\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(fmt(w))\" height=\"\(fmt(h))\" viewBox=\"0 0 \(fmt(w)) \(fmt(h))\" role=\"img\" aria-label=\"Bland-Altman \(esc(metric))\">"
         o += "<title>Bland–Altman: \(esc(metric))</title>"
         o += "<text x=\"\(fmt(l))\" y=\"14\" class=\"ptitle\">Bland–Altman: \(esc(metric))</text>"
-        o += "<rect x=\"\(fmt(l))\" y=\"\(fmt(t))\" width=\"\(fmt(pw))\" height=\"\(fmt(ph))\" fill=\"#fff\" stroke=\"#333\"/>"
-        for (v, cls, text) in [(0.0, "zero", ""), (bias ?? .nan, "bias", "bias"), (loaLow ?? .nan, "loa", "−1.96 SD"), (loaHigh ?? .nan, "loa", "+1.96 SD")] where v.isFinite {
-            o += "<line class=\"\(cls)\" x1=\"\(fmt(l))\" x2=\"\(fmt(l + pw))\" y1=\"\(fmt(py(v)))\" y2=\"\(fmt(py(v)))\"/>"
-            if !text.isEmpty { o += "<text x=\"\(fmt(l + pw - 2))\" y=\"\(fmt(py(v) - 3))\" class=\"tick\" text-anchor=\"end\">\(text) \(String(format: "%.2f", v))</text>" }
+        o +=
+            "<rect x=\"\(fmt(l))\" y=\"\(fmt(t))\" width=\"\(fmt(pw))\" height=\"\(fmt(ph))\" fill=\"#fff\" stroke=\"#333\"/>"
+        for (v, cls, text) in [
+            (0.0, "zero", ""), (bias ?? .nan, "bias", "bias"), (loaLow ?? .nan, "loa", "−1.96 SD"),
+            (loaHigh ?? .nan, "loa", "+1.96 SD"),
+        ] where v.isFinite {
+            o +=
+                "<line class=\"\(cls)\" x1=\"\(fmt(l))\" x2=\"\(fmt(l + pw))\" y1=\"\(fmt(py(v)))\" y2=\"\(fmt(py(v)))\"/>"
+            if !text.isEmpty {
+                o +=
+                    "<text x=\"\(fmt(l + pw - 2))\" y=\"\(fmt(py(v) - 3))\" class=\"tick\" text-anchor=\"end\">\(text) \(String(format: "%.2f", v))</text>"
+            }
         }
         for (m, d) in zip(means, diffs) {
             o += "<circle class=\"pt\" cx=\"\(fmt(px(m)))\" cy=\"\(fmt(py(d)))\" r=\"3\"/>"
@@ -208,16 +232,20 @@ public struct BlandAltmanPlot: Sendable {
         let xs = PlotAxis.niceStep((xhi - xlo) / 4), ysStep = PlotAxis.niceStep((yhi - ylo) / 4)
         var v = (xlo / xs).rounded(.up) * xs
         while v <= xhi {
-            o += "<text x=\"\(fmt(px(v)))\" y=\"\(fmt(t + ph + 14))\" class=\"tick\" text-anchor=\"middle\">\(String(format: "%g", v))</text>"
+            o +=
+                "<text x=\"\(fmt(px(v)))\" y=\"\(fmt(t + ph + 14))\" class=\"tick\" text-anchor=\"middle\">\(String(format: "%g", v))</text>"
             v += xs
         }
         v = (ylo / ysStep).rounded(.up) * ysStep
         while v <= yhi {
-            o += "<text x=\"\(fmt(l - 5))\" y=\"\(fmt(py(v) + 3))\" class=\"tick\" text-anchor=\"end\">\(String(format: "%g", v))</text>"
+            o +=
+                "<text x=\"\(fmt(l - 5))\" y=\"\(fmt(py(v) + 3))\" class=\"tick\" text-anchor=\"end\">\(String(format: "%g", v))</text>"
             v += ysStep
         }
-        o += "<text x=\"\(fmt(l + pw / 2))\" y=\"\(fmt(t + ph + 32))\" class=\"axis\" text-anchor=\"middle\">mean of automated and manual (\(esc(unit)))</text>"
-        o += "<text transform=\"translate(14 \(fmt(t + ph / 2))) rotate(-90)\" class=\"axis\" text-anchor=\"middle\">automated − manual (\(esc(unit)))</text>"
+        o +=
+            "<text x=\"\(fmt(l + pw / 2))\" y=\"\(fmt(t + ph + 32))\" class=\"axis\" text-anchor=\"middle\">mean of automated and manual (\(esc(unit)))</text>"
+        o +=
+            "<text transform=\"translate(14 \(fmt(t + ph / 2))) rotate(-90)\" class=\"axis\" text-anchor=\"middle\">automated − manual (\(esc(unit)))</text>"
         o += "</svg>"
         return o
     }

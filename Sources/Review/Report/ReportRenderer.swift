@@ -42,7 +42,8 @@ public struct ReportRenderer {
     ) -> PlotOutline? {
         func conv(_ v: Double, _ d: Gating.Dimension, _ axis: PlotAxis) -> Double? {
             guard let t = dimTransform(d) else { return axis.map(v) }
-            guard let at = axis.transform, at.kind == t.kind, at.boundMin == t.boundMin, at.boundMax == t.boundMax else { return nil }
+            guard let at = axis.transform, at.kind == t.kind, at.boundMin == t.boundMin, at.boundMax == t.boundMax
+            else { return nil }
             return v
         }
         func interval(_ lo: Double?, _ hi: Double?, _ d: Gating.Dimension, _ axis: PlotAxis) -> (Double, Double)? {
@@ -53,7 +54,9 @@ public struct ReportRenderer {
             return (a.isFinite ? a : axis.lo - span, b.isFinite ? b : axis.hi + span)
         }
         func rect(_ xi: (Double, Double), _ yi: (Double, Double)) -> PlotOutline {
-            PlotOutline(label: label, role: role, points: [(xi.0, yi.0), (xi.1, yi.0), (xi.1, yi.1), (xi.0, yi.1)], closed: true)
+            PlotOutline(
+                label: label, role: role, points: [(xi.0, yi.0), (xi.1, yi.0), (xi.1, yi.1), (xi.0, yi.1)], closed: true
+            )
         }
         let full = { (a: PlotAxis) in (a.lo - (a.hi - a.lo), a.hi + (a.hi - a.lo)) }
         switch kind {
@@ -91,14 +94,22 @@ public struct ReportRenderer {
         case .polygon(let dims, let vertices):
             guard dims.count == 2 else { return nil }
             let swap: Bool
-            if column(dims[0]) == x.column && column(dims[1]) == y.column { swap = false } else if column(dims[1]) == x.column && column(dims[0]) == y.column { swap = true } else { return nil }
+            if column(dims[0]) == x.column && column(dims[1]) == y.column {
+                swap = false
+            } else if column(dims[1]) == x.column && column(dims[0]) == y.column {
+                swap = true
+            } else {
+                return nil
+            }
             var pts: [(Double, Double)] = []
             for (k, v) in vertices.enumerated() {
                 let w = vertices[(k + 1) % vertices.count]
                 for s in 0..<12 {
                     let f = Double(s) / 12
                     let p0 = v[0] + (w[0] - v[0]) * f, p1 = v[1] + (w[1] - v[1]) * f
-                    guard let a = conv(p0, dims[0], swap ? y : x), let b = conv(p1, dims[1], swap ? x : y) else { return nil }
+                    guard let a = conv(p0, dims[0], swap ? y : x), let b = conv(p1, dims[1], swap ? x : y) else {
+                        return nil
+                    }
                     pts.append(swap ? (b, a) : (a, b))
                 }
             }
@@ -106,7 +117,13 @@ public struct ReportRenderer {
         case .ellipsoid(let dims, let mean, let cov, let d2):
             guard dims.count == 2, cov[0][0] > 0 else { return nil }
             let swap: Bool
-            if column(dims[0]) == x.column && column(dims[1]) == y.column { swap = false } else if column(dims[1]) == x.column && column(dims[0]) == y.column { swap = true } else { return nil }
+            if column(dims[0]) == x.column && column(dims[1]) == y.column {
+                swap = false
+            } else if column(dims[1]) == x.column && column(dims[0]) == y.column {
+                swap = true
+            } else {
+                return nil
+            }
             // Cholesky factor of the covariance, scaled by the distance.
             let l11 = cov[0][0].squareRoot(), l21 = cov[1][0] / l11, l22 = max(cov[1][1] - l21 * l21, 0).squareRoot()
             let r = d2.squareRoot()
@@ -115,7 +132,9 @@ public struct ReportRenderer {
                 let a = Double(k) * 2 * Double.pi / 72
                 let u = cos(a) * r, v = sin(a) * r
                 let p0 = mean[0] + l11 * u, p1 = mean[1] + l21 * u + l22 * v
-                guard let cx = conv(p0, dims[0], swap ? y : x), let cy = conv(p1, dims[1], swap ? x : y) else { return nil }
+                guard let cx = conv(p0, dims[0], swap ? y : x), let cy = conv(p1, dims[1], swap ? x : y) else {
+                    return nil
+                }
                 pts.append(swap ? (cy, cx) : (cx, cy))
             }
             return PlotOutline(label: label, role: role, points: pts, closed: true)
@@ -143,7 +162,9 @@ public struct ReportRenderer {
             var dims = g.dimensions
             if case .quadrant(let dividers, _) = g.kind { dims = dividers.map(\.dimension) }
             for d in dims {
-                if case .channel(let n) = d.source, sample.columnIndex(n) == column, let t = d.transformation.flatMap({ strategy.transformations[$0] }) {
+                if case .channel(let n) = d.source, sample.columnIndex(n) == column,
+                    let t = d.transformation.flatMap({ strategy.transformations[$0] })
+                {
                     return t
                 }
             }
@@ -168,26 +189,40 @@ public struct ReportRenderer {
         for (key, xName, yName, title) in Self.panelPlots {
             guard let gid = gating.gates[key], let gate = strategy.gate(gid) else { continue }
             func col(_ name: String) -> Int? {
-                sample.columnIndex(name) ?? (name == "SSC-A" ? sample.rawChannels.firstIndex { $0.uppercased().hasPrefix("SSC") } : nil)
+                sample.columnIndex(name)
+                    ?? (name == "SSC-A" ? sample.rawChannels.firstIndex { $0.uppercased().hasPrefix("SSC") } : nil)
             }
             guard let xc = col(xName), let yc = col(yName) else { continue }
             let parentMask = gate.parentID.flatMap { sample.automatedMasks[$0] }
-            let x = PlotAxis.make(label: xName, column: xc, transform: axisTransform(strategy, sample, column: xc), values: sample.columns[xc])
-            let y = PlotAxis.make(label: yName, column: yc, transform: axisTransform(strategy, sample, column: yc), values: sample.columns[yc])
+            let x = PlotAxis.make(
+                label: xName, column: xc, transform: axisTransform(strategy, sample, column: xc),
+                values: sample.columns[xc])
+            let y = PlotAxis.make(
+                label: yName, column: yc, transform: axisTransform(strategy, sample, column: yc),
+                values: sample.columns[yc])
             let (xs, ys) = Self.points(sample, parentMask, x, y)
             var outlines: [PlotOutline] = []
-            let column = { (d: Gating.Dimension) -> Int? in if case .channel(let n) = d.source { return sample.columnIndex(n) } else { return nil } }
-            if let o = Self.outline(gate.kind, label: gid, role: "automated", x: x, y: y, column: column, dimTransform: { d in d.transformation.flatMap { strategy.transformations[$0] } }) {
+            let column = { (d: Gating.Dimension) -> Int? in
+                if case .channel(let n) = d.source { return sample.columnIndex(n) } else { return nil }
+            }
+            if let o = Self.outline(
+                gate.kind, label: gid, role: "automated", x: x, y: y, column: column,
+                dimTransform: { d in d.transformation.flatMap { strategy.transformations[$0] } })
+            {
                 outlines.append(o)
             }
             // The manual (FlowJo) gate of the same population, when mapped.
             if let path = validation.flowjo[key], let fj = sample.flowJoStrategy, let fg = fj.gate(path),
-                let o = Self.outline(fg.kind, label: path, role: "manual", x: x, y: y, column: column, dimTransform: { d in d.transformation.flatMap { fj.transformations[$0] } })
+                let o = Self.outline(
+                    fg.kind, label: path, role: "manual", x: x, y: y, column: column,
+                    dimTransform: { d in d.transformation.flatMap { fj.transformations[$0] } })
             {
                 outlines.append(o)
             }
             let parentName = gate.parentID ?? "all events"
-            let plot = DensityPlot(title: title, subtitle: "\(xs.count) of \(parentName) (plotted subsample)", x: x, y: y, xs: xs, ys: ys, outlines: outlines)
+            let plot = DensityPlot(
+                title: title, subtitle: "\(xs.count) of \(parentName) (plotted subsample)", x: x, y: y, xs: xs, ys: ys,
+                outlines: outlines)
             out.append(plot.svg(id: ids.next()))
         }
         return out
@@ -207,13 +242,21 @@ public struct ReportRenderer {
             let y = PlotAxis.make(label: dims[1], column: yc, transform: yt, values: sample.columns[yc])
             let parent = p.path.count > 1 ? p.path.dropLast().joined(separator: "/") : nil
             let (xs, ys) = Self.points(sample, parent.flatMap { sample.flowJoMasks[$0] }, x, y)
-            let column = { (d: Gating.Dimension) -> Int? in if case .channel(let n) = d.source { return sample.columnIndex(n) } else { return nil } }
+            let column = { (d: Gating.Dimension) -> Int? in
+                if case .channel(let n) = d.source { return sample.columnIndex(n) } else { return nil }
+            }
             var outlines: [PlotOutline] = []
-            if let o = Self.outline(g.kind, label: p.pathString, role: "manual", x: x, y: y, column: column, dimTransform: { d in d.transformation.flatMap { strategy.transformations[$0] } }) {
+            if let o = Self.outline(
+                g.kind, label: p.pathString, role: "manual", x: x, y: y, column: column,
+                dimTransform: { d in d.transformation.flatMap { strategy.transformations[$0] } })
+            {
                 outlines.append(o)
             }
-            let counts = "FlowJo \(p.flowJoCount.map(String.init) ?? "not stored"), ours \(sample.flowJoCounts[p.pathString] ?? 0)"
-            let plot = DensityPlot(title: p.pathString, subtitle: "\(p.gate.typeName) · \(counts)", x: x, y: y, xs: xs, ys: ys, outlines: outlines)
+            let counts =
+                "FlowJo \(p.flowJoCount.map(String.init) ?? "not stored"), ours \(sample.flowJoCounts[p.pathString] ?? 0)"
+            let plot = DensityPlot(
+                title: p.pathString, subtitle: "\(p.gate.typeName) · \(counts)", x: x, y: y, xs: xs, ys: ys,
+                outlines: outlines)
             out.append(plot.svg(id: ids.next()))
         }
         return out
@@ -247,53 +290,75 @@ public struct ReportRenderer {
         """
     }
 
-    static func td(_ v: Double?, _ digits: Int) -> String { "<td>\(v.map { String(format: "%.\(digits)f", $0) } ?? "")</td>" }
+    static func td(_ v: Double?, _ digits: Int) -> String {
+        "<td>\(v.map { String(format: "%.\(digits)f", $0) } ?? "")</td>"
+    }
 
-    static let legend = "<p class=\"legend\"><span class=\"a\">━ automated gate</span><span class=\"m\">╍ manual gate</span></p>"
+    static let legend =
+        "<p class=\"legend\"><span class=\"a\">━ automated gate</span><span class=\"m\">╍ manual gate</span></p>"
 
     /// The validation report: summary, agreement, Bland–Altman plots, FlowJo replay, and per
     /// sample the gating plots with automated and manual outlines.
     public func validationPage(_ r: ValidationReport) -> String {
         let ids = Counter()
         var b = "<h1>CytoIngest validation: automated vs manual gating</h1>"
-        b += "<p>Manual gating: <code>\(esc(r.manualSource))</code>. Tolerances: |Δ%| ≤ \(String(format: "%g", r.tolerances.percentPoints)) points; "
-        b += "|Δabs| ≤ \(String(format: "%g", r.tolerances.absoluteRelative * 100)) %, or ≤ \(String(format: "%g", r.tolerances.absoluteLowCells)) cells/µL below \(String(format: "%g", r.tolerances.lowAbsolute))/µL.</p>"
-        let failed = r.samples.filter { !$0.pass }.count + r.replay.filter { $0.pass == false }.count + r.unmatched.count
-        b += "<p class=\"banner \(r.pass ? "pass" : "fail")\" id=\"verdict\">\(r.pass ? "PASS" : "FAIL"): \(r.samples.count) comparisons, \(r.replay.count) replayed populations, \(failed) failing</p>"
+        b +=
+            "<p>Manual gating: <code>\(esc(r.manualSource))</code>. Tolerances: |Δ%| ≤ \(String(format: "%g", r.tolerances.percentPoints)) points; "
+        b +=
+            "|Δabs| ≤ \(String(format: "%g", r.tolerances.absoluteRelative * 100)) %, or ≤ \(String(format: "%g", r.tolerances.absoluteLowCells)) cells/µL below \(String(format: "%g", r.tolerances.lowAbsolute))/µL.</p>"
+        let failed =
+            r.samples.filter { !$0.pass }.count + r.replay.filter { $0.pass == false }.count + r.unmatched.count
+        b +=
+            "<p class=\"banner \(r.pass ? "pass" : "fail")\" id=\"verdict\">\(r.pass ? "PASS" : "FAIL"): \(r.samples.count) comparisons, \(r.replay.count) replayed populations, \(failed) failing</p>"
         if !r.samples.isEmpty {
-            b += "<h2>Summary</h2><table id=\"summary\"><tr><th class=\"l\">sample</th><th class=\"l\">population</th><th>automated %</th><th>manual %</th><th>Δ points</th><th>automated /µL</th><th>manual /µL</th><th>Δ /µL</th><th>Δ %</th><th class=\"l\">result</th></tr>"
+            b +=
+                "<h2>Summary</h2><table id=\"summary\"><tr><th class=\"l\">sample</th><th class=\"l\">population</th><th>automated %</th><th>manual %</th><th>Δ points</th><th>automated /µL</th><th>manual /µL</th><th>Δ /µL</th><th>Δ %</th><th class=\"l\">result</th></tr>"
             for s in r.samples {
-                b += "<tr class=\"\(s.pass ? "pass" : "fail")\"><td class=\"l\">\(esc(s.sample))</td><td class=\"l\">\(esc(Population(rawValue: s.population)?.label ?? s.population))</td>"
-                b += Self.td(s.automated, 2) + Self.td(s.manual, 2) + Self.td(s.deltaPct, 2) + Self.td(s.automatedAbs, 0) + Self.td(s.manualAbs, 0) + Self.td(s.deltaAbs, 0) + Self.td(s.deltaAbsRelative, 1)
-                b += "<td class=\"l verdict\">\(s.pass ? "pass" : "FAIL")\(s.note.map { " – " + esc($0) } ?? "")</td></tr>"
+                b +=
+                    "<tr class=\"\(s.pass ? "pass" : "fail")\"><td class=\"l\">\(esc(s.sample))</td><td class=\"l\">\(esc(Population(rawValue: s.population)?.label ?? s.population))</td>"
+                b +=
+                    Self.td(s.automated, 2) + Self.td(s.manual, 2) + Self.td(s.deltaPct, 2) + Self.td(s.automatedAbs, 0)
+                    + Self.td(s.manualAbs, 0) + Self.td(s.deltaAbs, 0) + Self.td(s.deltaAbsRelative, 1)
+                b +=
+                    "<td class=\"l verdict\">\(s.pass ? "pass" : "FAIL")\(s.note.map { " – " + esc($0) } ?? "")</td></tr>"
             }
             b += "</table>"
         }
         if !r.metrics.isEmpty {
-            b += "<h2>Agreement across samples</h2><table id=\"metrics\"><tr><th class=\"l\">metric</th><th>n</th><th>bias</th><th>LoA low</th><th>LoA high</th><th>Lin's CCC</th><th>Pearson r</th><th>precision</th><th>recall</th><th>F1</th></tr>"
+            b +=
+                "<h2>Agreement across samples</h2><table id=\"metrics\"><tr><th class=\"l\">metric</th><th>n</th><th>bias</th><th>LoA low</th><th>LoA high</th><th>Lin's CCC</th><th>Pearson r</th><th>precision</th><th>recall</th><th>F1</th></tr>"
             for m in r.metrics {
-                b += "<tr><td class=\"l\">\(esc(m.metric))</td><td>\(m.n)</td>" + Self.td(m.bias, 3) + Self.td(m.loaLow, 3) + Self.td(m.loaHigh, 3) + Self.td(m.ccc, 4) + Self.td(m.pearson, 4)
+                b +=
+                    "<tr><td class=\"l\">\(esc(m.metric))</td><td>\(m.n)</td>" + Self.td(m.bias, 3)
+                    + Self.td(m.loaLow, 3) + Self.td(m.loaHigh, 3) + Self.td(m.ccc, 4) + Self.td(m.pearson, 4)
                 b += Self.td(m.precision, 4) + Self.td(m.recall, 4) + Self.td(m.f1, 4) + "</tr>"
             }
             b += "</table><div class=\"plots\" id=\"bland-altman\">"
             for m in r.metrics {
                 let unit = m.metric.hasSuffix("Abs") ? "cells/µL" : "points"
-                b += BlandAltmanPlot(metric: m.metric, unit: unit, pairs: m.pairs, bias: m.bias, loaLow: m.loaLow, loaHigh: m.loaHigh).svg()
+                b += BlandAltmanPlot(
+                    metric: m.metric, unit: unit, pairs: m.pairs, bias: m.bias, loaLow: m.loaLow, loaHigh: m.loaHigh
+                ).svg()
             }
             b += "</div>"
         }
         if !r.replay.isEmpty {
-            b += "<h2>FlowJo workspace replayed by our gating core</h2><p class=\"note\">Rectangles and quadrants must equal FlowJo's stored count; polygons and boolean nodes within 0.5 % or 2 events, ellipses 3.5 % or 3 events, gates on Time 1 %, taken as the loosest along the ancestry (FlowJo evaluates polygons and ellipses on binned display data).</p>"
-            b += "<table id=\"replay\"><tr><th class=\"l\">sample</th><th class=\"l\">population</th><th class=\"l\">gate</th><th>FlowJo</th><th>ours</th><th>difference</th><th>allowed</th><th class=\"l\">result</th></tr>"
+            b +=
+                "<h2>FlowJo workspace replayed by our gating core</h2><p class=\"note\">Rectangles and quadrants must equal FlowJo's stored count; polygons and boolean nodes within 0.5 % or 2 events, ellipses 3.5 % or 3 events, gates on Time 1 %, taken as the loosest along the ancestry (FlowJo evaluates polygons and ellipses on binned display data).</p>"
+            b +=
+                "<table id=\"replay\"><tr><th class=\"l\">sample</th><th class=\"l\">population</th><th class=\"l\">gate</th><th>FlowJo</th><th>ours</th><th>difference</th><th>allowed</th><th class=\"l\">result</th></tr>"
             for p in r.replay {
                 let cls = p.pass == false ? "fail" : "pass"
-                b += "<tr class=\"\(cls)\"><td class=\"l\">\(esc(p.sample))</td><td class=\"l\">\(esc(p.population))</td><td class=\"l\">\(esc(p.gateType))</td><td>\(p.flowJo.map(String.init) ?? "not stored")</td><td>\(p.ours)</td><td>\(p.difference.map(String.init) ?? "")</td><td>\(p.allowed.map(String.init) ?? "")</td><td class=\"l verdict\">\(p.pass.map { $0 ? "pass" : "FAIL" } ?? "not comparable")</td></tr>"
+                b +=
+                    "<tr class=\"\(cls)\"><td class=\"l\">\(esc(p.sample))</td><td class=\"l\">\(esc(p.population))</td><td class=\"l\">\(esc(p.gateType))</td><td>\(p.flowJo.map(String.init) ?? "not stored")</td><td>\(p.ours)</td><td>\(p.difference.map(String.init) ?? "")</td><td>\(p.allowed.map(String.init) ?? "")</td><td class=\"l verdict\">\(p.pass.map { $0 ? "pass" : "FAIL" } ?? "not comparable")</td></tr>"
             }
             b += "</table>"
         }
         if !r.unmatched.isEmpty {
             b += "<h2>Samples not compared</h2><ul id=\"unmatched\">"
-            for u in r.unmatched { b += "<li><b>\(esc(u.sample))</b>: \(esc(u.message)) [\(esc(u.code.rawValue))]</li>" }
+            for u in r.unmatched {
+                b += "<li><b>\(esc(u.sample))</b>: \(esc(u.message)) [\(esc(u.code.rawValue))]</li>"
+            }
             b += "</ul>"
         }
         if !r.gated.isEmpty {
@@ -311,12 +376,17 @@ public struct ReportRenderer {
     /// The gating report of ingested samples (no manual gates): values and panel plots.
     public func samplesPage(_ entries: [(name: String, sample: GatedSample, result: SampleResult?)]) -> String {
         let ids = Counter()
-        var b = "<h1>CytoIngest gating report</h1><p>\(entries.count) samples; gating \(esc(gating.mode.rawValue))\(gating.mode == .adaptive ? " (the gates found in each file; template" : " (strategy") <code>\(esc(gating.strategy))</code>).</p>" + Self.legend
+        var b =
+            "<h1>CytoIngest gating report</h1><p>\(entries.count) samples; gating \(esc(gating.mode.rawValue))\(gating.mode == .adaptive ? " (the gates found in each file; template" : " (strategy") <code>\(esc(gating.strategy))</code>).</p>"
+            + Self.legend
         for e in entries {
             b += "<h3>\(esc(e.name))</h3>"
             if let r = e.result {
-                b += "<table class=\"values\"><tr><th>events</th><th>beads</th><th>lymphocytes</th><th>CD4 /µL</th><th>CD4 %</th><th>CD8 %</th><th>HLA-DR+ % of CD8</th><th>CD25+ % of CD4</th><th class=\"l\">QC</th></tr><tr>"
-                b += "<td>\(r.events)</td><td>\(r.beadEvents)</td><td>\(r.lymphocyteEvents)</td>" + Self.td(r.cd4Abs, 0) + Self.td(r.cd4Pct, 2) + Self.td(r.cd8Pct, 2) + Self.td(r.cd8HladrPct, 2) + Self.td(r.cd4Cd25Pct, 2)
+                b +=
+                    "<table class=\"values\"><tr><th>events</th><th>beads</th><th>lymphocytes</th><th>CD4 /µL</th><th>CD4 %</th><th>CD8 %</th><th>HLA-DR+ % of CD8</th><th>CD25+ % of CD4</th><th class=\"l\">QC</th></tr><tr>"
+                b +=
+                    "<td>\(r.events)</td><td>\(r.beadEvents)</td><td>\(r.lymphocyteEvents)</td>" + Self.td(r.cd4Abs, 0)
+                    + Self.td(r.cd4Pct, 2) + Self.td(r.cd8Pct, 2) + Self.td(r.cd8HladrPct, 2) + Self.td(r.cd4Cd25Pct, 2)
                 b += "<td class=\"l\">\(esc(r.qcFlags.map(\.rawValue).joined(separator: ", ")))</td></tr></table>"
             }
             b += "<div class=\"plots sample\">" + panelPlots(e.sample, ids: ids).joined() + "</div>"

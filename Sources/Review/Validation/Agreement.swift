@@ -77,9 +77,13 @@ public struct EventAgreement: Sendable, Hashable, Codable {
     }
 
     /// TP / (TP + FP); nil when the automated gate is empty.
-    public var precision: Double? { truePositives + falsePositives > 0 ? Double(truePositives) / Double(truePositives + falsePositives) : nil }
+    public var precision: Double? {
+        truePositives + falsePositives > 0 ? Double(truePositives) / Double(truePositives + falsePositives) : nil
+    }
     /// TP / (TP + FN); nil when the manual gate is empty.
-    public var recall: Double? { truePositives + falseNegatives > 0 ? Double(truePositives) / Double(truePositives + falseNegatives) : nil }
+    public var recall: Double? {
+        truePositives + falseNegatives > 0 ? Double(truePositives) / Double(truePositives + falseNegatives) : nil
+    }
     /// Harmonic mean of precision and recall; 1 when both gates are empty.
     public var f1: Double? {
         let d = 2 * truePositives + falsePositives + falseNegatives

@@ -50,12 +50,16 @@ public struct GatedSample: Sendable {
     ///   - displayName: the file's name in `result`.
     /// - Throws: the coded rejection when the file cannot be read or gated.
     public static func load(
-        path: String, analyzer: SampleAnalyzer, automated: Bool = true, flowJo: FlowJoWorkspace.Sample?, mapping: [Population: String] = [:],
+        path: String, analyzer: SampleAnalyzer, automated: Bool = true, flowJo: FlowJoWorkspace.Sample?,
+        mapping: [Population: String] = [:],
         maxPlotEvents: Int = 20_000, displayName: String? = nil
     ) throws(SampleRejection) -> GatedSample {
         let fjStrategy: GatingStrategy?
-        do { fjStrategy = try flowJo?.strategy() } catch { throw SampleRejection(code: .gating(error.code.rawValue), message: error.description) }
-        var request = AnalysisRequest(path: path, displayName: displayName ?? URL(fileURLWithPath: path).lastPathComponent)
+        do { fjStrategy = try flowJo?.strategy() } catch {
+            throw SampleRejection(code: .gating(error.code.rawValue), message: error.description)
+        }
+        var request = AnalysisRequest(
+            path: path, displayName: displayName ?? URL(fileURLWithPath: path).lastPathComponent)
         request.automated = automated
         request.plotEvents = maxPlotEvents
         request.companions = fjStrategy.map { [$0] } ?? []
@@ -66,18 +70,23 @@ public struct GatedSample: Sendable {
             guard automated, block.masks.count == 2 else { return }
             if agreement.pairs == nil {
                 agreement.pairs = mapping.compactMap { key, fjPath in
-                    guard let gid = gates[key], let a = block.gateIDs[0].firstIndex(of: gid), let f = block.gateIDs[1].firstIndex(of: fjPath) else { return nil }
+                    guard let gid = gates[key], let a = block.gateIDs[0].firstIndex(of: gid),
+                        let f = block.gateIDs[1].firstIndex(of: fjPath)
+                    else { return nil }
                     return (key, a, f)
                 }
             }
             for (key, a, f) in agreement.pairs! {
-                agreement.values[key, default: EventAgreement()].add(automated: block.masks[0][a], manual: block.masks[1][f], count: block.count)
+                agreement.values[key, default: EventAgreement()].add(
+                    automated: block.masks[0][a], manual: block.masks[1][f], count: block.count)
             }
         }
         if let failure = analysis.failure { throw failure }
         var sample = GatedSample(
-            path: path, events: analysis.events, rawChannels: analysis.rawChannels, panelChannels: analysis.panelChannels,
-            columns: analysis.subsample?.columns ?? [], automatedStrategy: analysis.strategy, flowJoSample: flowJo, flowJoStrategy: fjStrategy)
+            path: path, events: analysis.events, rawChannels: analysis.rawChannels,
+            panelChannels: analysis.panelChannels,
+            columns: analysis.subsample?.columns ?? [], automatedStrategy: analysis.strategy, flowJoSample: flowJo,
+            flowJoStrategy: fjStrategy)
         sample.automatedCounts = analysis.counts
         sample.automatedMasks = analysis.subsample?.automatedMasks ?? [:]
         sample.flowJoCounts = analysis.companionCounts.first ?? [:]
@@ -85,7 +94,9 @@ public struct GatedSample: Sendable {
         sample.eventAgreement = agreement.values
         sample.result = automated ? analysis.outcome : nil
         // Plots show compensated values: the FlowJo sample's matrix, else the file's spillover.
-        if let matrix = flowJo?.matrix?.spillover ?? analysis.spillover, let first = sample.columns.first, !first.isEmpty {
+        if let matrix = flowJo?.matrix?.spillover ?? analysis.spillover, let first = sample.columns.first,
+            !first.isEmpty
+        {
             let indices = matrix.detectors.map { sample.rawChannels.firstIndex(of: $0) }
             if indices.allSatisfy({ $0 != nil }), let compensation = try? Compensation(matrix) {
                 let out = compensation.apply(detectors: indices.map { sample.columns[$0!][...] }, count: first.count)

@@ -34,13 +34,16 @@ public enum ManualResultsCSV {
             throw ManualResultsError(code: .manualIO, file: path, line: nil, message: "cannot read the file")
         }
         guard size <= maxBytes else {
-            throw ManualResultsError(code: .manualTooLarge, file: path, line: nil, message: "the file is \(size) bytes, more than \(maxBytes)")
+            throw ManualResultsError(
+                code: .manualTooLarge, file: path, line: nil,
+                message: "the file is \(size) bytes, more than \(maxBytes)")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ManualResultsError(code: .manualIO, file: path, line: nil, message: "cannot read the file")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw ManualResultsError(code: .manualEncoding, file: path, line: nil, message: "the file is not UTF-8 text")
+            throw ManualResultsError(
+                code: .manualEncoding, file: path, line: nil, message: "the file is not UTF-8 text")
         }
         return try parse(text, file: path)
     }
@@ -51,7 +54,8 @@ public enum ManualResultsCSV {
         }
         let table: CSVTable
         do { table = try CSVTable(text: text) } catch {
-            throw error.line == nil ? fail(.manualEmpty, nil, "the file has no header") : fail(.manualCSV, error.line, error.message)
+            throw error.line == nil
+                ? fail(.manualEmpty, nil, "the file has no header") : fail(.manualCSV, error.line, error.message)
         }
         let sampleCol = table.column("sample", "file", "fcs", "filename"), popCol = table.column("population", "gate")
         guard sampleCol != nil, popCol != nil else {
@@ -70,11 +74,15 @@ public enum ManualResultsCSV {
             guard let sample = value(sampleCol) else { throw fail(.manualRow, line, "no sample") }
             guard let popName = value(popCol) else { throw fail(.manualRow, line, "no population") }
             guard let population = Population(name: popName) else {
-                throw fail(.manualPopulation, line, "unknown population (use one of \(Population.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw fail(
+                    .manualPopulation, line,
+                    "unknown population (use one of \(Population.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             var result = ManualResult(sample: sample, population: population)
             if let s = value(countCol) {
-                guard let v = Int(s), v >= 0 else { throw fail(.manualValue, line, "count is not a non-negative integer") }
+                guard let v = Int(s), v >= 0 else {
+                    throw fail(.manualValue, line, "count is not a non-negative integer")
+                }
                 result.count = v
             }
             if let s = value(pctCol) {
@@ -84,7 +92,9 @@ public enum ManualResultsCSV {
                 result.percent = v
             }
             if let s = value(absCol) {
-                guard let v = Double(s), v.isFinite, v >= 0 else { throw fail(.manualValue, line, "absolute is not a non-negative number") }
+                guard let v = Double(s), v.isFinite, v >= 0 else {
+                    throw fail(.manualValue, line, "absolute is not a non-negative number")
+                }
                 result.absolute = v
             }
             guard result.count != nil || result.percent != nil || result.absolute != nil else {

@@ -12,7 +12,10 @@ public struct ValidationSettings: Sendable, Codable, Hashable {
     /// FlowJo gate paths (`Lymphocytes/CD3/CD4`) of the pipeline's populations.
     public var flowjo: [Population: String] = [:]
 
-    public init(percentPoints: Double = 2, absoluteRelative: Double = 0.10, absoluteLowCells: Double = 20, lowAbsolute: Double = 200, flowjo: [Population: String] = [:]) {
+    public init(
+        percentPoints: Double = 2, absoluteRelative: Double = 0.10, absoluteLowCells: Double = 20,
+        lowAbsolute: Double = 200, flowjo: [Population: String] = [:]
+    ) {
         self.percentPoints = percentPoints
         self.absoluteRelative = absoluteRelative
         self.absoluteLowCells = absoluteLowCells

@@ -74,7 +74,8 @@ public struct ValidationReport: Sendable {
 
     /// All comparisons and comparable replays pass, and every manual sample was found.
     public var pass: Bool {
-        unmatched.isEmpty && samples.allSatisfy(\.pass) && replay.allSatisfy { $0.pass ?? true } && !(samples.isEmpty && replay.isEmpty)
+        unmatched.isEmpty && samples.allSatisfy(\.pass) && replay.allSatisfy { $0.pass ?? true }
+            && !(samples.isEmpty && replay.isEmpty)
     }
 }
 
@@ -83,7 +84,9 @@ public struct ValidationReport: Sendable {
 /// population's ancestry (docs/validation.md): rectangles (and quadrants) exact, polygons and
 /// boolean nodes 0.5 % or 2 events, ellipses 3.5 % or 3 events, any gate on Time 1 % or 2 events.
 public enum FlowJoTolerance {
-    public static func allowed(population: FlowJoWorkspace.Population, in sample: FlowJoWorkspace.Sample, count: Int) -> Int {
+    public static func allowed(
+        population: FlowJoWorkspace.Population, in sample: FlowJoWorkspace.Sample, count: Int
+    ) -> Int {
         var relative = 0.0, events = 0
         var path = population.path
         while !path.isEmpty {
@@ -151,7 +154,12 @@ public struct Validator {
         }
         for name in order {
             guard let path = index[ManualSamples.key(name)] else {
-                report.unmatched.append(UnmatchedSample(sample: name, code: .fcsNotFound, message: "no FCS file named like this sample under the search paths (\(searchPaths.joined(separator: ", ")))"))
+                report.unmatched.append(
+                    UnmatchedSample(
+                        sample: name, code: .fcsNotFound,
+                        message:
+                            "no FCS file named like this sample under the search paths (\(searchPaths.joined(separator: ", ")))"
+                    ))
                 continue
             }
             let entries = bySample[name]!
@@ -159,7 +167,9 @@ public struct Validator {
             var values: [Population: (pct: Double?, abs: Double?)] = [:]
             for (pop, m) in entries {
                 var pct = m.percent
-                if pct == nil, let c = m.count, let parent = pop.parent, let pc = manualCounts[parent], pc > 0 { pct = 100 * Double(c) / Double(pc) }
+                if pct == nil, let c = m.count, let parent = pop.parent, let pc = manualCounts[parent], pc > 0 {
+                    pct = 100 * Double(c) / Double(pc)
+                }
                 values[pop] = (pct, m.absolute)
             }
             compare(name: name, path: path, manual: values, flowJo: nil, mapping: [:], into: &report)
@@ -178,7 +188,12 @@ public struct Validator {
             let label = s.name.isEmpty ? s.fileName : s.name
             let candidates = [s.fileName, s.keywords["$FIL"], s.name].compactMap { $0 }
             guard let path = candidates.lazy.compactMap({ index[ManualSamples.key($0)] }).first else {
-                report.unmatched.append(UnmatchedSample(sample: label, code: .fcsNotFound, message: "the FCS file of workspace sample \(s.id) (DataSet uri, $FIL and sample name tried) was not found beside the workspace or under the search paths; pass its folder with --fcs"))
+                report.unmatched.append(
+                    UnmatchedSample(
+                        sample: label, code: .fcsNotFound,
+                        message:
+                            "the FCS file of workspace sample \(s.id) (DataSet uri, $FIL and sample name tried) was not found beside the workspace or under the search paths; pass its folder with --fcs"
+                    ))
                 continue
             }
             // FlowJo's stored counts as manual values for the mapped populations.
@@ -191,7 +206,9 @@ public struct Validator {
                 let pct = pop.parent.flatMap { counts[$0] }.flatMap { $0 > 0 ? 100 * Double(c) / Double($0) : nil }
                 values[pop] = (pct, nil)
             }
-            compare(name: label, path: path, manual: values, flowJo: s, mapping: mapping, manualCounts: counts, into: &report)
+            compare(
+                name: label, path: path, manual: values, flowJo: s, mapping: mapping, manualCounts: counts,
+                into: &report)
         }
         finish(&report)
         return report
@@ -206,7 +223,8 @@ public struct Validator {
         let gated: GatedSample
         do {
             gated = try GatedSample.load(
-                path: path, analyzer: analyzer, automated: !manual.isEmpty, flowJo: flowJo, mapping: mapping, maxPlotEvents: maxPlotEvents, displayName: name)
+                path: path, analyzer: analyzer, automated: !manual.isEmpty, flowJo: flowJo, mapping: mapping,
+                maxPlotEvents: maxPlotEvents, displayName: name)
         } catch {
             report.unmatched.append(UnmatchedSample(sample: name, code: error.code, message: error.message))
             return
@@ -222,7 +240,9 @@ public struct Validator {
         if let s = flowJo {
             if let total = s.flowJoCount {
                 report.replay.append(
-                    ReplayRow(sample: name, population: "(all events)", gateType: "sample", flowJo: total, ours: gated.events, difference: gated.events - total, allowed: 0, pass: gated.events == total))
+                    ReplayRow(
+                        sample: name, population: "(all events)", gateType: "sample", flowJo: total, ours: gated.events,
+                        difference: gated.events - total, allowed: 0, pass: gated.events == total))
             }
             for p in s.populations {
                 let ours = gated.flowJoCounts[p.pathString] ?? 0
@@ -230,7 +250,8 @@ public struct Validator {
                 let diff = p.flowJoCount.map { ours - $0 }
                 report.replay.append(
                     ReplayRow(
-                        sample: name, population: p.pathString, gateType: p.gate.typeName, flowJo: p.flowJoCount, ours: ours, difference: diff,
+                        sample: name, population: p.pathString, gateType: p.gate.typeName, flowJo: p.flowJoCount,
+                        ours: ours, difference: diff,
                         allowed: allowed, pass: diff.map { abs($0) <= allowed! }))
             }
         }
@@ -245,9 +266,13 @@ public struct Validator {
             }
             row.manualAbs = m.abs
             // FlowJo: manual absolute from FlowJo's counts and the file's bead constants.
-            if row.manualAbs == nil, pop.hasAbsolute, let r = result, let auto = row.automatedAbs, let c = manualCounts[pop], let beads = manualCounts[.beads], beads > 0 {
+            if row.manualAbs == nil, pop.hasAbsolute, let r = result, let auto = row.automatedAbs,
+                let c = manualCounts[pop], let beads = manualCounts[.beads], beads > 0
+            {
                 let autoCount = r.events(pop)
-                if autoCount > 0 { row.manualAbs = Double(c) / Double(beads) * (auto * Double(r.beadEvents) / Double(autoCount)) }
+                if autoCount > 0 {
+                    row.manualAbs = Double(c) / Double(beads) * (auto * Double(r.beadEvents) / Double(autoCount))
+                }
             }
             var notes: [String] = []
             if let a = row.automated, let mm = row.manual {
@@ -299,7 +324,8 @@ public struct Validator {
     func metric(_ name: String, _ pairs: [[Double]], _ events: EventAgreement?) -> MetricAgreement {
         let s = AgreementStatistics(pairs: pairs.map { ($0[0], $0[1]) })
         return MetricAgreement(
-            metric: name, n: s.n, bias: s.bias, loaLow: s.loaLow, loaHigh: s.loaHigh, ccc: s.ccc, pearson: s.pearson, precision: events?.precision,
+            metric: name, n: s.n, bias: s.bias, loaLow: s.loaLow, loaHigh: s.loaHigh, ccc: s.ccc, pearson: s.pearson,
+            precision: events?.precision,
             recall: events?.recall, f1: events?.f1, pairs: pairs)
     }
 }
@@ -320,20 +346,24 @@ extension ValidationReport {
             ],
             "samples": samples.map { s -> [String: Any] in
                 [
-                    "sample": s.sample, "population": s.population, "automated": v(s.automated), "manual": v(s.manual), "deltaPct": v(s.deltaPct),
-                    "automatedAbs": v(s.automatedAbs), "manualAbs": v(s.manualAbs), "deltaAbs": v(s.deltaAbs), "deltaAbsRelative": v(s.deltaAbsRelative),
+                    "sample": s.sample, "population": s.population, "automated": v(s.automated), "manual": v(s.manual),
+                    "deltaPct": v(s.deltaPct),
+                    "automatedAbs": v(s.automatedAbs), "manualAbs": v(s.manualAbs), "deltaAbs": v(s.deltaAbs),
+                    "deltaAbsRelative": v(s.deltaAbsRelative),
                     "pass": s.pass, "note": s.note.map { $0 as Any } ?? NSNull(),
                 ]
             },
             "metrics": metrics.map { m -> [String: Any] in
                 [
-                    "metric": m.metric, "n": m.n, "bias": v(m.bias), "loaLow": v(m.loaLow), "loaHigh": v(m.loaHigh), "ccc": v(m.ccc), "pearson": v(m.pearson),
+                    "metric": m.metric, "n": m.n, "bias": v(m.bias), "loaLow": v(m.loaLow), "loaHigh": v(m.loaHigh),
+                    "ccc": v(m.ccc), "pearson": v(m.pearson),
                     "precision": v(m.precision), "recall": v(m.recall), "f1": v(m.f1),
                 ]
             },
             "replay": replay.map { r -> [String: Any] in
                 [
-                    "sample": r.sample, "population": r.population, "gateType": r.gateType, "flowJo": i(r.flowJo), "ours": r.ours,
+                    "sample": r.sample, "population": r.population, "gateType": r.gateType, "flowJo": i(r.flowJo),
+                    "ours": r.ours,
                     "difference": i(r.difference), "allowed": i(r.allowed), "pass": b(r.pass),
                 ]
             },
