@@ -88,10 +88,42 @@ final class Progress: @unchecked Sendable {
 
     init(json: Bool) { self.json = json }
 
-    func emit(_ object: [String: Any]) {
-        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
-            FileHandle.standardError.write(data + Data("\n".utf8))
-        }
+    /// One JSON log line (sorted keys, compact) on stderr.
+    func emit<T: Encodable>(_ line: T) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        if let data = try? encoder.encode(line) { FileHandle.standardError.write(data + Data("\n".utf8)) }
+    }
+
+    struct FileLine: Encodable {
+        var event = "file"
+        var file: String
+        var outcome: String
+        var done: Int
+        var total: Int
+    }
+    struct RejectedLine: Encodable {
+        var event = "rejected"
+        var file: String
+        var code: RejectionCode
+    }
+    struct LabLine: Encodable {
+        var event = "lab"
+        var file: String
+        var status: String
+    }
+    struct SummaryLine: Encodable {
+        var event = "summary"
+        var new: Int
+        var unchanged: Int
+        var superseded: Int
+        var rejected: Int
+        var missing: Int
+        var labFiles: Int
+        var labResults: Int
+        var labRecordsRejected: Int
+        var recordsUpdated: Int
+        var seconds: Double
     }
 
     func handle(_ e: RunEvent) {
@@ -101,7 +133,7 @@ final class Progress: @unchecked Sendable {
         case .fileDone(let path, let outcome, let done, let total, let n):
             events += n
             if json {
-                emit(["event": "file", "file": path, "outcome": outcome, "done": done, "total": total])
+                emit(FileLine(file: path, outcome: outcome, done: done, total: total))
             } else if tty {
                 let elapsed = Date().timeIntervalSince(start)
                 let rate = elapsed > 0 ? Double(events) / elapsed : 0
@@ -116,21 +148,20 @@ final class Progress: @unchecked Sendable {
             }
         case .fileRejected(let path, let code):
             if json {
-                emit(["event": "rejected", "file": path, "code": code.rawValue])
+                emit(RejectedLine(file: path, code: code))
             } else {
                 FileHandle.standardError.write(Data("\(tty ? "\r\u{1B}[2K" : "")rejected \(path): \(code)\n".utf8))
             }
         case .labFile(let path, let status):
-            if json { emit(["event": "lab", "file": path, "status": status.rawValue]) }
+            if json { emit(LabLine(file: path, status: status.rawValue)) }
         case .summary(let s):
             if json {
-                emit([
-                    "event": "summary", "new": s.newFiles, "unchanged": s.unchangedFiles,
-                    "superseded": s.supersededFiles, "rejected": s.rejectedFiles,
-                    "missing": s.missingFiles, "labFiles": s.labFilesImported, "labResults": s.labResultsStored,
-                    "labRecordsRejected": s.labRecordsRejected,
-                    "recordsUpdated": s.recordsUpdated, "seconds": s.seconds,
-                ])
+                emit(
+                    SummaryLine(
+                        new: s.newFiles, unchanged: s.unchangedFiles, superseded: s.supersededFiles,
+                        rejected: s.rejectedFiles,
+                        missing: s.missingFiles, labFiles: s.labFilesImported, labResults: s.labResultsStored,
+                        labRecordsRejected: s.labRecordsRejected, recordsUpdated: s.recordsUpdated, seconds: s.seconds))
             } else {
                 FileHandle.standardError.write(
                     Data(

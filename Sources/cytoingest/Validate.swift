@@ -1,5 +1,6 @@
 import Analysis
 import ArgumentParser
+import CytoModel
 import Foundation
 import Gating
 import Pipeline
@@ -63,9 +64,7 @@ struct ValidateCommand: ParsableCommand {
         }
         switch format {
         case .json:
-            let data = try JSONSerialization.data(
-                withJSONObject: result.jsonObject(), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
+            print(String(decoding: try jsonEncoder().encode(ValidationDocument(result)), as: UTF8.self))
         case .text:
             print(Self.text(result), terminator: "")
         }
@@ -114,5 +113,91 @@ struct ValidateCommand: ParsableCommand {
         for u in r.unmatched { out += "unmatched: \(u.sample): \(u.message) [\(u.code)]\n" }
         out += r.pass ? "PASS\n" : "FAIL\n"
         return out
+    }
+}
+
+/// `validate --format json`: absent values are null, so the shape never depends on the data.
+struct ValidationDocument: Encodable {
+    struct Tolerances: Encodable {
+        var percentPoints: Double
+        var absoluteRelative: Double
+        var absoluteLowCells: Double
+        var lowAbsolute: Double
+    }
+    struct Sample: Encodable {
+        var sample: String
+        var population: String
+        @Null var automated: Double?
+        @Null var manual: Double?
+        @Null var deltaPct: Double?
+        @Null var automatedAbs: Double?
+        @Null var manualAbs: Double?
+        @Null var deltaAbs: Double?
+        @Null var deltaAbsRelative: Double?
+        var pass: Bool
+        @Null var note: String?
+    }
+    struct Metric: Encodable {
+        var metric: String
+        var n: Int
+        @Null var bias: Double?
+        @Null var loaLow: Double?
+        @Null var loaHigh: Double?
+        @Null var ccc: Double?
+        @Null var pearson: Double?
+        @Null var precision: Double?
+        @Null var recall: Double?
+        @Null var f1: Double?
+    }
+    struct Replay: Encodable {
+        var sample: String
+        var population: String
+        var gateType: String
+        @Null var flowJo: Int?
+        var ours: Int
+        @Null var difference: Int?
+        @Null var allowed: Int?
+        @Null var pass: Bool?
+    }
+    struct Unmatched: Encodable {
+        var sample: String
+        var code: RejectionCode
+        var message: String
+    }
+
+    var schemaVersion = 1
+    var manual: String
+    var tolerances: Tolerances
+    var samples: [Sample]
+    var metrics: [Metric]
+    var replay: [Replay]
+    var unmatched: [Unmatched]
+    var pass: Bool
+
+    init(_ r: ValidationReport) {
+        manual = r.manualSource
+        tolerances = Tolerances(
+            percentPoints: r.tolerances.percentPoints, absoluteRelative: r.tolerances.absoluteRelative,
+            absoluteLowCells: r.tolerances.absoluteLowCells, lowAbsolute: r.tolerances.lowAbsolute)
+        samples = r.samples.map {
+            Sample(
+                sample: $0.sample, population: $0.population, automated: $0.automated, manual: $0.manual,
+                deltaPct: $0.deltaPct,
+                automatedAbs: $0.automatedAbs, manualAbs: $0.manualAbs, deltaAbs: $0.deltaAbs,
+                deltaAbsRelative: $0.deltaAbsRelative, pass: $0.pass, note: $0.note)
+        }
+        metrics = r.metrics.map {
+            Metric(
+                metric: $0.metric, n: $0.n, bias: $0.bias, loaLow: $0.loaLow, loaHigh: $0.loaHigh, ccc: $0.ccc,
+                pearson: $0.pearson,
+                precision: $0.precision, recall: $0.recall, f1: $0.f1)
+        }
+        replay = r.replay.map {
+            Replay(
+                sample: $0.sample, population: $0.population, gateType: $0.gateType, flowJo: $0.flowJo, ours: $0.ours,
+                difference: $0.difference, allowed: $0.allowed, pass: $0.pass)
+        }
+        unmatched = r.unmatched.map { Unmatched(sample: $0.sample, code: $0.code, message: $0.message) }
+        pass = r.pass
     }
 }

@@ -73,4 +73,28 @@ struct ValidateCommandTests {
         html = try String(contentsOfFile: out, encoding: .utf8)
         #expect(html.components(separatedBy: "<svg class=\"plot density\"").count - 1 == 4)
     }
+
+    @Test("validate --format json has the documented shape: every field present, absent values null")
+    func jsonShape() throws {
+        let r = try CLIProcess.run([
+            "validate", "--config", Self.config, "--manual",
+            Self.cohort.appendingPathComponent("manual-gating.csv").path, "--format", "json",
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let rows = try #require(json["samples"] as? [[String: Any]])
+        #expect(rows.count == 96)
+        for key in [
+            "sample", "population", "automated", "manual", "deltaPct", "automatedAbs", "manualAbs", "deltaAbs",
+            "deltaAbsRelative", "pass", "note",
+        ] {
+            #expect(rows.allSatisfy { $0[key] != nil }, "samples[].\(key)")
+        }
+        let metrics = try #require(json["metrics"] as? [[String: Any]])
+        for key in ["metric", "n", "bias", "loaLow", "loaHigh", "ccc", "pearson", "precision", "recall", "f1"] {
+            #expect(metrics.allSatisfy { $0[key] != nil }, "metrics[].\(key)")
+        }
+        #expect(rows.contains { $0["note"] is NSNull }, "absent values are null")
+        #expect(json["pass"] as? Bool == true && json["schemaVersion"] as? Int == 1)
+    }
 }
