@@ -10,12 +10,6 @@ public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, Cust
     public init(stringLiteral value: String) { rawValue = value }
     public var description: String { rawValue }
 
-    public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(rawValue)
-    }
-
     /// An FCS reader error (`FCS-<code>`).
     public static func fcs(_ code: String) -> RejectionCode { RejectionCode(rawValue: "FCS-" + code) }
     /// A gating error (`GATING-<code>`).
@@ -167,12 +161,6 @@ public struct QCFlag: RawRepresentable, Sendable, Hashable, Codable, CustomStrin
     /// A literal names a flag by its raw value (`"LOW-BEADS"`).
     public init(stringLiteral value: String) { rawValue = value }
     public var description: String { rawValue }
-
-    public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(rawValue)
-    }
 
     /// Adaptive gating was unsure of `gate` (confidence below gating.minConfidence) and applied the template's gate.
     public static func template(_ gate: String) -> QCFlag { QCFlag(rawValue: "TEMPLATE:" + gate) }

@@ -130,13 +130,6 @@ public struct FCSWarning: Sendable, Hashable, CustomStringConvertible, Codable {
         public init(rawValue: String) { self.rawValue = rawValue }
         public init(stringLiteral value: String) { rawValue = value }
         public var description: String { rawValue }
-        public init(from decoder: any Decoder) throws {
-            rawValue = try decoder.singleValueContainer().decode(String.self)
-        }
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.singleValueContainer()
-            try c.encode(rawValue)
-        }
 
         public static let analysisOutOfBounds = Code(rawValue: "analysis_out_of_bounds")
         public static let analysisUnparsed = Code(rawValue: "analysis_unparsed")
