@@ -181,7 +181,9 @@ public enum AdaptiveGating {
         singlet.reserveCapacity(stable.count)
         for i in stable where ratio[i] >= sLo && ratio[i] < sHi { singlet.append(i) }
 
-        // 3. Beads: bright in every fluorescence channel.
+        // 3. Beads: singlets bright in every fluorescence channel, inside the beads' own scatter
+        //    region found in this file, so that no doublet holding a bead (bead+cell, bead+bead)
+        //    is counted: absolute counts divide by the bead count.
         var dimmest = comp[c.markers[0]]
         for k in c.markers.dropFirst() {
             let col = comp[k]
@@ -189,28 +191,54 @@ public enum AdaptiveGating {
             for i in 0..<n { dimmest[i] = Swift.min(dimmest[i], col[i]) }
         }
         var minMarker = Histogram(bins: LogBins.count)
-        for i in stable { minMarker.counts[LogBins.bin(dimmest[i])] += 1 }
+        for i in singlet { minMarker.counts[LogBins.bin(dimmest[i])] += 1 }
         var beadGate: AppliedGate
         var beadReport: GateReport
-        if let v = Histogram.valley(minMarker.smoothed(), minPeak: 1), v.confidence >= options.minConfidence {
+        var beadEvents: AppliedGate? = nil
+        if let v = Histogram.valley(minMarker.smoothed(), minPeak: 1), v.confidence >= options.minConfidence,
+            let region = beadRegion(
+                candidates: singlet.filter { dimmest[$0] >= LogBins.center(v.valley) }, fsc: columns[c.fscA],
+                ssc: columns[c.ssc])
+        {
             let t = LogBins.center(v.valley)
-            beadGate = AppliedGate(
-                id: ids.beads, parent: stableParent,
+            let confidence = Swift.min(v.confidence, region.confidence)
+            // Every singlet with bead fluorescence (beads, and doublets holding a bead) leaves the
+            // cells; only those in the beads' scatter region count as beads.
+            beadEvents = AppliedGate(
+                id: "BeadEvents", parent: "Singlets",
                 kind: .box(c.markers.map { Bound(column: $0, name: names[$0], compensated: true, min: t, max: nil) }))
+            beadGate = AppliedGate(
+                id: ids.beads, parent: "BeadEvents",
+                kind: .box([
+                    Bound(column: c.fscA, name: names[c.fscA], compensated: false, min: region.fsc.0, max: region.fsc.1),
+                    Bound(column: c.ssc, name: names[c.ssc], compensated: false, min: region.ssc.0, max: region.ssc.1),
+                ]))
             beadReport = GateReport(
-                gate: ids.beads, method: "valley of the dimmest marker (beads are bright in all)",
-                confidence: v.confidence, thresholds: ["min": t])
+                gate: ids.beads,
+                method: "singlets; valley of the dimmest marker (beads are bright in all); bead scatter median +- 6 sd",
+                confidence: confidence,
+                thresholds: [
+                    "min": t, "FSC min": region.fsc.0, "FSC max": region.fsc.1, "SSC min": region.ssc.0, "SSC max": region.ssc.1,
+                ])
+            if confidence < options.minConfidence {
+                beadEvents = nil
+                (beadGate, beadReport) = try fallback(
+                    ids.beads, parent: stableParent, template: template, names: names, templateNames: tnames, flags: &flags)
+            }
         } else {
             (beadGate, beadReport) = try fallback(
                 ids.beads, parent: stableParent, template: template, names: names, templateNames: tnames, flags: &flags)
         }
+        if let beadEvents { gates.append(beadEvents) }
         gates.append(beadGate)
         reports.append(beadReport)
         gates.append(
-            AppliedGate(id: "Cells", parent: stableParent, kind: .cells(singlets: "Singlets", beads: ids.beads)))
-        let beads = select(stable, beadGate, columns, comp)
+            AppliedGate(
+                id: "Cells", parent: stableParent, kind: .cells(singlets: "Singlets", beads: beadEvents?.id ?? ids.beads)))
+        let bright = beadEvents.map { select(singlet, $0, columns, comp) }
+        let beads = bright.map { select($0, beadGate, columns, comp) } ?? select(stable, beadGate, columns, comp)
         var isBead = [Bool](repeating: false, count: n)
-        for i in beads { isBead[i] = true }
+        for i in bright ?? beads { isBead[i] = true }
         let cells = singlet.filter { !isBead[$0] }
 
         // 4. Lymphocytes: the CD45-brightest mode on CD45 vs SSC, low SSC.
@@ -283,6 +311,7 @@ public enum AdaptiveGating {
             ids.cd8Hladr: select(cd8, drGate, columns, comp).count,
             ids.cd4Cd25: select(cd4, cd25Gate, columns, comp).count,
         ]
+        if let bright { counts["BeadEvents"] = bright.count }
         if stableParent != nil {
             counts["Stable"] = stable.count
             for g in gates {
@@ -296,6 +325,28 @@ public enum AdaptiveGating {
     }
 
     // MARK: Steps
+
+    /// The beads' scatter region: median +- 6 robust sd (1.4826 MAD) of FSC-A and SSC-A of the
+    /// bright singlets. Confidence: the share of bright singlets inside (doublets and debris that
+    /// carry bead fluorescence fall outside; a low share means the region is not one population).
+    static func beadRegion(
+        candidates: [Int], fsc: [Double], ssc: [Double]
+    ) -> (fsc: (Double, Double), ssc: (Double, Double), confidence: Double)? {
+        guard candidates.count >= 50 else { return nil }
+        func robust(_ column: [Double]) -> (Double, Double)? {
+            var v = candidates.map { column[$0] }.filter { $0.isFinite }
+            guard v.count >= 50 else { return nil }
+            v.sort()
+            let med = v[v.count / 2]
+            var dev = v.map { abs($0 - med) }
+            dev.sort()
+            let sd = Swift.max(1.4826 * dev[dev.count / 2], 1e-6 * Swift.max(1, abs(med)))
+            return (med - 6 * sd, med + 6 * sd)
+        }
+        guard let f = robust(fsc), let s = robust(ssc) else { return nil }
+        let inside = candidates.filter { fsc[$0] >= f.0 && fsc[$0] < f.1 && ssc[$0] >= s.0 && ssc[$0] < s.1 }.count
+        return (f, s, Swift.min(1, Double(inside) / Double(candidates.count) / 0.8))
+    }
 
     /// Time windows whose event rate is above 2x or below 0.4x the median bin, or whose mean
     /// scatter is more than 25 % off the median bin (a clog or a burst); neighbouring bins join.
