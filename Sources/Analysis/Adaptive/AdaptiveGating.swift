@@ -1,4 +1,5 @@
 import CytoModel
+import Foundation
 import Gating
 
 /// Per-file, data-driven gating of the CD4/activation panel (issue 8): time/flow QC, singlets,
@@ -332,10 +333,10 @@ public enum AdaptiveGating {
     static func beadRegion(
         candidates: [Int], fsc: [Double], ssc: [Double]
     ) -> (fsc: (Double, Double), ssc: (Double, Double), confidence: Double)? {
-        guard candidates.count >= 50 else { return nil }
+        guard candidates.count >= 10 else { return nil }
         func robust(_ column: [Double]) -> (Double, Double)? {
             var v = candidates.map { column[$0] }.filter { $0.isFinite }
-            guard v.count >= 50 else { return nil }
+            guard v.count >= 10 else { return nil }
             v.sort()
             let med = v[v.count / 2]
             var dev = v.map { abs($0 - med) }
@@ -519,7 +520,12 @@ public enum AdaptiveGating {
     {
         var h = Histogram(bins: LogBins.count)
         for i in events { h.counts[LogBins.bin(column[i])] += 1 }
-        if let v = Histogram.valley(h.smoothed(), minPeak: Swift.max(2, Double(events.count) / 2000)) {
+        let s = h.smoothed()
+        if let v = Histogram.valley(s, minPeak: Swift.max(2, Double(events.count) / 2000)) {
+            // The smoothed minimum finds the two populations; a model of each places the cut.
+            if let (cut, agreement) = modelThreshold(column: column, events: events, valley: v) {
+                return (cut, Swift.min(v.confidence, 0.5 + 0.5 * agreement), "two-population model at the valley, widest gap")
+            }
             return (LogBins.center(v.valley), v.confidence, "valley")
         }
         if let (ref, name) = negative, ref.count >= 200 {
@@ -533,6 +539,63 @@ public enum AdaptiveGating {
             )
         }
         return nil
+    }
+
+    /// A two-population cut on the display scale. The negative (lower) and positive populations
+    /// on either side of the smoothed valley are each modelled by their median and robust sd
+    /// (1.4826 MAD); the cut is where the expected negatives and positives per unit are equal
+    /// (the fewest misclassified events under the model), then moved to the middle of the widest
+    /// gap between events within one negative sd of it, so that populations that separate are
+    /// split exactly. Works at a few hundred events, where a smoothed minimum is noise.
+    /// - Returns: the cut (raw value) and how much the model and the valley agree (0...1).
+    static func modelThreshold(
+        column: [Double], events: [Int], valley v: (low: Int, high: Int, valley: Int, confidence: Double)
+    ) -> (Double, Double)? {
+        let split = Double(v.valley) + 0.5
+        var neg: [Double] = [], pos: [Double] = []
+        for i in events {
+            let x = column[i]
+            guard !x.isNaN else { continue }
+            let p = LogBins.position(x)
+            if p < split { neg.append(p) } else { pos.append(p) }
+        }
+        guard neg.count >= 3, pos.count >= 3 else { return nil }
+        func robust(_ v: inout [Double]) -> (Double, Double) {
+            v.sort()
+            let m = v[v.count / 2]
+            var d = v.map { abs($0 - m) }
+            d.sort()
+            return (m, Swift.max(1.4826 * d[d.count / 2], 0.5))
+        }
+        let (mn, sn) = robust(&neg), (mp, sp) = robust(&pos)
+        guard mp > mn else { return nil }
+        let nn = Double(neg.count), np = Double(pos.count)
+        // log of expected events per unit: n/s * exp(-z^2/2)
+        func logDensity(_ x: Double, _ n: Double, _ m: Double, _ s: Double) -> Double {
+            Foundation.log(n / s) - (x - m) * (x - m) / (2 * s * s)
+        }
+        var cut = split
+        var x = mn
+        while x <= mp {
+            if logDensity(x, np, mp, sp) >= logDensity(x, nn, mn, sn) {
+                cut = x
+                break
+            }
+            x += 0.02
+        }
+        // The widest gap between events within one negative sd of the model's cut.
+        let lo = cut - sn, hi = cut + sn
+        var p: [Double] = [lo, hi]
+        for q in neg where q > lo && q < hi { p.append(q) }
+        for q in pos where q > lo && q < hi { p.append(q) }
+        p.sort()
+        var best = 0.0, at = cut
+        for k in 1..<p.count where p[k] - p[k - 1] > best {
+            best = p[k] - p[k - 1]
+            at = (p[k] + p[k - 1]) / 2
+        }
+        let agreement = Swift.max(0, 1 - 2 * abs(at - split) / (mp - mn))
+        return (LogBins.value(atPosition: at), agreement)
     }
 
     static func threshold(

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The display scale of adaptive gating, as histogram bins: linear below 256 (bins 32 wide from
 /// -1024) and 8 bins per octave above (the top 3 mantissa bits of the Double), continuous at 256.
 /// Bin index is a shift and a subtract; no logarithm per event.
@@ -26,6 +28,28 @@ public enum LogBins {
 
     /// The raw value in the middle of a bin.
     public static func center(_ i: Int) -> Double { (edge(i) + edge(i + 1)) / 2 }
+
+    /// The continuous position of a raw value on the same scale (bin `i` spans `i ..< i + 1`).
+    public static func position(_ x: Double) -> Double {
+        guard x.isFinite else { return x.isNaN ? 0 : (x > 0 ? Double(count) : 0) }
+        if x < 256 { return Swift.max(0, (x + 1024) / 32) }
+        let octave = Swift.min(Double(octaves), (x / 256).exponent2)
+        let scaled = x / (256 * Foundation.pow(2, octave))
+        return Swift.min(Double(count), Double(linearBins) + 8 * octave + 8 * (scaled - 1))
+    }
+
+    /// The raw value at a continuous position (the inverse of `position`).
+    public static func value(atPosition p: Double) -> Double {
+        if p <= Double(linearBins) { return -1024 + 32 * p }
+        let k = p - Double(linearBins)
+        let octave = (k / 8).rounded(.down)
+        return 256 * Foundation.pow(2, octave) * (1 + (k - 8 * octave) / 8)
+    }
+}
+
+extension Double {
+    /// floor(log2(self)) for positive finite values.
+    fileprivate var exponent2: Double { Double(self.exponent) }
 }
 
 /// The bin of `v` among `count` bins of width `width` from `origin`, clamped; NaN -> nil.
