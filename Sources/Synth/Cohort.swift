@@ -42,6 +42,17 @@ public struct SynthOptions: Sendable, Hashable, Codable {
     public var eventsRange: [Int]?
     /// Files with a QC fault: too few beads, too few lymphocytes, a clog (nil: 0).
     public var qcFaults: Int?
+    /// Doublets of any two particles, beads included (bead+cell, bead+bead), 3 % of events
+    /// (nil: 1.5 % lymphocyte pairs only).
+    public var anyDoublets: Bool?
+    /// A third of the debris scatters like the beads, some of it bright in two markers (nil: no).
+    public var debrisNearBeads: Bool?
+    /// CD25+ and HLA-DR+ 0.4 decades dimmer (without a staining shift: dim but separable), and a
+    /// third of the CD4 T cells (a few hundred per file) (nil: no).
+    public var dimPositives: Bool?
+    /// Markers on other fluorochromes and detectors (`Panel.alternateLayout`) (nil: the standard
+    /// layout).
+    public var alternateLayout: Bool?
 
     public enum Drift: String, Sendable, Hashable, Codable, CaseIterable {
         case none, mild, strong

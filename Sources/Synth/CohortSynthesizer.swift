@@ -224,8 +224,14 @@ public struct CohortSynthesizer: Sendable {
         let labels = generated.labels
         var columns = generated.columns
         let name = fileName(p, m)
+        let alternate = options.alternateLayout == true
         var names = Panel.channelNames(naming: options.naming)
-        var spillChannels = Panel.markers.map { Panel.channel($0, naming: options.naming) }
+        if alternate && options.naming == .marker {
+            for d in 0..<Panel.markers.count {
+                names[3 + d] = Panel.markers[Panel.marker(onDetector: d, alternate: true)]
+            }
+        }
+        var spillChannels = Array(names[3..<(3 + Panel.markers.count)])
         var spill = Panel.spillover(instrument: c.instrument)
         if c != .identity {
             // The file's spillover is the drifted instrument's: S'[i][j] = S[i][j] g_j / g_i.
@@ -234,7 +240,8 @@ public struct CohortSynthesizer: Sendable {
             }
         }
         var labelsOf: [String?] = names.indices.map { i in
-            options.naming == .detector && i >= 3 && i < 3 + Panel.markers.count ? Panel.markers[i - 3] : nil
+            options.naming == .detector && i >= 3 && i < 3 + Panel.markers.count
+                ? Panel.markers[Panel.marker(onDetector: i - 3, alternate: alternate)] : nil
         }
         if c.instrument == 2 {
             // Other detector names and order; markers in $PnS.
@@ -243,7 +250,8 @@ public struct CohortSynthesizer: Sendable {
             for (k, m) in order.enumerated() { columns[3 + k] = marker[m] }
             names = Panel.scatter + order.map { Panel.instrument2Detectors[$0] } + ["Time"]
             labelsOf = names.indices.map { i in
-                i >= 3 && i < 3 + Panel.markers.count ? Panel.markers[order[i - 3]] : nil
+                i >= 3 && i < 3 + Panel.markers.count
+                    ? Panel.markers[Panel.marker(onDetector: order[i - 3], alternate: alternate)] : nil
             }
             spillChannels = Panel.instrument2Detectors
         }
@@ -487,7 +495,9 @@ public struct CohortSynthesizer: Sendable {
     public func strategyXML() throws -> String {
         let logicle = try Transformation(.logicle(t: 262_144, w: 0.5, m: 4.5, a: 0))
         func at(_ value: Double) -> String { String(format: "%.6f", logicle.apply(value)) }
-        func ch(_ marker: String) -> String { Panel.channel(marker, naming: options.naming) }
+        func ch(_ marker: String) -> String {
+            Panel.channel(marker, naming: options.naming, alternate: options.alternateLayout == true)
+        }
         func fl(_ marker: String, min: String? = nil, max: String? = nil) -> String {
             var a = #"gating:compensation-ref="FCS" gating:transformation-ref="Logicle""#
             if let min { a += #" gating:min="\#(min)""# }

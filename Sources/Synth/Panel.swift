@@ -12,10 +12,22 @@ public enum Panel {
         scatter + (naming == .marker ? markers : detectors) + ["Time"]
     }
 
-    /// The channel carrying `marker` under a naming scheme.
-    public static func channel(_ marker: String, naming: SynthOptions.Naming) -> String {
+    /// The channel carrying `marker` under a naming scheme and layout.
+    public static func channel(_ marker: String, naming: SynthOptions.Naming, alternate: Bool = false) -> String {
         guard let i = markers.firstIndex(of: marker) else { return marker }
-        return naming == .marker ? markers[i] : detectors[i]
+        return naming == .marker ? markers[i] : detectors[fluorochrome(of: i, alternate: alternate)]
+    }
+
+    /// The alternate fluorochrome layout (`--layout alternate`): marker `m` (in `markers` order)
+    /// is carried by fluorochrome/detector `alternateLayout[m]`.
+    public static let alternateLayout = [5, 3, 1, 0, 2, 4]
+
+    /// The fluorochrome (and detector) index carrying marker `m`.
+    public static func fluorochrome(of m: Int, alternate: Bool) -> Int { alternate ? alternateLayout[m] : m }
+
+    /// The marker carried by fluorochrome (and detector) `d`.
+    public static func marker(onDetector d: Int, alternate: Bool) -> Int {
+        alternate ? alternateLayout.firstIndex(of: d)! : d
     }
 
     /// Spillover: rows are fluorochromes (markers), columns detectors, both in `markers` order.

@@ -89,11 +89,17 @@ struct SampleGenerator {
             b = max(2, b - (4 - nk))
             nk = max(2, 100 - t.cd4Pct - t.cd8Pct - dn - b)
         }
-        let lymphShares: [(Panel.Population, Double)] = [
+        var lymphShares: [(Panel.Population, Double)] = [
             (.cd4T, t.cd4Pct * (1 - t.cd25Pct / 100)), (.cd4TCD25, t.cd4Pct * t.cd25Pct / 100),
             (.cd8T, t.cd8Pct * (1 - t.hladrPct / 100)), (.cd8THLADR, t.cd8Pct * t.hladrPct / 100), (.dnT, dn),
             (.bCell, b), (.nkCell, nk),
         ]
+        if options.dimPositives == true {
+            // A third of the CD4 T cells: a few hundred per file; the other lymphocytes take their place.
+            for k in lymphShares.indices where lymphShares[k].0 == .cd4T || lymphShares[k].0 == .cd4TCD25 {
+                lymphShares[k].1 /= 3
+            }
+        }
         let lymphTotal = lymphShares.map(\.1).reduce(0, +)
         let absLymph = t.cd4Abs / (t.cd4Pct / 100)
         let wbc = absLymph / 0.3
@@ -102,7 +108,9 @@ struct SampleGenerator {
         let beadConc = options.beadsPerTube / options.bloodVolumeMicroliters
         let cellular = 0.965
         let scale = cellular / (wbc + beadConc)
-        var out: [(Panel.Population, Double)] = [(.debris, 0.02), (.doublet, 0.015)]
+        var out: [(Panel.Population, Double)] = [
+            (.debris, 0.02), (.doublet, options.anyDoublets == true ? 0.03 : 0.015),
+        ]
         let lymphFactor = fault == .lowLymphocytes ? 0.04 : 1
         let beadFactor = fault == .lowBeads ? 0.02 : 1
         for (p, share) in lymphShares { out.append((p, scale * absLymph * share / lymphTotal * lymphFactor)) }
@@ -139,13 +147,48 @@ struct SampleGenerator {
             let pop = pops[k]
             labels[e] = pop.rawValue
             var fscA: Double, fscH: Double, ssc: Double
-            if pop == .doublet {
+            if pop == .doublet && options.anyDoublets == true {
+                // Any two particles by their share of the tube: bead+cell and bead+bead too. Areas
+                // add, the height is the larger one's (and a little), side scatter adds.
+                func particle(_ rng: inout Xoshiro) -> Panel.Population {
+                    while true {
+                        let u = rng.uniform() * total
+                        var j = 0
+                        while j < cumulative.count - 1 && u >= cumulative[j] { j += 1 }
+                        if pops[j] != .doublet && pops[j] != .debris { return pops[j] }
+                    }
+                }
+                let a = particle(&rng), b = particle(&rng)
+                let sa = scatters[Int(a.rawValue)], sb = scatters[Int(b.rawValue)]
+                let fa = rng.normal(sa.fsc, sa.fscSD), fb = rng.normal(sb.fsc, sb.fscSD)
+                fscA = fa + fb
+                fscH = max(fa, fb) / 1.05 * rng.normal(1.1, 0.05)
+                ssc = rng.normal(sa.ssc, sa.sscSD) + rng.normal(sb.ssc, sb.sscSD)
+                for m in 0..<markerCount {
+                    var v = 0.0
+                    for q in [a, b] {
+                        let ex = expressions[Int(q.rawValue)]
+                        v += intensity(
+                            drifted && q != .bead && ex[m] > 0
+                                ? dimmed(q, m, ex[m]) + stainShift(c, m) : dimmed(q, m, ex[m]), &rng)
+                    }
+                    truth[m] = v
+                }
+            } else if pop == .doublet {
                 let a = lymphPops[Int(rng.next() % 4)], b = lymphPops[Int(rng.next() % 4)]
                 fscA = rng.normal(104_000, 9000)
                 fscH = fscA / rng.normal(1.75, 0.12)
                 ssc = rng.normal(24_000, 3500)
                 let ea = expressions[Int(a.rawValue)], eb = expressions[Int(b.rawValue)]
                 for m in 0..<markerCount { truth[m] = intensity(ea[m], &rng) + intensity(eb[m], &rng) }
+            } else if pop == .debris && options.debrisNearBeads == true && rng.uniform() < 1.0 / 3 {
+                // Debris scattering like the beads; half of it bright in two markers (never in all).
+                let s = scatters[Int(Panel.Population.bead.rawValue)]
+                fscA = rng.normal(s.fsc * 0.9, s.fscSD * 3)
+                fscH = fscA / rng.normal(1.05, 0.035)
+                ssc = rng.normal(s.ssc * 0.9, s.sscSD * 3)
+                let bright = rng.uniform() < 0.5 ? [Int(rng.next() % 6), Int(rng.next() % 6)] : []
+                for m in 0..<markerCount { truth[m] = intensity(bright.contains(m) ? 4.3 : 1.5, &rng) }
             } else {
                 let s = scatters[Int(pop.rawValue)]
                 fscA = rng.normal(s.fsc, s.fscSD)
@@ -153,10 +196,17 @@ struct SampleGenerator {
                 ssc = rng.normal(s.ssc, s.sscSD)
                 let ex = expressions[Int(pop.rawValue)]
                 if drifted && pop != .bead {
-                    for m in 0..<markerCount { truth[m] = intensity(ex[m] > 0 ? ex[m] + c.stainShift[m] : 0, &rng) }
+                    for m in 0..<markerCount {
+                        truth[m] = intensity(ex[m] > 0 ? dimmed(pop, m, ex[m]) + stainShift(c, m) : 0, &rng)
+                    }
                 } else {
-                    for m in 0..<markerCount { truth[m] = intensity(ex[m], &rng) }
+                    for m in 0..<markerCount { truth[m] = intensity(dimmed(pop, m, ex[m]), &rng) }
                 }
+            }
+            if options.alternateLayout == true {
+                // Marker m on fluorochrome alternateLayout[m].
+                let byMarker = truth
+                for m in 0..<markerCount { truth[Panel.fluorochrome(of: m, alternate: true)] = byMarker[m] }
             }
             if drifted {
                 fscA *= c.fscGain
@@ -191,6 +241,19 @@ struct SampleGenerator {
         }
         let shift = span * 2 / 3
         for e in b..<n { columns[time][e] = max(0, (columns[time][e] - shift).rounded(.down)) }
+    }
+
+    /// The tube's staining shift of a marker; with `dimPositives` the dimmed activation markers
+    /// (HLA-DR, CD25) keep their dimming alone, so that dim positives stay separable from the
+    /// negatives (as in the independent cohort this reproduces).
+    @inline(__always) func stainShift(_ c: TubeConditions, _ m: Int) -> Double {
+        options.dimPositives == true && (m == 4 || m == 5) ? 0 : c.stainShift[m]
+    }
+
+    /// Activation markers 0.4 decades dimmer with `dimPositives`.
+    @inline(__always) func dimmed(_ p: Panel.Population, _ m: Int, _ log10Mean: Double) -> Double {
+        guard options.dimPositives == true, log10Mean > 0 else { return log10Mean }
+        return (p == .cd4TCD25 && m == 5) || (p == .cd8THLADR && m == 4) ? log10Mean - 0.4 : log10Mean
     }
 
     @inline(__always) func intensity(_ log10Mean: Double, _ rng: inout Xoshiro) -> Double {

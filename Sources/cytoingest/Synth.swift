@@ -36,6 +36,17 @@ struct SynthCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("qc-faults"),
         help: "Files with a QC fault (too few beads, too few lymphocytes, a clog), in turn.") var qcFaults: Int = 0
+    @Option(
+        help: "Doublets: lymphocytes (pairs of lymphocytes, 1.5 %) or any (any two particles, beads included, 3 %).")
+    var doublets: String = "lymphocytes"
+    @Flag(
+        name: .customLong("debris-near-beads"),
+        help: "A third of the debris scatters like the beads, some bright in two markers.")
+    var debrisNearBeads = false
+    @Flag(name: .customLong("dim-positives"), help: "CD25+ and HLA-DR+ 0.4 decades dimmer; a third of the CD4 T cells.")
+    var dimPositives = false
+    @Option(help: "Fluorochrome layout: standard or alternate (markers on other detectors).") var layout: String =
+        "standard"
 
     func validate() throws {
         guard ["F", "I", "D"].contains(datatype.uppercased()) else {
@@ -51,6 +62,12 @@ struct SynthCommand: AsyncParsableCommand {
             throw ValidationError("--drift must be none, mild or strong")
         }
         guard [1, 2].contains(instruments) else { throw ValidationError("--instruments must be 1 or 2") }
+        guard ["lymphocytes", "any"].contains(doublets) else {
+            throw ValidationError("--doublets must be lymphocytes or any")
+        }
+        guard ["standard", "alternate"].contains(layout) else {
+            throw ValidationError("--layout must be standard or alternate")
+        }
         guard qcFaults >= 0, qcFaults <= patients * months else {
             throw ValidationError("--qc-faults must be 0 ... the number of files")
         }
@@ -84,6 +101,10 @@ struct SynthCommand: AsyncParsableCommand {
             $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         }
         o.qcFaults = qcFaults == 0 ? nil : qcFaults
+        o.anyDoublets = doublets == "any" ? true : nil
+        o.debrisNearBeads = debrisNearBeads ? true : nil
+        o.dimPositives = dimPositives ? true : nil
+        o.alternateLayout = layout == "alternate" ? true : nil
         return o
     }
 

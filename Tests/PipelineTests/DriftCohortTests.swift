@@ -46,7 +46,10 @@ struct DriftCohortTests {
     }
 
     /// Our name of each of the cohort's QC flags.
-    static let flagNames = ["beads_low": "LOW-BEADS", "lymphocytes_low": "QC-LOW-LYMPHOCYTES", "cd4_events_low": "CD4-LOW-COUNT", "flow_unstable": "CLOG"]
+    static let flagNames = [
+        "beads_low": "LOW-BEADS", "lymphocytes_low": "QC-LOW-LYMPHOCYTES", "cd4_events_low": "CD4-LOW-COUNT",
+        "flow_unstable": "CLOG",
+    ]
 
     /// The configuration a lab would write for this cohort (both instruments through the panel).
     static func configuration(_ mode: GatingMode, in dir: URL) throws -> PipelineConfiguration {
@@ -77,7 +80,8 @@ struct DriftCohortTests {
         var tp = 0, fp = 0, fn = 0
         var precision: Double { tp + fp == 0 ? 1 : Double(tp) / Double(tp + fp) }
         var recall: Double { tp + fn == 0 ? 1 : Double(tp) / Double(tp + fn) }
-        mutating func add(_ gate: [UInt8], _ truth: (UInt8) -> Bool, _ labels: [UInt8], within: ((Int) -> Bool)? = nil) {
+        mutating func add(_ gate: [UInt8], _ truth: (UInt8) -> Bool, _ labels: [UInt8], within: ((Int) -> Bool)? = nil)
+        {
             for i in labels.indices where within?(i) ?? true {
                 let g = gate[i] == 1, t = truth(labels[i])
                 if g && t { tp += 1 } else if g { fp += 1 } else if t { fn += 1 }
@@ -100,7 +104,9 @@ struct DriftCohortTests {
         /// Per metric: (error, file), to name the worst files.
         var worst: [[(Double, String)]] = [[], [], [], [], []]
 
-        func within(_ m: Int, _ t: Double) -> Double { Double(errors[m].filter { $0 <= t }.count) / Double(max(1, errors[m].count)) }
+        func within(_ m: Int, _ t: Double) -> Double {
+            Double(errors[m].filter { $0 <= t }.count) / Double(max(1, errors[m].count))
+        }
         func mean(_ m: Int) -> Double { errors[m].reduce(0, +) / Double(max(1, errors[m].count)) }
         var absWithin5: Double { Double(cd4AbsErrors.filter { $0 <= 5 }.count) / Double(max(1, cd4AbsErrors.count)) }
 
@@ -110,14 +116,21 @@ struct DriftCohortTests {
             s += "  metric       within 1 pp   within 2 pp   mean err   max err\n"
             for m in 0..<4 {
                 s += "  " + names[m].padding(toLength: 12, withPad: " ", startingAt: 0)
-                s += String(format: " %6.1f %%      %6.1f %%      %6.3f     %6.2f\n", 100 * within(m, 1), 100 * within(m, 2), mean(m), errors[m].max() ?? 0)
+                s += String(
+                    format: " %6.1f %%      %6.1f %%      %6.3f     %6.2f\n", 100 * within(m, 1), 100 * within(m, 2),
+                    mean(m), errors[m].max() ?? 0)
             }
             let meanAbs = cd4AbsErrors.reduce(0, +) / Double(max(1, cd4AbsErrors.count))
-            s += String(format: "  CD4/uL within 5 %%: %.1f %% (%d files), mean %.2f %%, max %.2f %%\n", 100 * absWithin5, cd4AbsErrors.count, meanAbs, cd4AbsErrors.max() ?? 0)
-            s += "  flags missed \(missed.count) \(missed), false \(falseFlags.count) \(falseFlags), reported where not reportable \(reportedButNot)\n"
+            s += String(
+                format: "  CD4/uL within 5 %%: %.1f %% (%d files), mean %.2f %%, max %.2f %%\n", 100 * absWithin5,
+                cd4AbsErrors.count, meanAbs, cd4AbsErrors.max() ?? 0)
+            s +=
+                "  flags missed \(missed.count) \(missed), false \(falseFlags.count) \(falseFlags), reported where not reportable \(reportedButNot)\n"
             s += "  template fallbacks per gate: \(fallbacks.sorted { $0.key < $1.key })\n"
             for (m, list) in worst.enumerated() {
-                let top = list.sorted { $0.0 > $1.0 }.prefix(3).map { String(format: "%@ %.2f", ($0.1 as NSString).lastPathComponent, $0.0) }
+                let top = list.sorted { $0.0 > $1.0 }.prefix(3).map {
+                    String(format: "%@ %.2f", ($0.1 as NSString).lastPathComponent, $0.0)
+                }
                 s += "  worst \((names + ["CD4/uL %"])[m]): \(top.joined(separator: ", "))\n"
             }
             for (k, e) in events.sorted(by: { $0.key < $1.key }) {
@@ -128,7 +141,8 @@ struct DriftCohortTests {
     }
 
     static func score(_ mode: GatingMode) throws -> Score {
-        let truth = try JSONDecoder().decode(Truth.self, from: Data(contentsOf: root.appendingPathComponent("truth.json")))
+        let truth = try JSONDecoder().decode(
+            Truth.self, from: Data(contentsOf: root.appendingPathComponent("truth.json")))
         let dir = Paths.temporaryDirectory("drift-cohort")
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = try configuration(mode, in: dir)
@@ -139,19 +153,20 @@ struct DriftCohortTests {
             var request = AnalysisRequest(path: root.appendingPathComponent(f.file).path, displayName: f.file)
             request.plotEvents = f.events  // every event with its memberships, for the per-event scores
             let analysis = analyzer.analyze(request)
-            if ProcessInfo.processInfo.environment["DRIFT_DEBUG"].map({ f.file.contains($0) }) ?? false {
-                print(f.file, analysis.counts.sorted { $0.key < $1.key }, analysis.adaptive?.reports.map { "\($0.gate) \($0.method) \($0.confidence) \($0.thresholds)" } ?? [])
-            }
             var flags = Set<String>()
             switch analysis.outcome {
             case .success(let r): flags = Set(r.qcFlags.map(\.rawValue))
             case .failure(let e): flags = [e.code.rawValue]
             }
-            for flag in flags where flag.hasPrefix("TEMPLATE:") { s.fallbacks[String(flag.dropFirst(9)), default: 0] += 1 }
+            for flag in flags where flag.hasPrefix("TEMPLATE:") {
+                s.fallbacks[String(flag.dropFirst(9)), default: 0] += 1
+            }
             let required = Set(f.qc_expected.filter { $0.certainty == "required" }.compactMap { flagNames[$0.flag] })
             let allowed = Set(f.qc_expected.compactMap { flagNames[$0.flag] })
             for flag in required where !flags.contains(flag) { s.missed.append("\(f.file) \(flag)") }
-            for flag in flags where flagNames.values.contains(flag) && !allowed.contains(flag) { s.falseFlags.append("\(f.file) \(flag)") }
+            for flag in flags where flagNames.values.contains(flag) && !allowed.contains(flag) {
+                s.falseFlags.append("\(f.file) \(flag)")
+            }
             guard let r = analysis.result else {
                 continue
             }
@@ -161,7 +176,8 @@ struct DriftCohortTests {
             let clean = f.qc_faults.compactMap(\.truth_excluding_window).first
             let t = [
                 clean?.cd4_pct_lymph ?? f.cd4_pct_lymph, clean?.cd8_pct_lymph ?? f.cd8_pct_lymph,
-                clean?.cd8_hladr_pct_of_cd8 ?? f.cd8_hladr_pct_of_cd8, clean?.cd4_cd25_pct_of_cd4 ?? f.cd4_cd25_pct_of_cd4,
+                clean?.cd8_hladr_pct_of_cd8 ?? f.cd8_hladr_pct_of_cd8,
+                clean?.cd4_cd25_pct_of_cd4 ?? f.cd4_cd25_pct_of_cd4,
             ]
             let got = [r.cd4Pct, r.cd8Pct, r.cd8HladrPct ?? .nan, r.cd4Cd25Pct ?? .nan]
             var ok = true
@@ -172,7 +188,9 @@ struct DriftCohortTests {
                 if !(e <= 1) { ok = false }
             }
             if f.abs_count_reportable {
-                let e = abs((r.cd4Abs ?? .infinity) - (clean?.cd4_abs_per_ul ?? f.cd4_abs_per_ul)) / (clean?.cd4_abs_per_ul ?? f.cd4_abs_per_ul) * 100
+                let e =
+                    abs((r.cd4Abs ?? .infinity) - (clean?.cd4_abs_per_ul ?? f.cd4_abs_per_ul))
+                    / (clean?.cd4_abs_per_ul ?? f.cd4_abs_per_ul) * 100
                 s.cd4AbsErrors.append(e.isFinite ? e : 100)
                 s.worst[4].append((e.isFinite ? e : 100, f.file))
                 if !(e <= 5) { ok = false }
@@ -184,10 +202,15 @@ struct DriftCohortTests {
             let labels = try labels(root.appendingPathComponent(f.labels))
             guard labels.count == f.events else { continue }
             if let m = masks[gates[.beads]!] { s.events["beads", default: EventScore()].add(m, { $0 == 1 }, labels) }
-            if let m = masks[gates[.lymphocytes]!] { s.events["lymphocytes", default: EventScore()].add(m, { (2...8).contains($0) }, labels) }
-            if let m = masks[gates[.cd4]!] { s.events["cd4T", default: EventScore()].add(m, { $0 == 2 || $0 == 3 }, labels) }
+            if let m = masks[gates[.lymphocytes]!] {
+                s.events["lymphocytes", default: EventScore()].add(m, { (2...8).contains($0) }, labels)
+            }
+            if let m = masks[gates[.cd4]!] {
+                s.events["cd4T", default: EventScore()].add(m, { $0 == 2 || $0 == 3 }, labels)
+            }
             if let m = masks[gates[.cd4Cd25]!], let cd4 = masks[gates[.cd4]!] {
-                s.events["cd25+ of cd4T", default: EventScore()].add(m, { $0 == 3 }, labels, within: { cd4[$0] == 1 && (labels[$0] == 2 || labels[$0] == 3) })
+                s.events["cd25+ of cd4T", default: EventScore()].add(
+                    m, { $0 == 3 }, labels, within: { cd4[$0] == 1 && (labels[$0] == 2 || labels[$0] == 3) })
             }
         }
         return s

@@ -211,7 +211,8 @@ public enum AdaptiveGating {
             beadGate = AppliedGate(
                 id: ids.beads, parent: "BeadEvents",
                 kind: .box([
-                    Bound(column: c.fscA, name: names[c.fscA], compensated: false, min: region.fsc.0, max: region.fsc.1),
+                    Bound(
+                        column: c.fscA, name: names[c.fscA], compensated: false, min: region.fsc.0, max: region.fsc.1),
                     Bound(column: c.ssc, name: names[c.ssc], compensated: false, min: region.ssc.0, max: region.ssc.1),
                 ]))
             beadReport = GateReport(
@@ -219,12 +220,14 @@ public enum AdaptiveGating {
                 method: "singlets; valley of the dimmest marker (beads are bright in all); bead scatter median +- 6 sd",
                 confidence: confidence,
                 thresholds: [
-                    "min": t, "FSC min": region.fsc.0, "FSC max": region.fsc.1, "SSC min": region.ssc.0, "SSC max": region.ssc.1,
+                    "min": t, "FSC min": region.fsc.0, "FSC max": region.fsc.1, "SSC min": region.ssc.0,
+                    "SSC max": region.ssc.1,
                 ])
             if confidence < options.minConfidence {
                 beadEvents = nil
                 (beadGate, beadReport) = try fallback(
-                    ids.beads, parent: stableParent, template: template, names: names, templateNames: tnames, flags: &flags)
+                    ids.beads, parent: stableParent, template: template, names: names, templateNames: tnames,
+                    flags: &flags)
             }
         } else {
             (beadGate, beadReport) = try fallback(
@@ -235,7 +238,8 @@ public enum AdaptiveGating {
         reports.append(beadReport)
         gates.append(
             AppliedGate(
-                id: "Cells", parent: stableParent, kind: .cells(singlets: "Singlets", beads: beadEvents?.id ?? ids.beads)))
+                id: "Cells", parent: stableParent,
+                kind: .cells(singlets: "Singlets", beads: beadEvents?.id ?? ids.beads)))
         let bright = beadEvents.map { select(singlet, $0, columns, comp) }
         let beads = bright.map { select($0, beadGate, columns, comp) } ?? select(stable, beadGate, columns, comp)
         var isBead = [Bool](repeating: false, count: n)
@@ -524,7 +528,7 @@ public enum AdaptiveGating {
         if let v = Histogram.valley(s, minPeak: Swift.max(2, Double(events.count) / 2000)) {
             // The smoothed minimum finds the two populations; a model of each places the cut.
             if let (cut, agreement) = modelThreshold(column: column, events: events, valley: v) {
-                return (cut, Swift.min(v.confidence, 0.5 + 0.5 * agreement), "two-population model at the valley, widest gap")
+                return (cut, agreement, "two-population model at the valley, widest gap")
             }
             return (LogBins.center(v.valley), v.confidence, "valley")
         }
@@ -542,12 +546,18 @@ public enum AdaptiveGating {
     }
 
     /// A two-population cut on the display scale. The negative (lower) and positive populations
-    /// on either side of the smoothed valley are each modelled by their median and robust sd
-    /// (1.4826 MAD); the cut is where the expected negatives and positives per unit are equal
-    /// (the fewest misclassified events under the model), then moved to the middle of the widest
-    /// gap between events within one negative sd of it, so that populations that separate are
-    /// split exactly. Works at a few hundred events, where a smoothed minimum is noise.
-    /// - Returns: the cut (raw value) and how much the model and the valley agree (0...1).
+    /// on either side of the smoothed valley are each modelled by their median and the robust sd
+    /// of their flank that faces the other (1.4826 x the median distance of the events on that
+    /// side: populations are skewed); the cut is where the expected negatives and positives per
+    /// unit are equal (the fewest misclassified events under the model), then moved to the middle
+    /// of the widest gap between events within one negative sd of it, so that populations that
+    /// separate are split exactly. Works at a few hundred events, where a smoothed minimum is
+    /// noise.
+    /// - Returns: the cut (raw value) and its confidence: the least of (a) the separation: the
+    ///   expected share of events on the wrong side under the model (1 at 0, 0.5 at 2 percentage
+    ///   points of the parent, 0 at 4: the Gaussian tails overstate skewed positives), or the width of the empty gap at the cut in negative sds,
+    ///   whichever says more, (b) the agreement of the model's cut with the valley (disagreement
+    ///   between methods), (c) the events in the smaller population (1 from 10 events).
     static func modelThreshold(
         column: [Double], events: [Int], valley v: (low: Int, high: Int, valley: Int, confidence: Double)
     ) -> (Double, Double)? {
@@ -560,14 +570,17 @@ public enum AdaptiveGating {
             if p < split { neg.append(p) } else { pos.append(p) }
         }
         guard neg.count >= 3, pos.count >= 3 else { return nil }
-        func robust(_ v: inout [Double]) -> (Double, Double) {
-            v.sort()
+        neg.sort()
+        pos.sort()
+        /// Median and the robust sd of the flank towards `upper` (or the lower flank).
+        func flank(_ v: [Double], upper: Bool) -> (Double, Double) {
             let m = v[v.count / 2]
-            var d = v.map { abs($0 - m) }
+            var d = upper ? v.filter { $0 > m }.map { $0 - m } : v.filter { $0 < m }.map { m - $0 }
+            guard d.count >= 2 else { return (m, 0.5) }
             d.sort()
             return (m, Swift.max(1.4826 * d[d.count / 2], 0.5))
         }
-        let (mn, sn) = robust(&neg), (mp, sp) = robust(&pos)
+        let (mn, sn) = flank(neg, upper: true), (mp, sp) = flank(pos, upper: false)
         guard mp > mn else { return nil }
         let nn = Double(neg.count), np = Double(pos.count)
         // log of expected events per unit: n/s * exp(-z^2/2)
@@ -594,8 +607,15 @@ public enum AdaptiveGating {
             best = p[k] - p[k - 1]
             at = (p[k] + p[k - 1]) / 2
         }
+        // Expected events on the wrong side of the cut under the model, in points of the parent.
+        func tail(_ z: Double) -> Double { 0.5 * Foundation.erfc(z / 2.squareRoot()) }
+        let wrong = 100 * (nn * tail((at - mn) / sn) + np * tail((mp - at) / sp)) / (nn + np)
+        // An empty gap as wide as the negative sd at the cut also says the populations separate
+        // (the model's tails are Gaussian; broad, skewed positives have shorter ones).
+        let separation = Swift.max(0, Swift.min(1, Swift.max(1 - wrong / 4, best / sn)))
         let agreement = Swift.max(0, 1 - 2 * abs(at - split) / (mp - mn))
-        return (LogBins.value(atPosition: at), agreement)
+        let count = Swift.min(1, (Swift.min(nn, np) / 10).squareRoot())
+        return (LogBins.value(atPosition: at), Swift.min(separation, 0.5 + 0.5 * agreement, count))
     }
 
     static func threshold(
@@ -603,9 +623,8 @@ public enum AdaptiveGating {
         templateNames: [String], options: Options,
         flags: inout [QCFlag], reports: inout [GateReport], negative: ([Int], String)? = nil
     ) throws(GatingError) -> Double {
-        if let (t, conf, method) = findThreshold(column: comp[column], events: events, negative: negative),
-            conf >= options.minConfidence
-        {
+        let found = findThreshold(column: comp[column], events: events, negative: negative)
+        if let (t, conf, method) = found, conf >= options.minConfidence {
             reports.append(
                 GateReport(
                     gate: id, method: method + " of \(names[column])", confidence: conf,
@@ -622,7 +641,13 @@ public enum AdaptiveGating {
         flags.append(.template(id))
         reports.append(
             GateReport(
-                gate: id, method: "template (no confident threshold)", confidence: 0,
+                gate: id,
+                method: "template (no confident threshold: "
+                    + (found.map {
+                        "\($0.2) at \(String(format: "%.0f", $0.0)), confidence \(String(format: "%.2f", $0.1))"
+                    }
+                        ?? "no valley, no negative reference") + ")",
+                confidence: 0,
                 thresholds: ["\(names[column])": t]))
         return t
     }
