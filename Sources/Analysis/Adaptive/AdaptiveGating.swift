@@ -550,8 +550,8 @@ public enum AdaptiveGating {
     /// of their flank that faces the other (1.4826 x the median distance of the events on that
     /// side: populations are skewed); the cut is where the expected negatives and positives per
     /// unit are equal (the fewest misclassified events under the model), then moved to the middle
-    /// of the widest gap between events within one negative sd of it, so that populations that
-    /// separate are split exactly. Works at a few hundred events, where a smoothed minimum is
+    /// of the widest gap between events from two negative sds above the negative median to one
+    /// above the cut, so that populations that separate are split exactly. Works at a few hundred events, where a smoothed minimum is
     /// noise.
     /// - Returns: the cut (raw value) and its confidence: the least of (a) the separation: the
     ///   expected share of events on the wrong side under the model (1 at 0, 0.5 at 2 percentage
@@ -596,8 +596,10 @@ public enum AdaptiveGating {
             }
             x += 0.02
         }
-        // The widest gap between events within one negative sd of the model's cut.
-        let lo = cut - sn, hi = cut + sn
+        // The widest gap between events from two negative sds above the negative median (past
+        // the negatives' bulk; an underestimated positive flank puts the model's cut too high)
+        // to one negative sd above the model's cut.
+        let lo = Swift.min(mn + 2 * sn, cut - sn), hi = cut + sn
         var p: [Double] = [lo, hi]
         for q in neg where q > lo && q < hi { p.append(q) }
         for q in pos where q > lo && q < hi { p.append(q) }
