@@ -54,4 +54,17 @@ struct AdaptiveHostileTests {
         #expect(Self.run((0..<10).map { _ in [Double](repeating: 1000, count: 5000) }))
         #expect(Self.run((0..<10).map { c in (0..<5000).map { c == 9 ? 7 : Double($0 % 97) * 300 } }))
     }
+
+    @Test("the continuous display position agrees with the bins and inverts exactly")
+    func displayPosition() {
+        for x in stride(from: -1500.0, through: 300_000, by: 37.3) {
+            let p = LogBins.position(x)
+            #expect(Int(p.rounded(.down)) == LogBins.bin(x) || x <= -1024 || p >= Double(LogBins.count), "\(x)")
+            if x > -1024 && p < Double(LogBins.count) {
+                #expect(abs(LogBins.value(atPosition: p) - x) <= 1e-9 * Swift.max(1, abs(x)), "\(x)")
+            }
+        }
+        #expect(abs(LogBins.position(255.999_999) - LogBins.position(256)) < 1e-5, "continuous at 256")
+        #expect(LogBins.position(.nan) == 0 && LogBins.position(.infinity) == Double(LogBins.count))
+    }
 }

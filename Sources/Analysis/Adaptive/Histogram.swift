@@ -33,9 +33,9 @@ public enum LogBins {
     public static func position(_ x: Double) -> Double {
         guard x.isFinite else { return x.isNaN ? 0 : (x > 0 ? Double(count) : 0) }
         if x < 256 { return Swift.max(0, (x + 1024) / 32) }
-        let octave = Swift.min(Double(octaves), (x / 256).exponent2)
-        let scaled = x / (256 * Foundation.pow(2, octave))
-        return Swift.min(Double(count), Double(linearBins) + 8 * octave + 8 * (scaled - 1))
+        // x = significand x 2^exponent, significand in [1, 2): no logarithm.
+        let octave = Double(Int(x.exponent) - 8)
+        return Swift.min(Double(count), Double(linearBins) + 8 * octave + 8 * (x.significand - 1))
     }
 
     /// The raw value at a continuous position (the inverse of `position`).
@@ -45,11 +45,6 @@ public enum LogBins {
         let octave = (k / 8).rounded(.down)
         return 256 * Foundation.pow(2, octave) * (1 + (k - 8 * octave) / 8)
     }
-}
-
-extension Double {
-    /// floor(log2(self)) for positive finite values.
-    fileprivate var exponent2: Double { Double(self.exponent) }
 }
 
 /// The bin of `v` among `count` bins of width `width` from `origin`, clamped; NaN -> nil.
