@@ -67,4 +67,19 @@ struct AdaptiveHostileTests {
         #expect(abs(LogBins.position(255.999_999) - LogBins.position(256)) < 1e-5, "continuous at 256")
         #expect(LogBins.position(.nan) == 0 && LogBins.position(.infinity) == Double(LogBins.count))
     }
+
+    @Test("quickselect gives the element a sort gives (the scalar twin), ties and extremes included")
+    func quickselect() {
+        var rng = SeededRandom(seed: 5)
+        for n in [1, 2, 3, 10, 101, 1000] {
+            for _ in 0..<20 {
+                let a = (0..<n).map { _ in Double(Int(rng.next() % 50)) - 25 }
+                let sorted = a.sorted()
+                for k in Set([0, n / 2, n - 1]) {
+                    var copy = a
+                    #expect(AdaptiveGating.kthSmallest(&copy, k) == sorted[k], "n \(n) k \(k)")
+                }
+            }
+        }
+    }
 }

@@ -196,18 +196,23 @@ public enum AdaptiveGating {
         var beadGate: AppliedGate
         var beadReport: GateReport
         var beadEvents: AppliedGate? = nil
-        if let v = Histogram.valley(minMarker.smoothed(), minPeak: 1), v.confidence >= options.minConfidence,
-            let region = beadRegion(
-                candidates: singlet.filter { dimmest[$0] >= LogBins.center(v.valley) }, fsc: columns[c.fscA],
-                ssc: columns[c.ssc])
-        {
+        var brightEvents: [Int] = []
+        let valley = Histogram.valley(minMarker.smoothed(), minPeak: 1)
+        if let v = valley, v.confidence >= options.minConfidence {
+            // Every singlet with bead fluorescence (beads, and doublets holding a bead).
             let t = LogBins.center(v.valley)
-            let confidence = Swift.min(v.confidence, region.confidence)
-            // Every singlet with bead fluorescence (beads, and doublets holding a bead) leaves the
-            // cells; only those in the beads' scatter region count as beads.
             beadEvents = AppliedGate(
                 id: "BeadEvents", parent: "Singlets",
                 kind: .box(c.markers.map { Bound(column: $0, name: names[$0], compensated: true, min: t, max: nil) }))
+            brightEvents = select(singlet, beadEvents!, columns, comp)
+        }
+        if let v = valley, let events = beadEvents,
+            let region = beadRegion(candidates: brightEvents, fsc: columns[c.fscA], ssc: columns[c.ssc])
+        {
+            let t = LogBins.center(v.valley)
+            let confidence = Swift.min(v.confidence, region.confidence)
+            // They all leave the cells; only those in the beads' scatter region count as beads.
+            beadEvents = events
             beadGate = AppliedGate(
                 id: ids.beads, parent: "BeadEvents",
                 kind: .box([
@@ -230,6 +235,7 @@ public enum AdaptiveGating {
                     flags: &flags)
             }
         } else {
+            beadEvents = nil
             (beadGate, beadReport) = try fallback(
                 ids.beads, parent: stableParent, template: template, names: names, templateNames: tnames, flags: &flags)
         }
@@ -240,7 +246,7 @@ public enum AdaptiveGating {
             AppliedGate(
                 id: "Cells", parent: stableParent,
                 kind: .cells(singlets: "Singlets", beads: beadEvents?.id ?? ids.beads)))
-        let bright = beadEvents.map { select(singlet, $0, columns, comp) }
+        let bright = beadEvents == nil ? nil : brightEvents
         let beads = bright.map { select($0, beadGate, columns, comp) } ?? select(stable, beadGate, columns, comp)
         var isBead = [Bool](repeating: false, count: n)
         for i in bright ?? beads { isBead[i] = true }
@@ -331,6 +337,39 @@ public enum AdaptiveGating {
 
     // MARK: Steps
 
+    /// The k-th smallest value (0-based) of `a`, which it partly reorders: quickselect with a
+    /// median-of-three pivot, O(n) (the same element `a.sorted()[k]` gives).
+    static func kthSmallest(_ a: inout [Double], _ k: Int) -> Double {
+        precondition(k >= 0 && k < a.count, "k within the array")
+        // A span: element access without a uniqueness check per swap.
+        var v = a.mutableSpan
+        var lo = 0, hi = v.count - 1
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2
+            // Median of three as the pivot value.
+            let x = v[lo], y = v[mid], z = v[hi]
+            let pivot = Swift.max(Swift.min(x, y), Swift.min(Swift.max(x, y), z))
+            var i = lo, j = hi
+            while i <= j {
+                while v[i] < pivot { i += 1 }
+                while v[j] > pivot { j -= 1 }
+                if i <= j {
+                    v.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            if k <= j {
+                hi = j
+            } else if k >= i {
+                lo = i
+            } else {
+                return v[k]
+            }
+        }
+        return v[k]
+    }
+
     /// The beads' scatter region: median +- 6 robust sd (1.4826 MAD) of FSC-A and SSC-A of the
     /// bright singlets. Confidence: the share of bright singlets inside (doublets and debris that
     /// carry bead fluorescence fall outside; a low share means the region is not one population).
@@ -341,11 +380,9 @@ public enum AdaptiveGating {
         func robust(_ column: [Double]) -> (Double, Double)? {
             var v = candidates.map { column[$0] }.filter { $0.isFinite }
             guard v.count >= 10 else { return nil }
-            v.sort()
-            let med = v[v.count / 2]
+            let med = kthSmallest(&v, v.count / 2)
             var dev = v.map { abs($0 - med) }
-            dev.sort()
-            let sd = Swift.max(1.4826 * dev[dev.count / 2], 1e-6 * Swift.max(1, abs(med)))
+            let sd = Swift.max(1.4826 * kthSmallest(&dev, dev.count / 2), 1e-6 * Swift.max(1, abs(med)))
             return (med - 6 * sd, med + 6 * sd)
         }
         guard let f = robust(fsc), let s = robust(ssc) else { return nil }
@@ -563,6 +600,8 @@ public enum AdaptiveGating {
     ) -> (Double, Double)? {
         let split = Double(v.valley) + 0.5
         var neg: [Double] = [], pos: [Double] = []
+        neg.reserveCapacity(events.count)
+        pos.reserveCapacity(events.count)
         for i in events {
             let x = column[i]
             guard !x.isNaN else { continue }
@@ -570,27 +609,27 @@ public enum AdaptiveGating {
             if p < split { neg.append(p) } else { pos.append(p) }
         }
         guard neg.count >= 3, pos.count >= 3 else { return nil }
-        neg.sort()
-        pos.sort()
         /// Median and the robust sd of the flank towards `upper` (or the lower flank).
-        func flank(_ v: [Double], upper: Bool) -> (Double, Double) {
-            let m = v[v.count / 2]
-            var d = upper ? v.filter { $0 > m }.map { $0 - m } : v.filter { $0 < m }.map { m - $0 }
+        func flank(_ v: inout [Double], upper: Bool) -> (Double, Double) {
+            let m = kthSmallest(&v, v.count / 2)
+            var d: [Double] = []
+            d.reserveCapacity(v.count / 2 + 1)
+            for x in v where upper ? x > m : x < m { d.append(upper ? x - m : m - x) }
             guard d.count >= 2 else { return (m, 0.5) }
-            d.sort()
-            return (m, Swift.max(1.4826 * d[d.count / 2], 0.5))
+            return (m, Swift.max(1.4826 * kthSmallest(&d, d.count / 2), 0.5))
         }
-        let (mn, sn) = flank(neg, upper: true), (mp, sp) = flank(pos, upper: false)
+        let (mn, sn) = flank(&neg, upper: true), (mp, sp) = flank(&pos, upper: false)
         guard mp > mn else { return nil }
         let nn = Double(neg.count), np = Double(pos.count)
         // log of expected events per unit: n/s * exp(-z^2/2)
-        func logDensity(_ x: Double, _ n: Double, _ m: Double, _ s: Double) -> Double {
-            Foundation.log(n / s) - (x - m) * (x - m) / (2 * s * s)
+        let cn = Foundation.log(nn / sn), cp = Foundation.log(np / sp)
+        @inline(__always) func logDensity(_ x: Double, _ c: Double, _ m: Double, _ s: Double) -> Double {
+            c - (x - m) * (x - m) / (2 * s * s)
         }
         var cut = split
         var x = mn
         while x <= mp {
-            if logDensity(x, np, mp, sp) >= logDensity(x, nn, mn, sn) {
+            if logDensity(x, cp, mp, sp) >= logDensity(x, cn, mn, sn) {
                 cut = x
                 break
             }
