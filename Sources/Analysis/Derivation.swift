@@ -42,7 +42,7 @@ extension SampleAnalyzer {
     func derive(
         _ set: FCSDataSet, patient: String, day: Int, counts: [Population: Int], flags gatingFlags: [QCFlag],
         adaptive: AdaptiveGating.Result?,
-        request: AnalysisRequest
+        request: AnalysisRequest, profile: InstrumentProfile
     ) throws(SampleRejection) -> SampleResult {
         var flags = gatingFlags
         func n(_ p: Population) -> Int { counts[p] ?? 0 }
@@ -105,9 +105,9 @@ extension SampleAnalyzer {
             cd8HladrPct: cd8 > 0 ? 100 * Double(hladr) / Double(cd8) : nil,
             cd4Cd25Pct: cd4 > 0 ? 100 * Double(cd25) / Double(cd4) : nil,
             method: counting.method, qcFlags: flags, warnings: set.warnings.map(\.description),
-            strategySHA256: settings.strategySHA256,
+            strategySHA256: profile.strategySHA256,
             configSHA256: settings.configSHA256, programVersion: ProgramInfo.version,
-            gating: adaptive == nil ? .template : .adaptive,
+            gating: adaptive == nil ? .template : .adaptive, instrument: profile.name,
             appliedGatingML: adaptive.map { a in
                 let methods = a.reports.map { r in
                     "  \(r.gate): \(r.method), confidence \(String(format: "%.2f", r.confidence))"

@@ -48,6 +48,8 @@ public struct SampleAnalysis: Sendable {
     public var spillover: SpilloverMatrix?
     /// How the file was gated, and the gates applied (nil when not gated).
     public var mode: GatingMode = .template
+    /// The instrument profile the file was read with.
+    public var instrument = "default"
     public var strategy: GatingStrategy?
     /// Events per gate id of `strategy`.
     public var counts: [String: Int] = [:]
@@ -73,6 +75,8 @@ public struct SampleAnalyzer: Sendable {
     /// The configured (template) strategy.
     public let strategy: GatingStrategy
     public let registry: [String: RegistryPatient]
+    /// Instrument profiles tried in order before the configuration's own (`default`).
+    public let instruments: [InstrumentProfile]
     let patientRegex: NSRegularExpression?
     let cbc: [String: CBCResult]
 
@@ -81,11 +85,14 @@ public struct SampleAnalyzer: Sendable {
     ///   - cbc: dual-platform CBC results.
     /// - Throws: when `identity.fileNamePattern` is not a regular expression.
     public init(
-        settings: AnalysisSettings, strategy: GatingStrategy, registry: [String: RegistryPatient], cbc: [CBCResult] = []
+        settings: AnalysisSettings, strategy: GatingStrategy, registry: [String: RegistryPatient],
+        cbc: [CBCResult] = [],
+        instruments: [InstrumentProfile] = []
     ) throws {
         self.settings = settings
         self.strategy = strategy
         self.registry = registry
+        self.instruments = instruments
         self.patientRegex = try settings.identity.fileNamePattern.map { try NSRegularExpression(pattern: $0) }
         self.cbc = Dictionary(cbc.map { ("\($0.patient)|\($0.day)", $0) }, uniquingKeysWith: { a, _ in a })
     }
@@ -116,7 +123,15 @@ public struct SampleAnalyzer: Sendable {
         }
         analysis.events = set.eventCount
         analysis.rawChannels = set.parameters.map(\.name)
-        analysis.panelChannels = channelNames(set)
+        let profile = self.profile(for: set)
+        analysis.instrument = profile.name
+        switch profile.channelNames(set) {
+        case .success(let names): analysis.panelChannels = names
+        case .failure(let r):
+            analysis.failure = r
+            analysis.outcome = .failure(r)
+            return analysis
+        }
         // The patient and day first: a file that names no one is rejected before any gating.
         var identity: Result<(String, Int), SampleRejection> = .failure(
             SampleRejection(code: .internalError, message: "not identified"))
@@ -145,7 +160,7 @@ public struct SampleAnalyzer: Sendable {
                     // The applied gates name the file's own channels ($PnN), so they replay on it as it is.
                     let applied = try AdaptiveGating.run(
                         columns: columns, names: analysis.rawChannels, channels: channels,
-                        spillover: analysis.spillover, template: strategy,
+                        spillover: analysis.spillover, template: profile.strategy,
                         templateNames: analysis.panelChannels, ids: AdaptiveGating.IDs(settings.gating.gates),
                         options: options)
                     analysis.adaptive = applied
@@ -158,7 +173,7 @@ public struct SampleAnalyzer: Sendable {
                             fcsSpillover: analysis.spillover))
                 } else {
                     if settings.gating.mode == .adaptive { flags = [.adaptiveSkipped] }
-                    engines.append(try templateEngine(for: set))
+                    engines.append(try templateEngine(for: set, profile: profile, names: analysis.panelChannels))
                 }
                 analysis.strategy = engines[0].strategy
             }
@@ -186,7 +201,7 @@ public struct SampleAnalyzer: Sendable {
                 analysis.outcome = .success(
                     try derive(
                         set, patient: patient, day: day, counts: counts, flags: flags, adaptive: analysis.adaptive,
-                        request: request))
+                        request: request, profile: profile))
             } catch {
                 analysis.outcome = .failure(Self.rejection(error))
             }
@@ -243,30 +258,52 @@ public struct SampleAnalyzer: Sendable {
 
     // MARK: Channels
 
-    /// The channel names the strategy sees: `$PnN`, or the marker when the panel maps it.
+    /// The instrument profile of a data set: the first configured instrument it matches, else the
+    /// configuration's own panel and strategy.
+    public func profile(for set: FCSDataSet) -> InstrumentProfile {
+        instruments.first { $0.matches(set) }
+            ?? InstrumentProfile(
+                name: "default", panel: settings.panel, strategy: strategy, strategySHA256: settings.strategySHA256)
+    }
+
+    /// The channel names the strategy sees: `$PnN`, or the marker when the panel maps it (the
+    /// `$PnN` when the panel cannot be applied: `analyze` rejects such files).
     public func channelNames(_ set: FCSDataSet) -> [String] {
-        set.parameters.map { p in
-            for (marker, patterns) in settings.panel.markers.sorted(by: { $0.key < $1.key }) {
-                for pattern in patterns
-                where Wildcard.matches(pattern, p.name) || (p.label.map { Wildcard.matches(pattern, $0) } ?? false) {
-                    return marker
-                }
+        (try? profile(for: set).channelNames(set).get()) ?? set.parameters.map(\.name)
+    }
+
+    /// How a data set would be read, without its events: the instrument profile, the channel
+    /// names after the panel, and whether the profile's strategy resolves on them (the error
+    /// names the channels the file offers). `check-config` shows this per file.
+    public func readiness(of set: FCSDataSet) -> (profile: String, channels: [String], problem: String?) {
+        let profile = self.profile(for: set)
+        switch profile.channelNames(set) {
+        case .failure(let r): return (profile.name, set.parameters.map(\.name), r.message)
+        case .success(let names):
+            do {
+                _ = try templateEngine(for: set, profile: profile, names: names)
+                return (profile.name, names, nil)
+            } catch {
+                let offered = InstrumentProfile.describe(set)
+                return (
+                    profile.name, names,
+                    "\(Self.rejection(error).message); the file offers \(offered), read as \(names.joined(separator: ", "))"
+                )
             }
-            return p.name
         }
     }
 
-    /// The template's engine for a data set: channels named by the panel's markers, the file's
-    /// spillover renamed likewise.
-    func templateEngine(for set: FCSDataSet) throws -> GatingEngine {
-        let names = channelNames(set)
+    /// The template's engine for a data set: channels named by the panel's markers (a strategy
+    /// may name the detector, `$PnN`, instead), the file's spillover renamed likewise.
+    func templateEngine(for set: FCSDataSet, profile: InstrumentProfile, names: [String]) throws -> GatingEngine {
         var spill: SpilloverMatrix? = nil
         if let s = try set.spillover() {
             let renamed = s.channels.map { c in set.parameterIndex(named: c).map { names[$0] } ?? c }
             spill = try SpilloverMatrix(fluorochromes: renamed, detectors: renamed, matrix: s.matrix)
         }
-        return try GatingEngine(
-            strategy: strategy, channels: names, labels: set.parameters.map(\.label), fcsSpillover: spill)
+        // Where the panel renamed a channel, its $PnN is its second name; else its $PnS.
+        let alternates = set.parameters.enumerated().map { i, p in names[i] != p.name ? p.name : p.label }
+        return try GatingEngine(strategy: profile.strategy, channels: names, labels: alternates, fcsSpillover: spill)
     }
 
     /// The panel's columns for adaptive gating, by the names the strategy sees.

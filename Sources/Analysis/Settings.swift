@@ -39,6 +39,8 @@ public struct GatingSettings: Sendable, Codable, Hashable {
     public var gates: [Population: String]
     /// Adaptive gates less confident than this fall back to the template's (flagged).
     public var minConfidence: Double = 0.5
+    /// Other instruments' strategies and panels, chosen per file (the first that matches).
+    public var instruments: [InstrumentSettings] = []
 
     public init(
         mode: GatingMode = .template, strategy: String, gates: [Population: String], minConfidence: Double = 0.5
@@ -48,6 +50,19 @@ public struct GatingSettings: Sendable, Codable, Hashable {
         self.gates = gates
         self.minConfidence = minConfidence
     }
+}
+
+/// One instrument of `gating.instruments`: how its files are recognised, and the strategy and
+/// marker patterns they are read with (the configuration's `panel` when it names none).
+public struct InstrumentSettings: Sendable, Codable, Hashable {
+    public var name: String
+    /// Wildcard patterns on `$CYT` and `$CYTSN`; `$PnN`s the file must have.
+    public var cyt: String?
+    public var cytsn: String?
+    public var channels: [String]?
+    /// Gating-ML 2.0 file (relative to the configuration's folder).
+    public var strategy: String
+    public var markers: [String: [String]]?
 }
 
 /// Absolute counting (`counting`).

@@ -27,6 +27,10 @@ public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, Cust
     public static let implausible = RejectionCode(rawValue: "QC-IMPLAUSIBLE")
     /// FCS or lab file: The file cannot be opened or read.
     public static let fileIO = RejectionCode(rawValue: "E-FILE-IO")
+    /// FCS file: The panel's marker patterns match a channel several times over, or a marker several channels: no values rather than wrong ones.
+    public static let panelAmbiguous = RejectionCode(rawValue: "E-PANEL-AMBIGUOUS")
+    /// FCS file: The same content (SHA-256) is stored under another name: not counted twice.
+    public static let duplicateFile = RejectionCode(rawValue: "E-DUPLICATE-FILE")
     /// FCS file: An unexpected error (a defect: please report it).
     public static let internalError = RejectionCode(rawValue: "E-INTERNAL")
     /// lab file: The file is larger than the import limit.
@@ -111,6 +115,11 @@ public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, Cust
         (.lowLymphocytes, "FCS file", "Fewer lymphocyte events than qc.minLymphocytes: no results."),
         (.implausible, "FCS file", "An absolute count above qc.maxAbsolute cells/uL."),
         (.fileIO, "FCS or lab file", "The file cannot be opened or read."),
+        (
+            .panelAmbiguous, "FCS file",
+            "The panel's marker patterns match a channel several times over, or a marker several channels: no values rather than wrong ones."
+        ),
+        (.duplicateFile, "FCS file", "The same content (SHA-256) is stored under another name: not counted twice."),
         (.internalError, "FCS file", "An unexpected error (a defect: please report it)."),
         (.fileTooLarge, "lab file", "The file is larger than the import limit."),
         (.labConfiguration, "lab file", "A mapping profile cannot work (record path, time zone, separators)."),

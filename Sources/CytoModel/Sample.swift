@@ -47,6 +47,8 @@ public struct SampleResult: Sendable, Hashable, Codable {
     public var programVersion: String
     /// How the file was gated.
     public var gating: GatingMode = .template
+    /// The instrument profile (`gating.instruments`) the file was read with; `default` otherwise.
+    public var instrument: String = "default"
     /// The gates applied to the file as Gating-ML 2.0 (adaptive gating).
     public var appliedGatingML: String? = nil
 
@@ -90,7 +92,8 @@ public struct SampleResult: Sendable, Hashable, Codable {
         cd4Cd25Events: Int, cd4Abs: Double? = nil, cd8Abs: Double? = nil, cd4Pct: Double, cd8Pct: Double,
         cd3Pct: Double, cd4cd8Ratio: Double? = nil, cd8HladrPct: Double? = nil, cd4Cd25Pct: Double? = nil,
         method: CountingMethod, qcFlags: [QCFlag], warnings: [String], strategySHA256: String, configSHA256: String,
-        programVersion: String, gating: GatingMode = .template, appliedGatingML: String? = nil
+        programVersion: String, gating: GatingMode = .template, instrument: String = "default",
+        appliedGatingML: String? = nil
     ) {
         self.file = file
         self.sha256 = sha256
@@ -120,6 +123,7 @@ public struct SampleResult: Sendable, Hashable, Codable {
         self.configSHA256 = configSHA256
         self.programVersion = programVersion
         self.gating = gating
+        self.instrument = instrument
         self.appliedGatingML = appliedGatingML
     }
 }

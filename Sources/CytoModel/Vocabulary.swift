@@ -95,6 +95,8 @@ public enum BaselineRule: String, Sendable, Hashable, Codable, CaseIterable {
 /// What the store knows of an FCS input file.
 public enum FileStatus: String, Sendable, Hashable, Codable, CaseIterable {
     case ingested, rejected, missing
+    /// The same content as another stored file (not counted twice).
+    case duplicate
 }
 
 /// What the store knows of a lab input file.

@@ -8,6 +8,12 @@ public struct StoredFileState<Status: Sendable & Hashable>: Sendable, Hashable {
     public var mtime: Double
     /// `FileStatus` for FCS files, `LabFileStatus` for lab files.
     public var status: Status
+    /// FCS files: the analysis (configuration, strategies, registry) the stored result was
+    /// derived with; a newer version that was rejected while that result stands; the stored file
+    /// a duplicate repeats.
+    public var analysisSHA256 = ""
+    public var rejectedSHA256: String?
+    public var duplicateOf: String?
 
     public init(sha256: String, size: Int64, mtime: Double, status: Status) {
         self.sha256 = sha256
@@ -43,10 +49,20 @@ public protocol RecordStore: AnyObject {
     /// Replaces the patients from the registry.
     func replacePatients(_ patients: [RegistryPatient]) throws
     /// Stores a sample (superseding the file's earlier sample and rejection).
-    func commitSample(path: String, size: Int64, mtime: Double, sample: SampleResult) throws
+    func commitSample(path: String, size: Int64, mtime: Double, sample: SampleResult, analysisSHA256: String) throws
     /// Records a rejected file (superseding the file's earlier sample).
+    /// `keepResult`: a newer version of an ingested file that cannot be read; the earlier result
+    /// stands and the rejection is listed beside it.
     func commitRejection(
-        path: String, sha256: String, size: Int64, mtime: Double, code: RejectionCode, message: String) throws
+        path: String, sha256: String, size: Int64, mtime: Double, code: RejectionCode, message: String,
+        analysisSHA256: String, keepResult: Bool
+    ) throws
+    /// Records a file whose content is already stored under `original` (listed as a rejection).
+    func commitDuplicate(path: String, sha256: String, size: Int64, mtime: Double, of original: String) throws
+    /// The file is back at the content of its stored result: forget the rejected newer version.
+    func clearRejectedVersion(path: String) throws
+    /// Another stored path with this content, if any.
+    func storedPath(sha256: String, excluding path: String) throws -> String?
     /// Refreshes size/mtime of an unchanged file (same hash).
     func touchFile(path: String, size: Int64, mtime: Double, lab: Bool) throws
     func markMissing(_ paths: [String], lab: Bool) throws

@@ -116,6 +116,28 @@ public final class SQLiteRecordStore: RecordStore {
         m.registerMigration("v3") { db in
             try migrateToTypedColumns(db)
         }
+        m.registerMigration("v4") { db in
+            // Change control: the analysis each file's result was derived with, a newer version
+            // that was rejected while the earlier result stands, duplicates of stored content.
+            try db.execute(
+                sql: """
+                    CREATE TABLE fcs_files_v4 (
+                      path TEXT PRIMARY KEY NOT NULL,
+                      sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+                      size INTEGER NOT NULL CHECK (size >= 0),
+                      mtime REAL NOT NULL,
+                      status TEXT NOT NULL CHECK (status IN ('ingested', 'rejected', 'missing', 'duplicate')),
+                      analysis_sha256 TEXT NOT NULL DEFAULT '',
+                      rejected_sha256 TEXT,
+                      duplicate_of TEXT
+                    );
+                    INSERT INTO fcs_files_v4 (path, sha256, size, mtime, status) SELECT path, sha256, size, mtime, status FROM fcs_files;
+                    DROP TABLE fcs_files;
+                    ALTER TABLE fcs_files_v4 RENAME TO fcs_files;
+                    CREATE INDEX fcs_files_sha256 ON fcs_files(sha256);
+                    ALTER TABLE samples ADD COLUMN instrument TEXT NOT NULL DEFAULT 'default';
+                    """)
+        }
         return m
     }
 
@@ -133,14 +155,21 @@ public final class SQLiteRecordStore: RecordStore {
     func state<S: RawRepresentable>(_ table: String, _ path: String) throws -> StoredFileState<S>?
     where S.RawValue == String {
         try queue.read { db in
-            try Row.fetchOne(
-                db, sql: "SELECT sha256, size, mtime, status FROM \(table) WHERE path = ?", arguments: [path]
+            let extra = table == "fcs_files" ? ", analysis_sha256, rejected_sha256, duplicate_of" : ""
+            return try Row.fetchOne(
+                db, sql: "SELECT sha256, size, mtime, status\(extra) FROM \(table) WHERE path = ?", arguments: [path]
             ).map {
                 let raw: String = $0["status"]
                 guard let status = S(rawValue: raw) else {
                     throw DatabaseError(message: "\(table).status: unknown value \(raw)")
                 }
-                return StoredFileState(sha256: $0["sha256"], size: $0["size"], mtime: $0["mtime"], status: status)
+                var state = StoredFileState(sha256: $0["sha256"], size: $0["size"], mtime: $0["mtime"], status: status)
+                if table == "fcs_files" {
+                    state.analysisSHA256 = $0["analysis_sha256"]
+                    state.rejectedSHA256 = $0["rejected_sha256"]
+                    state.duplicateOf = $0["duplicate_of"]
+                }
+                return state
             }
         }
     }
@@ -175,27 +204,35 @@ public final class SQLiteRecordStore: RecordStore {
     /// Records an FCS file's new content and status and drops what an earlier version of it
     /// stored (its sample row and its file-level rejection), inside the caller's transaction.
     private static func replaceFCSFile(
-        _ db: Database, path: String, sha256: String, size: Int64, mtime: Double, status: FileStatus
+        _ db: Database, path: String, sha256: String, size: Int64, mtime: Double, status: FileStatus, analysis: String,
+        duplicateOf: String? = nil
     ) throws {
         try db.execute(
             sql: """
-                INSERT INTO fcs_files (path, sha256, size, mtime, status) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mtime = excluded.mtime, status = excluded.status
-                """, arguments: [path, sha256, size, mtime, status.rawValue])
+                INSERT INTO fcs_files (path, sha256, size, mtime, status, analysis_sha256, rejected_sha256, duplicate_of)
+                VALUES (?, ?, ?, ?, ?, ?, NULL, ?)
+                ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mtime = excluded.mtime,
+                  status = excluded.status, analysis_sha256 = excluded.analysis_sha256, rejected_sha256 = NULL,
+                  duplicate_of = excluded.duplicate_of
+                """, arguments: [path, sha256, size, mtime, status.rawValue, analysis, duplicateOf])
         try db.execute(sql: "DELETE FROM samples WHERE file = ?", arguments: [path])
         try db.execute(sql: "DELETE FROM applied_gates WHERE file = ?", arguments: [path])
         try db.execute(sql: "DELETE FROM rejections WHERE file = ? AND kind = 'fcs'", arguments: [path])
     }
 
-    public func commitSample(path: String, size: Int64, mtime: Double, sample s: SampleResult) throws {
+    public func commitSample(
+        path: String, size: Int64, mtime: Double, sample s: SampleResult, analysisSHA256: String
+    ) throws {
         try queue.write { db in
-            try Self.replaceFCSFile(db, path: path, sha256: s.sha256, size: size, mtime: mtime, status: .ingested)
+            try Self.replaceFCSFile(
+                db, path: path, sha256: s.sha256, size: size, mtime: mtime, status: .ingested, analysis: analysisSHA256)
             try db.execute(
                 sql: """
                     INSERT INTO samples (file, sha256, patient, collected_days, collected, events, bead_events, lymphocyte_events, cd3_events,
                       cd4_events, cd8_events, cd8_hladr_events, cd4_cd25_events, cd4_abs, cd8_abs, cd4_pct, cd8_pct, cd3_pct, ratio,
-                      cd8_hladr_pct, cd4_cd25_pct, method, qc_flags, warnings, strategy_sha256, config_sha256, program_version, gating)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      cd8_hladr_pct, cd4_cd25_pct, method, qc_flags, warnings, strategy_sha256, config_sha256, program_version, gating,
+                      instrument)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     path, s.sha256, s.patient, s.collectedDays, s.collected, s.events, s.beadEvents, s.lymphocyteEvents,
@@ -204,7 +241,7 @@ public final class SQLiteRecordStore: RecordStore {
                     s.cd4cd8Ratio, s.cd8HladrPct,
                     s.cd4Cd25Pct, s.method.rawValue, try Self.json(s.qcFlags), try Self.json(s.warnings),
                     s.strategySHA256, s.configSHA256,
-                    s.programVersion, s.gating.rawValue,
+                    s.programVersion, s.gating.rawValue, s.instrument,
                 ])
             if let xml = s.appliedGatingML {
                 try db.execute(
@@ -221,14 +258,60 @@ public final class SQLiteRecordStore: RecordStore {
     }
 
     public func commitRejection(
-        path: String, sha256: String, size: Int64, mtime: Double, code: RejectionCode, message: String
+        path: String, sha256: String, size: Int64, mtime: Double, code: RejectionCode, message: String,
+        analysisSHA256: String, keepResult: Bool
     ) throws {
         try queue.write { db in
-            try Self.replaceFCSFile(db, path: path, sha256: sha256, size: size, mtime: mtime, status: .rejected)
+            if keepResult {
+                // The earlier version's result stands; the newer version is on file as rejected.
+                try db.execute(
+                    sql: "UPDATE fcs_files SET size = ?, mtime = ?, rejected_sha256 = ? WHERE path = ?",
+                    arguments: [size, mtime, sha256, path])
+                try db.execute(sql: "DELETE FROM rejections WHERE file = ? AND kind = 'fcs'", arguments: [path])
+            } else {
+                try Self.replaceFCSFile(
+                    db, path: path, sha256: sha256, size: size, mtime: mtime, status: .rejected,
+                    analysis: analysisSHA256)
+            }
             try db.execute(
                 sql:
                     "INSERT INTO rejections (file, record, sha256, kind, code, message) VALUES (?, '', ?, 'fcs', ?, ?)",
                 arguments: [path, sha256, code.rawValue, message])
+        }
+    }
+
+    public func commitDuplicate(path: String, sha256: String, size: Int64, mtime: Double, of original: String) throws {
+        try queue.write { db in
+            try Self.replaceFCSFile(
+                db, path: path, sha256: sha256, size: size, mtime: mtime, status: .duplicate, analysis: "",
+                duplicateOf: original)
+            try db.execute(
+                sql:
+                    "INSERT INTO rejections (file, record, sha256, kind, code, message) VALUES (?, '', ?, 'fcs', ?, ?)",
+                arguments: [
+                    path, sha256, RejectionCode.duplicateFile.rawValue,
+                    "the same content (SHA-256) is stored as \(original); not counted twice",
+                ])
+        }
+    }
+
+    public func clearRejectedVersion(path: String) throws {
+        try queue.write { db in
+            try db.execute(sql: "UPDATE fcs_files SET rejected_sha256 = NULL WHERE path = ?", arguments: [path])
+            try db.execute(
+                sql:
+                    "DELETE FROM rejections WHERE file = ? AND kind = 'fcs' AND sha256 != (SELECT sha256 FROM fcs_files WHERE path = ?)",
+                arguments: [path, path])
+        }
+    }
+
+    public func storedPath(sha256: String, excluding path: String) throws -> String? {
+        try queue.read { db in
+            try String.fetchOne(
+                db,
+                sql:
+                    "SELECT path FROM fcs_files WHERE sha256 = ? AND path != ? AND status IN ('ingested', 'rejected', 'missing') ORDER BY path LIMIT 1",
+                arguments: [sha256, path])
         }
     }
 
@@ -399,7 +482,7 @@ public final class SQLiteRecordStore: RecordStore {
                     warnings: try Self.decode([String].self, row["warnings"]),
                     strategySHA256: row["strategy_sha256"], configSHA256: row["config_sha256"],
                     programVersion: row["program_version"],
-                    gating: mode, appliedGatingML: row["gating_ml"])
+                    gating: mode, instrument: row["instrument"], appliedGatingML: row["gating_ml"])
             }
         }
     }

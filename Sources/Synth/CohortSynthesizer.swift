@@ -134,7 +134,57 @@ public struct CohortSynthesizer: Sendable {
         try writeText(try strategyXML(), to: directory.appendingPathComponent("panel.xml"))
         try writeText(manualCSV(results), to: directory.appendingPathComponent("manual-gating.csv"))
         try writeText(jsonString(options), to: directory.appendingPathComponent("synth-options.json"))
+        var markerNamed = options
+        markerNamed.naming = .marker
+        markerNamed.alternateLayout = nil
+        if options.naming != .marker || options.alternateLayout == true {
+            try writeText(
+                try CohortSynthesizer(options: markerNamed).strategyXML(),
+                to: directory.appendingPathComponent("panel-markers.xml"))
+        }
+        try writeText(pipelineJSON(), to: directory.appendingPathComponent("pipeline.json"))
         return truth
+    }
+
+    /// A working `pipeline.json` for the cohort: channels found by marker (`$PnN` or `$PnS`) on
+    /// both instruments, the panel strategy (by marker names), the registry and the neutral lab
+    /// export; adaptive gating when the cohort drifts. `cytoingest run` in the folder ingests it.
+    func pipelineJSON() -> String {
+        let markerStrategy =
+            options.naming == .marker && options.alternateLayout != true ? "panel.xml" : "panel-markers.xml"
+        let markers = Panel.markers.map { "      \"\($0)\": [\"\($0)\"]" }.joined(separator: ",\n")
+        let gates = [
+            ("beads", "Beads"), ("lymphocytes", "Lymphocytes"), ("cd3", "CD3"), ("cd4", "CD4T"), ("cd8", "CD8T"),
+            ("cd8Hladr", "CD8_HLADR"), ("cd4Cd25", "CD4_CD25"),
+        ].map { "      \"\($0.0)\": \"\(Self.gateIDs[$0.0] ?? $0.1)\"" }.joined(separator: ",\n")
+        let instruments =
+            (options.instruments ?? 1) > 1
+            ? ",\n    \"instruments\": [\n      {\"name\": \"Attune NxT\", \"cyt\": \"Attune*\", \"strategy\": \"\(markerStrategy)\"}\n    ]"
+            : ""
+        return """
+            {
+              "version": 1,
+              "inputs": {"fcs": ["fcs"], "labs": ["labs/hivrna-export.xml"]},
+              "identity": {"patientKeyword": "$SRC", "dateKeyword": "$DATE"},
+              "registry": "registry.csv",
+              "panel": {
+                "markers": {
+            \(markers)
+                }
+              },
+              "gating": {
+                "mode": "\(options.drift == nil ? "template" : "adaptive")",
+                "strategy": "\(markerStrategy)",
+                "gates": {
+            \(gates)
+                }\(instruments)
+              },
+              "counting": {"beadLots": {"\(options.beadLot)": \(formatted(options.beadsPerTube))}},
+              "labs": {"patientIdentifierSystem": "urn:x-synthetic:study-subject"},
+              "store": {"sqlite": "cytoingest.sqlite"}
+            }
+
+            """
     }
 
     /// The true populations as a lab's manual-gating worksheet (`cytoingest validate --manual`):

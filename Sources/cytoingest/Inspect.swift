@@ -60,13 +60,18 @@ extension Inspect {
     static func configuredInputs(_ configPath: String) throws -> [String] {
         let config: PipelineConfiguration
         do { config = try PipelineConfiguration.load(path: configPath) } catch {
-            throw ValidationError("no FILE given and the configuration cannot be used: \(error.description)")
+            throw configurationFailure(error, file: configPath)
         }
-        for entry in config.inputs.fcs
-        where !entry.contains("*") && !FileManager.default.fileExists(atPath: config.resolve(entry)) {
-            throw ValidationError("\(configPath): inputs.fcs entry \(entry) does not exist")
+        let listing = config.fcsListing()
+        if !listing.unmatched.isEmpty {
+            throw configurationFailure(
+                ConfigurationProblems(
+                    errors: listing.unmatched.map {
+                        ConfigurationError(path: "$.inputs.fcs", message: "\($0.entry): \($0.message)")
+                    }),
+                file: configPath)
         }
-        return config.fcsFiles()
+        return listing.files
     }
 }
 

@@ -35,7 +35,7 @@ struct LabsCheck: ParsableCommand {
         if let config {
             let labs: LabsConfiguration
             do { labs = try PipelineConfiguration.load(path: config).labs } catch {
-                throw ValidationError(error.description)
+                throw configurationFailure(error, file: config)
             }
             options.profiles = labs.profiles
             options.patientIdentifierSystem = labs.patientIdentifierSystem

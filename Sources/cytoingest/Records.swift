@@ -126,28 +126,42 @@ struct SamplesCommand: ParsableCommand {
         @Null var cd4Cd25Pct: Double?
         var qc: [QCFlag]
         var status: String
+        /// The instrument profile the file was read with.
+        var instrument: String
+        /// ingested, or missing (the file is gone; its result is kept).
+        var fileStatus: String
+        /// A newer version of the file that was rejected (its code) while this result stands.
+        @Null var rejectedVersion: String?
     }
 
     func run() throws {
-        let samples = try store.openStore().1.samples()
-        let entries = samples.map {
-            Entry(
+        let store = try self.store.openStore().1
+        let samples = try store.samples()
+        let rejections = Dictionary(
+            try store.rejections().filter { $0.record == nil }.map { ($0.file, $0.code.rawValue) },
+            uniquingKeysWith: { a, _ in a })
+        let entries = try samples.map {
+            let state = try store.fileState($0.file)
+            return Entry(
                 file: $0.file, sha256: $0.sha256, patient: $0.patient, collected: $0.collected, events: $0.events,
                 beadEvents: $0.beadEvents,
                 lymphocyteEvents: $0.lymphocyteEvents, cd4Abs: $0.cd4Abs, cd4Pct: $0.cd4Pct, cd8Abs: $0.cd8Abs,
                 cd8Pct: $0.cd8Pct,
                 cd8HladrPct: $0.cd8HladrPct, cd4Cd25Pct: $0.cd4Cd25Pct, qc: $0.qcFlags,
-                status: $0.qcFlags.isEmpty ? "ok" : "flagged")
+                status: $0.qcFlags.isEmpty ? "ok" : "flagged", instrument: $0.instrument,
+                fileStatus: state?.status.rawValue ?? "ingested",
+                rejectedVersion: state?.rejectedSHA256 == nil ? nil : rejections[$0.file])
         }
         let header = [
             "file", "patient", "collected", "events", "beads", "lymphocytes", "CD4/uL", "CD4%", "CD8/uL", "CD8%",
-            "%CD8+DR+", "%CD4+CD25+", "qc",
+            "%CD8+DR+", "%CD4+CD25+", "qc", "instrument", "file status",
         ]
         let rows = entries.map { e in
             [
                 e.file, e.patient, e.collected, String(e.events), String(e.beadEvents), String(e.lymphocyteEvents),
                 cell(e.cd4Abs, 0), cell(e.cd4Pct), cell(e.cd8Abs, 0), cell(e.cd8Pct), cell(e.cd8HladrPct),
-                cell(e.cd4Cd25Pct), e.qc.map(\.rawValue).joined(separator: ";"),
+                cell(e.cd4Cd25Pct), e.qc.map(\.rawValue).joined(separator: ";"), e.instrument,
+                e.fileStatus + (e.rejectedVersion.map { "; newer version rejected \($0)" } ?? ""),
             ]
         }
         switch format {

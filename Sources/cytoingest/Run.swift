@@ -4,6 +4,41 @@ import Foundation
 import Pipeline
 import Store
 
+/// Exit code for a configuration error (sysexits EX_CONFIG).
+let exitConfiguration = ExitCode(78)
+
+/// Prints configuration errors, one line each (`error[E-CONFIG]: FILE: PATH: message`, or one JSON
+/// object per line), and exits 78 without the usage text.
+func configurationFailure(_ error: any Error, file: String, json: Bool = false) -> ExitCode {
+    let errors: [ConfigurationError]
+    switch error {
+    case let e as ConfigurationProblems: errors = e.errors
+    case let e as ConfigurationError: errors = [e]
+    default: errors = [ConfigurationError(path: "$", message: "\(error)")]
+    }
+    for e in errors {
+        if json {
+            struct Line: Encodable {
+                var timestamp: String
+                var level = "error"
+                var event = "configuration"
+                var code = "E-CONFIG"
+                var file: String
+                var path: String
+                var message: String
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let line = Line(
+                timestamp: ISO8601DateFormatter().string(from: Date()), file: file, path: e.path, message: e.message)
+            if let data = try? encoder.encode(line) { FileHandle.standardError.write(data + Data("\n".utf8)) }
+        } else {
+            printError("error[E-CONFIG]: \(file): \(e.path): \(e.message)")
+        }
+    }
+    return exitConfiguration
+}
+
 /// Options every store-reading command takes.
 struct StoreOptions: ParsableArguments {
     @Option(help: "Configuration file.")
@@ -12,12 +47,13 @@ struct StoreOptions: ParsableArguments {
     @Option(help: "SQLite store (default: store.sqlite of the configuration).")
     var database: String?
 
-    func load() throws -> (PipelineConfiguration, String) {
+    /// The configuration and the store's path; a configuration error exits 78 (one line each).
+    func load(json: Bool = false) throws -> (PipelineConfiguration, String) {
         do {
             let c = try PipelineConfiguration.load(path: config)
             return (c, database ?? c.resolve(c.store.sqlite))
         } catch {
-            throw ValidationError(error.description)
+            throw configurationFailure(error, file: config, json: json)
         }
     }
 
@@ -40,8 +76,11 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Incremental and idempotent: unchanged files (same content) are skipped, changed files \
             supersede their earlier results, missing files keep theirs (flagged). Each file commits \
-            in one transaction. Exit codes: 0 all good; 65 finished with rejections; 75 the store \
-            is busy with another run (retry, or pass --wait); 1 other failure.
+                        in one transaction. When the configuration, a strategy or the registry changes, the \
+            samples they affect are derived again (and rejections whose cause lay outside the \
+            file are retried). Exit codes: 0 all good; 65 rejections are outstanding in the \
+            store (new or earlier: see `cytoingest rejections`); 75 the store is busy with \
+            another run (retry, or pass --wait); 78 configuration error; 1 other failure.
             """
     )
 
@@ -51,12 +90,34 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-format"), help: "Log format on stderr: text or json (one JSON object per line).")
     var logFormat: LogFormat = .text
     @Flag(help: "Do not print the monthly records table at the end.") var quiet = false
+    @Flag(
+        help:
+            "Derive files again although nothing changed: with --all every file, with --rejected the rejected ones, else the FILEs given."
+    )
+    var reprocess = false
+    @Flag(help: "With --reprocess: every file.") var all = false
+    @Flag(help: "With --reprocess: the rejected files.") var rejected = false
+    @Option(
+        name: .customLong("settle-seconds"), help: "Skip files modified in the last N seconds (still being written).")
+    var settleSeconds: Double = 0
+    @Argument(help: "With --reprocess: the files to derive again (paths or store keys).") var files: [String] = []
+
+    func validate() throws {
+        if (all || rejected || !files.isEmpty) && !reprocess {
+            throw ValidationError("--all, --rejected and FILEs go with --reprocess")
+        }
+        if reprocess && [all, rejected, !files.isEmpty].filter({ $0 }).count != 1 {
+            throw ValidationError("--reprocess takes one of --all, --rejected or FILE...")
+        }
+    }
 
     func run() async throws {
-        let (config, database) = try store.load()
+        let (config, database) = try store.load(json: logFormat == .json)
         var options = IngestPipeline.Options()
         options.wait = wait
         options.verify = verify
+        options.settleSeconds = settleSeconds
+        if reprocess { options.reprocess = all ? .all : rejected ? .rejected : .files(files) }
         let pipeline = IngestPipeline(config: config, databasePath: database, options: options)
         let progress = Progress(json: logFormat == .json)
         let summary: RunSummary
@@ -66,8 +127,9 @@ struct RunCommand: AsyncParsableCommand {
             printError("cytoingest run: \(e.message)")
             throw ExitCode(e.exitCode)
         } catch let e as ConfigurationError {
-            printError("cytoingest run: \(e.description)")
-            throw ExitCode(1)
+            throw configurationFailure(e, file: store.config, json: logFormat == .json)
+        } catch let e as ConfigurationProblems {
+            throw configurationFailure(e, file: store.config, json: logFormat == .json)
         }
         if !quiet && logFormat == .text {
             let records = try RecordStores.sqlite(path: database).records(patient: nil)
@@ -78,7 +140,8 @@ struct RunCommand: AsyncParsableCommand {
 }
 
 /// Terminal progress (files done/total, events/s, ETA) when stderr is a TTY; JSON lines for
-/// schedulers; quiet otherwise. No patient identifiers are printed.
+/// schedulers (every line: timestamp, level, event, and file and code where they apply); quiet
+/// otherwise. No patient identifiers are printed.
 final class Progress: @unchecked Sendable {
     let json: Bool
     let tty = isatty(STDERR_FILENO) == 1
@@ -88,43 +151,28 @@ final class Progress: @unchecked Sendable {
 
     init(json: Bool) { self.json = json }
 
-    /// One JSON log line (sorted keys, compact) on stderr.
-    func emit<T: Encodable>(_ line: T) {
+    /// One JSON log line.
+    struct Line: Encodable {
+        var timestamp = ISO8601DateFormatter().string(from: Date())
+        var level = "info"
+        var event: String
+        var file: String?
+        var code: RejectionCode?
+        var outcome: String?
+        var status: String?
+        var reason: String?
+        var done: Int?
+        var total: Int?
+        var summary: RunSummary?
+    }
+
+    func emit(_ line: Line) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         if let data = try? encoder.encode(line) { FileHandle.standardError.write(data + Data("\n".utf8)) }
     }
 
-    struct FileLine: Encodable {
-        var event = "file"
-        var file: String
-        var outcome: String
-        var done: Int
-        var total: Int
-    }
-    struct RejectedLine: Encodable {
-        var event = "rejected"
-        var file: String
-        var code: RejectionCode
-    }
-    struct LabLine: Encodable {
-        var event = "lab"
-        var file: String
-        var status: String
-    }
-    struct SummaryLine: Encodable {
-        var event = "summary"
-        var new: Int
-        var unchanged: Int
-        var superseded: Int
-        var rejected: Int
-        var missing: Int
-        var labFiles: Int
-        var labResults: Int
-        var labRecordsRejected: Int
-        var recordsUpdated: Int
-        var seconds: Double
-    }
+    func text(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 
     func handle(_ e: RunEvent) {
         lock.lock()
@@ -133,45 +181,43 @@ final class Progress: @unchecked Sendable {
         case .fileDone(let path, let outcome, let done, let total, let n):
             events += n
             if json {
-                emit(FileLine(file: path, outcome: outcome, done: done, total: total))
+                emit(Line(event: "file", file: path, outcome: outcome, done: done, total: total))
             } else if tty {
                 let elapsed = Date().timeIntervalSince(start)
                 let rate = elapsed > 0 ? Double(events) / elapsed : 0
                 let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
-                FileHandle.standardError.write(
-                    Data(
-                        String(
-                            format: "\r\u{1B}[2K  %d/%d files  %.1f M events/s  ETA %.0f s", done, total, rate / 1e6,
-                            eta
-                        ).utf8))
-                if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+                text(
+                    String(
+                        format: "\r\u{1B}[2K  %d/%d files  %.1f M events/s  ETA %.0f s", done, total, rate / 1e6, eta))
+                if done == total { text("\n") }
             }
         case .fileRejected(let path, let code):
             if json {
-                emit(RejectedLine(file: path, code: code))
+                emit(Line(level: "warning", event: "rejected", file: path, code: code))
             } else {
-                FileHandle.standardError.write(Data("\(tty ? "\r\u{1B}[2K" : "")rejected \(path): \(code)\n".utf8))
+                text("\(tty ? "\r\u{1B}[2K" : "")rejected \(path): \(code)\n")
             }
+        case .fileSkipped(let path, let reason):
+            if json { emit(Line(event: "skipped", file: path, reason: reason)) }
         case .labFile(let path, let status):
-            if json { emit(LabLine(file: path, status: status.rawValue)) }
-        case .summary(let s):
             if json {
                 emit(
-                    SummaryLine(
-                        new: s.newFiles, unchanged: s.unchangedFiles, superseded: s.supersededFiles,
-                        rejected: s.rejectedFiles,
-                        missing: s.missingFiles, labFiles: s.labFilesImported, labResults: s.labResultsStored,
-                        labRecordsRejected: s.labRecordsRejected, recordsUpdated: s.recordsUpdated, seconds: s.seconds))
+                    Line(
+                        level: status == .accepted ? "info" : "warning", event: "lab", file: path,
+                        status: status.rawValue))
+            }
+        case .summary(let s):
+            if json {
+                emit(Line(level: s.hadRejections ? "warning" : "info", event: "summary", summary: s))
             } else {
-                FileHandle.standardError.write(
-                    Data(
-                        String(
-                            format:
-                                "FCS: %d new, %d unchanged, %d superseded, %d rejected, %d missing; labs: %d files, %d results, %d rejected records; %d records updated; %.2f s\n",
-                            s.newFiles, s.unchangedFiles, s.supersededFiles, s.rejectedFiles, s.missingFiles,
-                            s.labFilesImported, s.labResultsStored,
-                            s.labRecordsRejected, s.recordsUpdated, s.seconds
-                        ).utf8))
+                text(
+                    String(
+                        format:
+                            "FCS: %d new, %d unchanged, %d superseded, %d re-derived, %d rejected, %d duplicate, %d missing, %d skipped; labs: %d files, %d results, %d rejected records; %d records updated; outstanding: %d rejections, %d flagged samples; %.2f s\n",
+                        s.newFiles, s.unchangedFiles, s.supersededFiles, s.rederivedFiles, s.rejectedFiles,
+                        s.duplicateFiles,
+                        s.missingFiles, s.skippedFiles, s.labFilesImported, s.labResultsStored, s.labRecordsRejected,
+                        s.recordsUpdated, s.outstandingRejections, s.flaggedSamples, s.seconds))
             }
         }
     }

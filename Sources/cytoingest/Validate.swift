@@ -37,7 +37,9 @@ struct ValidateCommand: ParsableCommand {
 
     func run() throws {
         let cfg: PipelineConfiguration
-        do { cfg = try PipelineConfiguration.load(path: config) } catch { throw ValidationError(error.description) }
+        do { cfg = try PipelineConfiguration.load(path: config) } catch {
+            throw configurationFailure(error, file: config)
+        }
         let isWorkspace = manual.lowercased().hasSuffix(".wsp") || manual.lowercased().hasSuffix(".xml")
         let validator = try cfg.makeValidator(fcs: fcs, workspace: isWorkspace ? manual : nil)
         let result: ValidationReport

@@ -94,8 +94,9 @@ struct InspectConfigTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let bad = dir.appendingPathComponent("bad.json")
         try Data(#"{"inputs": {"fcs": ["nowhere"]}}"#.utf8).write(to: bad)
-        #expect(throws: ValidationError.self) { try Inspect.configuredInputs(bad.path) }
-        #expect(throws: ValidationError.self) {
+        // Configuration errors exit 78 (EX_CONFIG), never with the usage text.
+        #expect(throws: ExitCode(78)) { try Inspect.configuredInputs(bad.path) }
+        #expect(throws: ExitCode(78)) {
             try Inspect.configuredInputs(dir.appendingPathComponent("missing.json").path)
         }
     }

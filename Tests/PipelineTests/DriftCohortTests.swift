@@ -2,6 +2,7 @@ import Analysis
 import CytoModel
 import Foundation
 import Pipeline
+import Store
 import TestSupport
 import Testing
 
@@ -236,5 +237,43 @@ struct DriftCohortTests {
         #expect(adaptive.missed.isEmpty, "\(adaptive.missed)")
         #expect(Double(adaptive.falseFlags.count) <= 0.01 * 36, "\(adaptive.falseFlags)")
         #expect(adaptive.reportedButNot.isEmpty, "\(adaptive.reportedButNot)")
+    }
+
+    @Test(
+        "one pipeline.json ingests the whole cohort: patient sub-folders, both instruments (the second by its own detector-named strategy)",
+        .enabled(if: Paths.sharedAvailable("drift-cohort"), "../shared/corpus/drift-cohort is absent: skipped"))
+    func endToEnd() async throws {
+        let dir = Paths.temporaryDirectory("drift-cohort-run")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let json = """
+            {"version": 1,
+             "inputs": {"fcs": ["\(Self.root.path)/fcs"]},
+             "identity": {"patientKeyword": "PATIENT_ID"},
+             "panel": {"markers": {"CD45": ["CD45"], "CD3": ["CD3"], "CD4": ["CD4"], "CD8": ["CD8"], "HLA-DR": ["HLA-DR"], "CD25": ["CD25"]}},
+             "gating": {"mode": "adaptive", "strategy": "\(Self.root.path)/gating/reference_strategy.xml",
+                        "gates": {"beads": "Beads", "lymphocytes": "Lymphocytes", "cd3": "CD3pos", "cd4": "CD4pos", "cd8": "CD8pos",
+                                  "cd8Hladr": "CD8pos_HLADRpos", "cd4Cd25": "CD4pos_CD25pos"},
+                        "instruments": [{"name": "CytoFLEX", "cyt": "CytoFLEX*", "strategy": "\(Self.root.path)/gating/reference_strategy_inst2.xml"}]},
+             "counting": {"beadsPerTubeKeyword": "BEADS_PER_TUBE", "beadLotKeyword": "BEAD_LOT", "bloodVolumeKeyword": "SAMPLE_VOLUME_UL"},
+             "store": {"sqlite": "\(dir.path)/drift.sqlite"}}
+            """
+        let path = dir.appendingPathComponent("pipeline.json")
+        try Data(json.utf8).write(to: path)
+        let config = try PipelineConfiguration.load(path: path.path)
+        let check = ConfigurationCheck(config: config)
+        #expect(check.errors.isEmpty && check.fcs.count == 36 && check.folders.count == 6, "\(check.errors)")
+        #expect(check.fcs.allSatisfy { $0.problem == nil }, "\(check.fcs.compactMap(\.problem))")
+        let summary = try await IngestPipeline(config: config).run()
+        #expect(summary.newFiles == 36 && summary.rejectedFiles == 1 && summary.hadRejections, "\(summary)")
+        let samples = try RecordStores.sqlite(path: dir.appendingPathComponent("drift.sqlite").path).samples()
+        #expect(samples.count == 35)
+        #expect(Set(samples.map(\.instrument)) == ["default", "CytoFLEX"])
+        // The template of the second instrument names detectors: it resolves through the panel.
+        var template = config
+        template.gating.mode = .template
+        let analyzer = try template.makeAnalyzer()
+        let inst2 = try #require(samples.first { $0.instrument == "CytoFLEX" })
+        let outcome = analyzer.analyze(AnalysisRequest(path: inst2.file, displayName: inst2.file)).outcome
+        #expect((try? outcome.get()) != nil, "template gating of an instrument-2 file: \(outcome)")
     }
 }

@@ -36,7 +36,7 @@ struct SynthTests {
         try await CohortSynthesizer(options: Self.options()).write(to: b)
         try await CohortSynthesizer(options: Self.options { $0.seed = 43 }).write(to: c)
         let fa = try Self.files(under: a), fb = try Self.files(under: b), fc = try Self.files(under: c)
-        #expect(fa.count == 6 * 2 + 7)  // FCS + labels, truth, registry, 2 lab XML, strategy, options, manual worksheet
+        #expect(fa.count == 6 * 2 + 8)  // FCS + labels, truth, registry, 2 lab XML, strategy, options, manual worksheet, pipeline.json
         #expect(fa == fb)
         #expect(fa["/fcs/P001_M00.fcs"] != fc["/fcs/P001_M00.fcs"])
     }

@@ -10,6 +10,21 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var path: String
     public var message: String
     public var description: String { "configuration \(path): \(message)" }
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+}
+
+/// Several configuration errors, each on its own line.
+public struct ConfigurationProblems: Error, Sendable, CustomStringConvertible {
+    public var errors: [ConfigurationError]
+    public var description: String { errors.map(\.description).joined(separator: "\n") }
+
+    public init(errors: [ConfigurationError]) {
+        self.errors = errors
+    }
 }
 
 /// `pipeline.json`: what the main job reads, how it identifies samples, gates them, counts
@@ -22,6 +37,9 @@ public struct PipelineConfiguration: Sendable, Codable {
         public var fcs: [String] = []
         /// Lab XML folders or files (`.xml`, `.xml.gz`).
         public var labs: [String] = []
+        /// Patterns of files to leave out (`**` spans folders; matched against the path relative
+        /// to the configuration's folder and against the file name).
+        public var exclude: [String] = []
     }
 
     public struct Store: Sendable, Codable, Hashable {
@@ -73,7 +91,8 @@ public struct PipelineConfiguration: Sendable, Codable {
         return [
             "inputs": dict(Inputs()), "identity": ["dateKeyword": "$DATE", "timeKeyword": "$BTIM"],
             "panel": dict(Panel()),
-            "gating": ["mode": "template", "minConfidence": 0.5], "counting": dict(Counting()), "qc": dict(QCLimits()),
+            "gating": ["mode": "template", "minConfidence": 0.5, "instruments": [Any]()], "counting": dict(Counting()),
+            "qc": dict(QCLimits()),
             "records": dict(RecordRules()),
             "labs": dict(LabsConfiguration()), "store": dict(Store()), "validation": dict(ValidationSettings()),
         ]
@@ -96,6 +115,8 @@ public struct PipelineConfiguration: Sendable, Codable {
             guard let user = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
                 throw ConfigurationError(path: "$", message: "must be a JSON object")
             }
+            // Strict: an unknown key is an error (the first, in key order), never ignored.
+            if let unknown = ConfigurationKeys.root.check(user).first { throw unknown }
             let merged = try JSONSerialization.data(withJSONObject: merge(defaults(), user))
             return try JSONDecoder().decode(PipelineConfiguration.self, from: merged)
         } catch let e as ConfigurationError {
@@ -126,6 +147,10 @@ public struct PipelineConfiguration: Sendable, Codable {
                 throw ConfigurationError(path: path(ctx.codingPath), message: ctx.debugDescription)
             @unknown default: throw ConfigurationError(path: "$", message: "\(e)")
             }
+        } catch let e as NSError where e.domain == NSCocoaErrorDomain {
+            // JSONSerialization: not JSON. Say where, without Foundation's error text.
+            let index = (e.userInfo["NSJSONSerializationErrorIndex"] as? Int).map { " near byte \($0)" } ?? ""
+            throw ConfigurationError(path: "$", message: "is not valid JSON\(index)")
         } catch {
             throw ConfigurationError(path: "$", message: "\(error)")
         }

@@ -26,10 +26,16 @@ extension PipelineConfiguration {
     ///   registry or CBC table; the strategy's own errors as they are.
     public func makeAnalyzer(registry: [String: RegistryPatient]? = nil) throws -> SampleAnalyzer {
         let strategyPath = resolve(gating.strategy)
-        let strategy = try GatingMLReader.read(path: strategyPath)
-        for (population, id) in gating.gates.sorted(by: { $0.key < $1.key }) where strategy.gate(id) == nil {
-            throw ConfigurationError(
-                path: "$.gating.gates.\(population.rawValue)", message: "gate \(id) is not in the strategy")
+        let strategy = try readStrategy(strategyPath, setting: "$.gating.strategy")
+        var instruments: [InstrumentProfile] = []
+        for (i, inst) in gating.instruments.enumerated() {
+            let path = resolve(inst.strategy)
+            instruments.append(
+                InstrumentProfile(
+                    name: inst.name, cyt: inst.cyt, cytsn: inst.cytsn, channels: inst.channels ?? [],
+                    panel: inst.markers.map { Panel(markers: $0) } ?? panel,
+                    strategy: try readStrategy(path, setting: "$.gating.instruments[\(i)].strategy"),
+                    strategySHA256: try FileHash.sha256(path: path)))
         }
         let settings = AnalysisSettings(
             identity: identity, panel: panel, gating: gating, counting: counting, qc: qc,
@@ -37,7 +43,50 @@ extension PipelineConfiguration {
             configSHA256: sha256)
         let cbc = counting.method == .dual ? try CBCTable.load(path: resolve(counting.cbc ?? "")) : []
         return try SampleAnalyzer(
-            settings: settings, strategy: strategy, registry: registry ?? Registry.load(for: self), cbc: cbc)
+            settings: settings, strategy: strategy, registry: registry ?? Registry.load(for: self), cbc: cbc,
+            instruments: instruments)
+    }
+}
+
+extension PipelineConfiguration {
+    /// A strategy file read and checked: every configured gate id must be in it.
+    func readStrategy(_ path: String, setting: String) throws -> GatingStrategy {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ConfigurationError(path: setting, message: "file \(path) does not exist")
+        }
+        let strategy = try GatingMLReader.read(path: path)
+        for (population, id) in gating.gates.sorted(by: { $0.key < $1.key }) where strategy.gate(id) == nil {
+            throw ConfigurationError(
+                path: "$.gating.gates.\(population.rawValue)",
+                message: "gate \(id) is not in \(path) (its gates: \(strategy.gates.map(\.id).joined(separator: ", ")))"
+            )
+        }
+        return strategy
+    }
+
+    /// SHA-256 over everything a stored sample's values depend on besides its file: the
+    /// analysis settings (identity, panel, gating with instruments, counting, QC), every strategy
+    /// file, the registry and the CBC table. A change re-derives the samples (`run`).
+    public func analysisSHA256() -> String {
+        struct Parts: Encodable {
+            var identity: Identity
+            var panel: Panel
+            var gating: GatingSettings
+            var counting: Counting
+            var qc: QCLimits
+            var files: [String]
+        }
+        var files: [String] = []
+        for path in [gating.strategy] + gating.instruments.map(\.strategy)
+            + [registry, counting.cbc].compactMap({ $0 })
+        {
+            files.append((try? FileHash.sha256(path: resolve(path))) ?? "missing:" + path)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let parts = Parts(identity: identity, panel: panel, gating: gating, counting: counting, qc: qc, files: files)
+        let data = (try? encoder.encode(parts)) ?? Data()
+        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 }
 

@@ -30,18 +30,27 @@ public struct RunSummary: Sendable, Codable {
     public var newFiles = 0
     public var unchangedFiles = 0
     public var supersededFiles = 0
+    /// Unchanged files derived again: the configuration, a strategy or the registry changed, or
+    /// `--reprocess` asked for it.
+    public var rederivedFiles = 0
     public var rejectedFiles = 0
+    public var duplicateFiles = 0
     public var missingFiles = 0
+    /// Hidden, partial or still-growing files passed over.
+    public var skippedFiles = 0
     public var labFilesImported = 0
     public var labFilesUnchanged = 0
     public var labFilesRejected = 0
     public var labResultsStored = 0
     public var labRecordsRejected = 0
     public var recordsUpdated = 0
+    /// Rejections on file after the run (new or earlier), and stored samples with QC flags.
+    public var outstandingRejections = 0
+    public var flaggedSamples = 0
     public var events = 0
     public var seconds = 0.0
-    /// True when anything was rejected during this run (exit code 65).
-    public var hadRejections: Bool { rejectedFiles + labFilesRejected + labRecordsRejected > 0 }
+    /// True while any rejection is outstanding (exit code 65), not only new ones.
+    public var hadRejections: Bool { outstandingRejections > 0 }
 }
 
 /// Progress and log events (never with patient identifiers).
@@ -49,11 +58,19 @@ public enum RunEvent: Sendable {
     case fileDone(path: String, outcome: String, done: Int, total: Int, events: Int)
     case fileRejected(path: String, code: RejectionCode)
     case labFile(path: String, status: LabFileReport.Status)
+    case fileSkipped(path: String, reason: String)
     case summary(RunSummary)
 }
 
 /// The main job: incremental, idempotent, atomic per file. One run at a time per store.
 public final class IngestPipeline: @unchecked Sendable {
+    /// What `--reprocess` derives again.
+    public enum Reprocess: Sendable, Hashable {
+        case none, all, rejected
+        /// Store keys or paths of the files.
+        case files([String])
+    }
+
     public struct Options: Sendable {
         /// Wait for another run instead of failing with exit code 75.
         public var wait = false
@@ -62,6 +79,10 @@ public final class IngestPipeline: @unchecked Sendable {
         /// Parallel workers (default: the core count).
         public var workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
         public var now = Date()
+        /// Derive these again although nothing changed.
+        public var reprocess: Reprocess = .none
+        /// Skip files modified less than this many seconds ago (still being written).
+        public var settleSeconds = 0.0
         public init() {}
     }
 
@@ -110,8 +131,8 @@ public final class IngestPipeline: @unchecked Sendable {
         var mtime: Double
     }
 
-    func discover(_ entries: [String], suffixes: [String]) -> [InputFile] {
-        InputListing.files(entries, resolve: config.resolve, suffixes: suffixes).compactMap { p in
+    func discover(_ paths: [String]) -> [InputFile] {
+        paths.compactMap { p in
             guard let (size, mtime) = InputListing.sizeAndModification(p) else { return nil }
             return InputFile(path: p, key: config.storeKey(p), size: size, mtime: mtime)
         }
@@ -135,50 +156,107 @@ public final class IngestPipeline: @unchecked Sendable {
         try store.replacePatients(Array(registry.values))
         let analyzer = try config.makeAnalyzer(registry: registry)
 
-        // FCS files: new or changed ones are analysed in parallel, committed one by one.
-        let files = discover(config.inputs.fcs, suffixes: InputListing.fcsSuffixes)
-        var work: [(InputFile, String)] = []
+        // Inputs: a configured entry that lists nothing is a configuration error (an unmounted
+        // share must not turn every stored file into "missing").
+        let fcsListing = config.fcsListing(settleSeconds: options.settleSeconds)
+        let labListing = config.labListing(settleSeconds: options.settleSeconds)
+        let problems =
+            fcsListing.unmatched.map { ConfigurationError(path: "$.inputs.fcs", message: "\($0.entry): \($0.message)") }
+            + labListing.unmatched.map {
+                ConfigurationError(path: "$.inputs.labs", message: "\($0.entry): \($0.message)")
+            }
+        if !problems.isEmpty { throw ConfigurationProblems(errors: problems) }
+        summary.skippedFiles = fcsListing.skipped.count + labListing.skipped.count
+        for note in fcsListing.skipped + labListing.skipped {
+            events(.fileSkipped(path: config.storeKey(note.entry), reason: note.message))
+        }
+
+        // FCS files: new, changed or re-derived ones are analysed in parallel, committed one by one.
+        let analysis = config.analysisSHA256()
+        func forced(_ f: InputFile, _ old: StoredFileState<FileStatus>) -> Bool {
+            switch options.reprocess {
+            case .none: false
+            case .all: true
+            case .rejected: old.status == .rejected || old.rejectedSHA256 != nil
+            case .files(let names):
+                names.contains {
+                    $0 == f.key || config.resolve($0) == f.path || URL(fileURLWithPath: $0).path == f.path
+                }
+            }
+        }
+        let files = discover(fcsListing.files)
+        var work: [(InputFile, String, StoredFileState<FileStatus>?)] = []
         for f in files {
             let old = try store.fileState(f.key)
-            if let old, !options.verify, old.size == f.size, old.mtime == f.mtime, old.status != .missing {
+            if let old, old.status != .missing, old.status != .duplicate, !forced(f, old),
+                old.analysisSHA256 == analysis,
+                !options.verify, old.size == f.size, old.mtime == f.mtime
+            {
                 summary.unchangedFiles += 1
                 continue
             }
             let sha = try FileHash.sha256(path: f.path)
-            if let old, old.sha256 == sha {
-                try store.touchFile(path: f.key, size: f.size, mtime: f.mtime, lab: false)
-                summary.unchangedFiles += 1
+            if let old, old.sha256 == sha || old.rejectedSHA256 == sha, old.status != .duplicate {
+                if !forced(f, old) && old.analysisSHA256 == analysis {
+                    try store.touchFile(path: f.key, size: f.size, mtime: f.mtime, lab: false)
+                    if old.sha256 == sha && old.rejectedSHA256 != nil { try store.clearRejectedVersion(path: f.key) }
+                    summary.unchangedFiles += 1
+                    continue
+                }
+                summary.rederivedFiles += 1
+            } else if let original = try store.storedPath(sha256: sha, excluding: f.key) {
+                if old?.status != .duplicate || old?.sha256 != sha {
+                    try store.commitDuplicate(path: f.key, sha256: sha, size: f.size, mtime: f.mtime, of: original)
+                    events(.fileRejected(path: f.key, code: .duplicateFile))
+                }
+                summary.duplicateFiles += 1
                 continue
+            } else if old != nil {
+                summary.supersededFiles += 1
+            } else {
+                summary.newFiles += 1
             }
-            if old != nil { summary.supersededFiles += 1 } else { summary.newFiles += 1 }
-            work.append((f, sha))
+            work.append((f, sha, old))
         }
         let total = work.count
         var done = 0
-        try await withThrowingTaskGroup(of: (InputFile, String, Result<SampleResult, SampleRejection>).self) { group in
+        try await withThrowingTaskGroup(
+            of: (InputFile, String, StoredFileState<FileStatus>?, Result<SampleResult, SampleRejection>).self
+        ) { group in
             var next = 0
             func add() {
                 guard next < work.count else { return }
-                let (f, sha) = work[next]
+                let (f, sha, old) = work[next]
                 next += 1
                 group.addTask {
-                    (f, sha, analyzer.analyze(AnalysisRequest(path: f.path, displayName: f.key, sha256: sha)).outcome)
+                    (
+                        f, sha, old,
+                        analyzer.analyze(AnalysisRequest(path: f.path, displayName: f.key, sha256: sha)).outcome
+                    )
                 }
             }
             for _ in 0..<options.workers { add() }
-            while let (f, sha, result) = try await group.next() {
+            while let (f, sha, old, result) = try await group.next() {
                 done += 1
                 switch result {
                 case .success(let s):
-                    try store.commitSample(path: f.key, size: f.size, mtime: f.mtime, sample: s)
+                    try store.commitSample(
+                        path: f.key, size: f.size, mtime: f.mtime, sample: s, analysisSHA256: analysis)
                     summary.events += s.events
                     events(.fileDone(path: f.key, outcome: "ingested", done: done, total: total, events: s.events))
                 case .failure(let r):
+                    // A newer version that cannot be read does not replace a good result.
+                    let unreadable = r.code.rawValue.hasPrefix("FCS-") || r.code == .fileIO
+                    let keep = unreadable && old?.status == .ingested && old?.sha256 != sha
                     try store.commitRejection(
-                        path: f.key, sha256: sha, size: f.size, mtime: f.mtime, code: r.code, message: r.message)
+                        path: f.key, sha256: sha, size: f.size, mtime: f.mtime, code: r.code, message: r.message,
+                        analysisSHA256: analysis, keepResult: keep)
                     summary.rejectedFiles += 1
                     events(.fileRejected(path: f.key, code: r.code))
-                    events(.fileDone(path: f.key, outcome: "rejected", done: done, total: total, events: 0))
+                    events(
+                        .fileDone(
+                            path: f.key, outcome: keep ? "rejected (earlier result kept)" : "rejected", done: done,
+                            total: total, events: 0))
                 }
                 add()
             }
@@ -194,7 +272,7 @@ public final class IngestPipeline: @unchecked Sendable {
         labOptions.patientIdentifierSystem = config.labs.patientIdentifierSystem
         labOptions.now = options.now
         if !registry.isEmpty { labOptions.enrolledPatients = Set(registry.keys) }
-        let labFiles = discover(config.inputs.labs, suffixes: InputListing.labSuffixes)
+        let labFiles = discover(labListing.files)
         for f in labFiles {
             let old = try store.labFileState(f.key)
             if let old, !options.verify, old.size == f.size, old.mtime == f.mtime, old.status != .missing {
@@ -227,6 +305,8 @@ public final class IngestPipeline: @unchecked Sendable {
         try store.replaceRecords(records)
         summary.recordsUpdated =
             Set(records).symmetricDifference(Set(before)).count > 0 ? records.filter { !before.contains($0) }.count : 0
+        summary.outstandingRejections = try store.rejections().count
+        summary.flaggedSamples = try store.samples().filter { !$0.qcFlags.isEmpty }.count
         summary.seconds = Date().timeIntervalSince(start)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys

@@ -1,38 +1,175 @@
 import CytoModel
 import Foundation
 
-/// The one listing of input files: what `run`, `inspect`, `validate` and `report` read.
-public enum InputListing {
+/// The one listing of input files: what `run`, `check-config`, `inspect`, `validate` and `report`
+/// read. Folders are searched recursively; entries may be globs (`*` within a name, `**` for any
+/// number of folders); `exclude` patterns drop files; hidden files and folders, partial
+/// downloads (`.part`, `.tmp`, `.crdownload`, `~`) and files modified in the last
+/// `settleSeconds` (still being written) are skipped; symbolic-link loops are followed once.
+public struct InputListing: Sendable {
     public static let fcsSuffixes = [".fcs", ".lmd", ".fcs.gz", ".lmd.gz"]
     public static let labSuffixes = [".xml", ".xml.gz"]
+    static let partialSuffixes = [".part", ".partial", ".tmp", ".crdownload", "~"]
 
-    /// The regular files that input entries name: files, folders (their files ending in one of
-    /// `suffixes`) and `folder/pattern*` globs; sorted, each once.
-    /// - Parameter resolve: turns an entry into a path (relative entries are the
-    ///   configuration's folder's).
-    public static func files(_ entries: [String], resolve: (String) -> String, suffixes: [String]) -> [String] {
-        var out: [String] = []
+    /// An entry that lists nothing, or a file that was skipped, and why.
+    public struct Note: Sendable, Hashable {
+        public var entry: String
+        public var message: String
+    }
+
+    /// Regular files found, sorted, each once.
+    public var files: [String] = []
+    /// Entries that match no file (configuration errors for `run` and `check-config`).
+    public var unmatched: [Note] = []
+    /// Files passed over (hidden, partial, still being written), with the reason.
+    public var skipped: [Note] = []
+
+    /// Lists `entries` (resolved by `resolve`); folders give their files ending in `suffixes`
+    /// (at any depth); `exclude` patterns are matched against the path relative to `base` and
+    /// against the file name.
+    public init(
+        _ entries: [String], resolve: (String) -> String, suffixes: [String], exclude: [String] = [],
+        base: String? = nil,
+        settleSeconds: Double = 0, now: Date = Date()
+    ) {
+        var found = Set<String>()
         for entry in entries {
             let path = resolve(entry)
+            var matched: [String] = []
             if entry.contains("*") {
-                let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
-                let pattern = URL(fileURLWithPath: path).lastPathComponent
-                for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-                where Wildcard.matches(pattern, name) {
-                    out.append(dir + "/" + name)
-                }
-            } else if let type = fileType(path) {
+                matched = Self.glob(path)
+            } else if let type = Self.fileType(path) {
                 if type == .typeDirectory {
-                    for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-                    where suffixes.contains(where: { name.lowercased().hasSuffix($0) }) {
-                        out.append(path + "/" + name)
-                    }
+                    var visited = Set<String>()
+                    Self.walk(path, suffixes: suffixes, visited: &visited, into: &matched, skipped: &skipped)
+                } else if type == .typeRegular {
+                    matched = [path]
                 } else {
+                    skipped.append(Note(entry: entry, message: "not a regular file (FIFO, device or socket)"))
+                }
+            } else {
+                unmatched.append(Note(entry: entry, message: "no such file or folder (\(path)); is the share mounted?"))
+                continue
+            }
+            var kept = 0
+            for file in matched {
+                let name = URL(fileURLWithPath: file).lastPathComponent
+                if let base,
+                    exclude.contains(where: {
+                        Self.globMatches($0, Self.relative(file, to: base)) || Wildcard.matches($0, name)
+                    })
+                {
+                    continue
+                }
+                if name.hasPrefix(".") || Self.partialSuffixes.contains(where: { name.lowercased().hasSuffix($0) }) {
+                    skipped.append(Note(entry: file, message: "hidden or partial file"))
+                    continue
+                }
+                if settleSeconds > 0, let (_, mtime) = Self.sizeAndModification(file),
+                    now.timeIntervalSince1970 - mtime < settleSeconds
+                {
+                    skipped.append(
+                        Note(
+                            entry: file,
+                            message:
+                                "still being written (modified \(String(format: "%.1f", now.timeIntervalSince1970 - mtime)) s ago)"
+                        ))
+                    continue
+                }
+                found.insert(file)
+                kept += 1
+            }
+            if kept == 0 {
+                unmatched.append(
+                    Note(
+                        entry: entry,
+                        message: entry.contains("*")
+                            ? "the pattern matches no file"
+                            : "the folder holds no input file (\(suffixes.joined(separator: ", ")), at any depth)"))
+            }
+        }
+        files = found.sorted()
+    }
+
+    /// The regular files that input entries name (no errors: for listings that tolerate them).
+    public static func files(_ entries: [String], resolve: (String) -> String, suffixes: [String]) -> [String] {
+        InputListing(entries, resolve: resolve, suffixes: suffixes).files
+    }
+
+    static func walk(
+        _ dir: String, suffixes: [String], visited: inout Set<String>, into out: inout [String], skipped: inout [Note]
+    ) {
+        let real = URL(fileURLWithPath: dir).resolvingSymlinksInPath().path
+        guard visited.insert(real).inserted else { return }  // a symbolic-link loop: once is enough
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
+            skipped.append(Note(entry: dir, message: "the folder cannot be read"))
+            return
+        }
+        for name in names.sorted() {
+            let path = dir + "/" + name
+            if name.hasPrefix(".") { continue }
+            switch fileType(path) {
+            case .typeDirectory?: walk(path, suffixes: suffixes, visited: &visited, into: &out, skipped: &skipped)
+            case .typeRegular?:
+                let lower = name.lowercased()
+                if suffixes.contains(where: { lower.hasSuffix($0) }) {
                     out.append(path)
+                } else if let partial = partialSuffixes.first(where: { lower.hasSuffix($0) }),
+                    suffixes.contains(where: { String(lower.dropLast(partial.count)).hasSuffix($0) })
+                {
+                    skipped.append(Note(entry: path, message: "partial file (still being copied?)"))
+                }
+            default: break
+            }
+        }
+    }
+
+    /// Files matching a glob: `*` within a name, `**` any number of folders.
+    static func glob(_ pattern: String) -> [String] {
+        let parts = pattern.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        guard let first = parts.firstIndex(where: { $0.contains("*") }) else { return [] }
+        let root = (pattern.hasPrefix("/") ? "/" : "") + parts[..<first].joined(separator: "/")
+        var out: [String] = []
+        var visited = Set<String>()
+        func match(_ dir: String, _ rest: ArraySlice<String>) {
+            guard let head = rest.first else { return }
+            let tail = rest.dropFirst()
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter {
+                !$0.hasPrefix(".")
+            }.sorted()
+            if head == "**" {
+                let real = URL(fileURLWithPath: dir).resolvingSymlinksInPath().path
+                guard visited.insert(real + "|" + tail.joined(separator: "/")).inserted else { return }
+                match(dir, tail)  // zero folders
+                for name in names where fileType(dir + "/" + name) == .typeDirectory { match(dir + "/" + name, rest) }
+                return
+            }
+            for name in names where Wildcard.matches(head, name) {
+                let path = (dir == "/" ? "" : dir) + "/" + name
+                if tail.isEmpty {
+                    if fileType(path) == .typeRegular { out.append(path) }
+                } else if fileType(path) == .typeDirectory {
+                    match(path, tail)
                 }
             }
         }
-        return Set(out).sorted().filter { fileType($0) == .typeRegular }
+        match(root.isEmpty ? "." : root, parts[first...])
+        return out
+    }
+
+    /// Whether a relative path matches a glob (`**` spans folders).
+    static func globMatches(_ pattern: String, _ path: String) -> Bool {
+        let p = pattern.split(separator: "/").map(String.init), s = path.split(separator: "/").map(String.init)
+        func go(_ i: Int, _ j: Int) -> Bool {
+            if i == p.count { return j == s.count }
+            if p[i] == "**" { return (j...s.count).contains { go(i + 1, $0) } }
+            return j < s.count && Wildcard.matches(p[i], s[j]) && go(i + 1, j + 1)
+        }
+        return go(0, 0)
+    }
+
+    static func relative(_ path: String, to base: String) -> String {
+        path.hasPrefix(base + "/") ? String(path.dropFirst(base.count + 1)) : path
     }
 
     /// The type of what a path names, following symbolic links (nil: nothing there).
@@ -54,10 +191,22 @@ public enum InputListing {
 }
 
 extension PipelineConfiguration {
-    /// The FCS files `inputs.fcs` names.
-    public func fcsFiles() -> [String] {
-        InputListing.files(inputs.fcs, resolve: resolve, suffixes: InputListing.fcsSuffixes)
+    /// The FCS inputs as configured (with their problems).
+    public func fcsListing(settleSeconds: Double = 0) -> InputListing {
+        InputListing(
+            inputs.fcs, resolve: resolve, suffixes: InputListing.fcsSuffixes, exclude: inputs.exclude,
+            base: baseDirectory.standardizedFileURL.path, settleSeconds: settleSeconds)
     }
+
+    /// The lab inputs as configured (with their problems).
+    public func labListing(settleSeconds: Double = 0) -> InputListing {
+        InputListing(
+            inputs.labs, resolve: resolve, suffixes: InputListing.labSuffixes, exclude: inputs.exclude,
+            base: baseDirectory.standardizedFileURL.path, settleSeconds: settleSeconds)
+    }
+
+    /// The FCS files `inputs.fcs` names.
+    public func fcsFiles() -> [String] { fcsListing().files }
 
     /// The FCS files under extra search entries (command-line folders, resolved against the
     /// current folder) and `inputs.fcs`.
