@@ -68,11 +68,9 @@ public struct ConfigurationCheck: Sendable {
                 let reader = try FCSReader(path: path)
                 let r = analyzer.readiness(of: reader.dataSets[0])
                 fcs.append(FCSFile(file: key, instrument: r.profile, channels: r.channels, problem: r.problem))
-            } catch let e as FCSError {
-                fcs.append(
-                    FCSFile(file: key, instrument: "-", channels: [], problem: "[FCS-\(e.code.rawValue)] \(e.message)"))
             } catch {
-                fcs.append(FCSFile(file: key, instrument: "-", channels: [], problem: "\(error)"))
+                fcs.append(
+                    FCSFile(file: key, instrument: "-", channels: [], problem: "[FCS-\(error.code.rawValue)] \(error.message)"))
             }
         }
         var options = LabImportOptions()
