@@ -70,7 +70,9 @@ public struct ConfigurationCheck: Sendable {
                 fcs.append(FCSFile(file: key, instrument: r.profile, channels: r.channels, problem: r.problem))
             } catch {
                 fcs.append(
-                    FCSFile(file: key, instrument: "-", channels: [], problem: "[FCS-\(error.code.rawValue)] \(error.message)"))
+                    FCSFile(
+                        file: key, instrument: "-", channels: [],
+                        problem: "[FCS-\(error.code.rawValue)] \(error.message)"))
             }
         }
         var options = LabImportOptions()

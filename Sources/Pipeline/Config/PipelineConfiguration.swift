@@ -179,6 +179,22 @@ public struct PipelineConfiguration: Sendable, Codable {
         guard FileManager.default.fileExists(atPath: resolve(gating.strategy)) else {
             throw ConfigurationError(path: "$.gating.strategy", message: "file \(gating.strategy) does not exist")
         }
+        var names = Set<String>()
+        for (i, inst) in gating.instruments.enumerated() {
+            guard !inst.name.isEmpty, names.insert(inst.name).inserted, inst.name != "default" else {
+                throw ConfigurationError(
+                    path: "$.gating.instruments[\(i)].name",
+                    message: "must be a non-empty name, unique, other than default")
+            }
+            guard inst.cyt != nil || inst.cytsn != nil || !(inst.channels ?? []).isEmpty else {
+                throw ConfigurationError(
+                    path: "$.gating.instruments[\(i)]", message: "needs cyt, cytsn or channels to recognise its files")
+            }
+            guard FileManager.default.fileExists(atPath: resolve(inst.strategy)) else {
+                throw ConfigurationError(
+                    path: "$.gating.instruments[\(i)].strategy", message: "file \(inst.strategy) does not exist")
+            }
+        }
         if counting.method == .dual && counting.cbc == nil {
             throw ConfigurationError(path: "$.counting.cbc", message: "is required for dual-platform counting")
         }

@@ -54,7 +54,11 @@ extension PipelineConfiguration {
         guard FileManager.default.fileExists(atPath: path) else {
             throw ConfigurationError(path: setting, message: "file \(path) does not exist")
         }
-        let strategy = try GatingMLReader.read(path: path)
+        let strategy: GatingStrategy
+        do { strategy = try GatingMLReader.read(path: path) } catch {
+            throw ConfigurationError(
+                path: setting, message: "\(path) is not a usable Gating-ML 2.0 strategy: \(error.description)")
+        }
         for (population, id) in gating.gates.sorted(by: { $0.key < $1.key }) where strategy.gate(id) == nil {
             throw ConfigurationError(
                 path: "$.gating.gates.\(population.rawValue)",
