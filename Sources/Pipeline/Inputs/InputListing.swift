@@ -6,6 +6,8 @@ import Foundation
 /// number of folders); `exclude` patterns drop files; hidden files and folders, partial
 /// downloads (`.part`, `.tmp`, `.crdownload`, `~`) and files modified in the last
 /// `settleSeconds` (still being written) are skipped; symbolic-link loops are followed once.
+/// Names match case-insensitively; an `exclude` pattern matches at any depth (as in
+/// `.gitignore`) unless it starts with `/` (then from the configuration's folder).
 public struct InputListing: Sendable {
     public static let fcsSuffixes = [".fcs", ".lmd", ".fcs.gz", ".lmd.gz"]
     public static let labSuffixes = [".xml", ".xml.gz"]
@@ -55,8 +57,12 @@ public struct InputListing: Sendable {
             for file in matched {
                 let name = URL(fileURLWithPath: file).lastPathComponent
                 if let base,
-                    exclude.contains(where: {
-                        Self.globMatches($0, Self.relative(file, to: base)) || Wildcard.matches($0, name)
+                    exclude.contains(where: { pattern in
+                        // As in .gitignore: a pattern matches at any depth unless it starts with "/".
+                        let rel = Self.relative(file, to: base)
+                        return Self.globMatches(pattern.hasPrefix("/") ? String(pattern.dropFirst()) : pattern, rel)
+                            || (!pattern.hasPrefix("/") && Self.globMatches("**/" + pattern, rel))
+                            || Wildcard.matches(pattern, name)
                     })
                 {
                     continue
