@@ -521,11 +521,9 @@ public enum AdaptiveGating {
             let step = band.count / 4000
             band = Swift.stride(from: 0, to: band.count, by: step).map { band[$0] }
         }
-        band.sort()
-        let med = band[band.count / 2]
+        let med = kthSmallest(&band, band.count / 2)
         var dev = band.map { abs($0 - med) }
-        dev.sort()
-        let sd = Swift.max(1.4826 * dev[dev.count / 2], ystep / 4)
+        let sd = Swift.max(1.4826 * kthSmallest(&dev, dev.count / 2), ystep / 4)
         var sscMax = med + 5 * sd
         // Stop at the valley to the next SSC mode (monocytes) when it comes first.
         var sscHist = Histogram(bins: yb * 2)
