@@ -266,12 +266,6 @@ public struct SampleAnalyzer: Sendable {
                 name: "default", panel: settings.panel, strategy: strategy, strategySHA256: settings.strategySHA256)
     }
 
-    /// The channel names the strategy sees: `$PnN`, or the marker when the panel maps it (the
-    /// `$PnN` when the panel cannot be applied: `analyze` rejects such files).
-    public func channelNames(_ set: FCSDataSet) -> [String] {
-        (try? profile(for: set).channelNames(set).get()) ?? set.parameters.map(\.name)
-    }
-
     /// How a data set would be read, without its events: the instrument profile, the channel
     /// names after the panel, and whether the profile's strategy resolves on them (the error
     /// names the channels the file offers). `check-config` shows this per file.

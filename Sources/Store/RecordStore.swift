@@ -61,6 +61,8 @@ public protocol RecordStore: AnyObject {
     func commitDuplicate(path: String, sha256: String, size: Int64, mtime: Double, of original: String) throws
     /// The file is back at the content of its stored result: forget the rejected newer version.
     func clearRejectedVersion(path: String) throws
+    /// Rejections on file and stored samples with QC flags (the nightly summary's counts).
+    func outstanding() throws -> (rejections: Int, flaggedSamples: Int)
     /// Another stored path with this content, if any.
     func storedPath(sha256: String, excluding path: String) throws -> String?
     /// Refreshes size/mtime of an unchanged file (same hash).

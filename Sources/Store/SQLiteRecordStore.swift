@@ -305,6 +305,15 @@ public final class SQLiteRecordStore: RecordStore {
         }
     }
 
+    public func outstanding() throws -> (rejections: Int, flaggedSamples: Int) {
+        try queue.read { db in
+            (
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM rejections") ?? 0,
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM samples WHERE qc_flags != '[]'") ?? 0
+            )
+        }
+    }
+
     public func storedPath(sha256: String, excluding path: String) throws -> String? {
         try queue.read { db in
             try String.fetchOne(

@@ -63,14 +63,8 @@ extension Inspect {
             throw configurationFailure(error, file: configPath)
         }
         let listing = config.fcsListing()
-        if !listing.unmatched.isEmpty {
-            throw configurationFailure(
-                ConfigurationProblems(
-                    errors: listing.unmatched.map {
-                        ConfigurationError(path: "$.inputs.fcs", message: "\($0.entry): \($0.message)")
-                    }),
-                file: configPath)
-        }
+        let problems = listing.configurationErrors(setting: "$.inputs.fcs")
+        if !problems.isEmpty { throw configurationFailure(ConfigurationProblems(errors: problems), file: configPath) }
         return listing.files
     }
 }

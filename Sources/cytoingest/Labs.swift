@@ -33,12 +33,9 @@ struct LabsCheck: ParsableCommand {
         var options = LabImportOptions()
         options.profiles = [MappingProfile.vendorGenericLIS]
         if let config {
-            let labs: LabsConfiguration
-            do { labs = try PipelineConfiguration.load(path: config).labs } catch {
+            do { options = try PipelineConfiguration.load(path: config).labImportOptions() } catch {
                 throw configurationFailure(error, file: config)
             }
-            options.profiles = labs.profiles
-            options.patientIdentifierSystem = labs.patientIdentifierSystem
         }
         if let patientSystem { options.patientIdentifierSystem = patientSystem }
         let reports = files.map { LabImporter.check(path: $0, options: options) }

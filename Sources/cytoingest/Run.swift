@@ -18,25 +18,59 @@ func configurationFailure(_ error: any Error, file: String, json: Bool = false) 
     }
     for e in errors {
         if json {
-            struct Line: Encodable {
-                var timestamp: String
-                var level = "error"
-                var event = "configuration"
-                var code = "E-CONFIG"
-                var file: String
-                var path: String
-                var message: String
-            }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            let line = Line(
-                timestamp: ISO8601DateFormatter().string(from: Date()), file: file, path: e.path, message: e.message)
-            if let data = try? encoder.encode(line) { FileHandle.standardError.write(data + Data("\n".utf8)) }
+            emitLogLine(
+                LogLine(
+                    level: "error", event: "configuration", file: file, path: e.path, message: e.message,
+                    codeText: "E-CONFIG"))
         } else {
             printError("error[E-CONFIG]: \(file): \(e.path): \(e.message)")
         }
     }
     return exitConfiguration
+}
+
+/// One JSON log line on stderr (sorted keys, compact): timestamp, level, event, and the file, code
+/// and details where they apply.
+struct LogLine: Encodable {
+    var timestamp = ISO8601DateFormatter().string(from: Date())
+    var level = "info"
+    var event: String
+    var file: String?
+    var code: RejectionCode?
+    var outcome: String?
+    var status: String?
+    var reason: String?
+    var done: Int?
+    var total: Int?
+    var summary: RunSummary?
+    var path: String?
+    var message: String?
+
+    /// A code outside the rejection catalogue (configuration errors: `E-CONFIG`).
+    init(
+        level: String = "info", event: String, file: String? = nil, code: RejectionCode? = nil, outcome: String? = nil,
+        status: String? = nil, reason: String? = nil, done: Int? = nil, total: Int? = nil, summary: RunSummary? = nil,
+        path: String? = nil, message: String? = nil, codeText: String? = nil
+    ) {
+        self.level = level
+        self.event = event
+        self.file = file
+        self.code = code ?? codeText.map(RejectionCode.init(rawValue:))
+        self.outcome = outcome
+        self.status = status
+        self.reason = reason
+        self.done = done
+        self.total = total
+        self.summary = summary
+        self.path = path
+        self.message = message
+    }
+}
+
+func emitLogLine(_ line: LogLine) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    if let data = try? encoder.encode(line) { FileHandle.standardError.write(data + Data("\n".utf8)) }
 }
 
 /// Options every store-reading command takes.
@@ -151,27 +185,6 @@ final class Progress: @unchecked Sendable {
 
     init(json: Bool) { self.json = json }
 
-    /// One JSON log line.
-    struct Line: Encodable {
-        var timestamp = ISO8601DateFormatter().string(from: Date())
-        var level = "info"
-        var event: String
-        var file: String?
-        var code: RejectionCode?
-        var outcome: String?
-        var status: String?
-        var reason: String?
-        var done: Int?
-        var total: Int?
-        var summary: RunSummary?
-    }
-
-    func emit(_ line: Line) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        if let data = try? encoder.encode(line) { FileHandle.standardError.write(data + Data("\n".utf8)) }
-    }
-
     func text(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 
     func handle(_ e: RunEvent) {
@@ -181,7 +194,7 @@ final class Progress: @unchecked Sendable {
         case .fileDone(let path, let outcome, let done, let total, let n):
             events += n
             if json {
-                emit(Line(event: "file", file: path, outcome: outcome, done: done, total: total))
+                emitLogLine(LogLine(event: "file", file: path, outcome: outcome, done: done, total: total))
             } else if tty {
                 let elapsed = Date().timeIntervalSince(start)
                 let rate = elapsed > 0 ? Double(events) / elapsed : 0
@@ -193,22 +206,22 @@ final class Progress: @unchecked Sendable {
             }
         case .fileRejected(let path, let code):
             if json {
-                emit(Line(level: "warning", event: "rejected", file: path, code: code))
+                emitLogLine(LogLine(level: "warning", event: "rejected", file: path, code: code))
             } else {
                 text("\(tty ? "\r\u{1B}[2K" : "")rejected \(path): \(code)\n")
             }
         case .fileSkipped(let path, let reason):
-            if json { emit(Line(event: "skipped", file: path, reason: reason)) }
+            if json { emitLogLine(LogLine(event: "skipped", file: path, reason: reason)) }
         case .labFile(let path, let status):
             if json {
-                emit(
-                    Line(
+                emitLogLine(
+                    LogLine(
                         level: status == .accepted ? "info" : "warning", event: "lab", file: path,
                         status: status.rawValue))
             }
         case .summary(let s):
             if json {
-                emit(Line(level: s.hadRejections ? "warning" : "info", event: "summary", summary: s))
+                emitLogLine(LogLine(level: s.hadRejections ? "warning" : "info", event: "summary", summary: s))
             } else {
                 text(
                     String(

@@ -39,12 +39,9 @@ public struct ConfigurationCheck: Sendable {
 
     public init(config: PipelineConfiguration) {
         let fcsListing = config.fcsListing(), labListing = config.labListing()
-        errors += fcsListing.unmatched.map {
-            ConfigurationError(path: "$.inputs.fcs", message: "\($0.entry): \($0.message)")
-        }
-        errors += labListing.unmatched.map {
-            ConfigurationError(path: "$.inputs.labs", message: "\($0.entry): \($0.message)")
-        }
+        errors +=
+            fcsListing.configurationErrors(setting: "$.inputs.fcs")
+            + labListing.configurationErrors(setting: "$.inputs.labs")
         skipped = fcsListing.skipped + labListing.skipped
         for f in fcsListing.files + labListing.files {
             folders[config.storeKey(URL(fileURLWithPath: f).deletingLastPathComponent().path), default: 0] += 1
@@ -75,9 +72,7 @@ public struct ConfigurationCheck: Sendable {
                         problem: "[FCS-\(error.code.rawValue)] \(error.message)"))
             }
         }
-        var options = LabImportOptions()
-        options.profiles = config.labs.profiles
-        options.patientIdentifierSystem = config.labs.patientIdentifierSystem
+        let options = config.labImportOptions()
         for path in labListing.files {
             let r = LabImporter.check(path: path, options: options)
             labs.append(

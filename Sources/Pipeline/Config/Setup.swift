@@ -3,6 +3,7 @@ import Crypto
 import CytoModel
 import Foundation
 import Gating
+import Labs
 import Review
 
 extension PipelineConfiguration {
@@ -17,7 +18,7 @@ extension PipelineConfiguration {
 
     /// SHA-256 of `canonicalJSON()`: recorded with every run and every sample.
     public var sha256: String {
-        SHA256.hash(data: canonicalJSON()).map { String(format: "%02x", $0) }.joined()
+        SHA256Hasher.hex(of: canonicalJSON())
     }
 
     /// The analysis this configuration describes: the strategy read and hashed, its gate ids
@@ -70,8 +71,9 @@ extension PipelineConfiguration {
 
     /// SHA-256 over everything a stored sample's values depend on besides its file: the
     /// analysis settings (identity, panel, gating with instruments, counting, QC), every strategy
-    /// file, the registry and the CBC table. A change re-derives the samples (`run`).
-    public func analysisSHA256() -> String {
+    /// file (their hashes as `analyzer` read them), the registry and the CBC table. A change
+    /// re-derives the samples (`run`).
+    public func analysisSHA256(_ analyzer: SampleAnalyzer) -> String {
         struct Parts: Encodable {
             var identity: Identity
             var panel: Panel
@@ -80,17 +82,30 @@ extension PipelineConfiguration {
             var qc: QCLimits
             var files: [String]
         }
-        var files: [String] = []
-        for path in [gating.strategy] + gating.instruments.map(\.strategy)
-            + [registry, counting.cbc].compactMap({ $0 })
-        {
+        var files = [analyzer.settings.strategySHA256] + analyzer.instruments.map(\.strategySHA256)
+        for path in [registry, counting.cbc].compactMap({ $0 }) {
             files.append((try? FileHash.sha256(path: resolve(path))) ?? "missing:" + path)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let parts = Parts(identity: identity, panel: panel, gating: gating, counting: counting, qc: qc, files: files)
         let data = (try? encoder.encode(parts)) ?? Data()
-        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        return SHA256Hasher.hex(of: data)
+    }
+}
+
+extension PipelineConfiguration {
+    /// The lab importer's settings of this configuration: its mapping profiles and FHIR patient
+    /// system; with a registry, only its patients are enrolled.
+    public func labImportOptions(
+        enrolled registry: [String: RegistryPatient] = [:], now: Date = Date()
+    ) -> LabImportOptions {
+        var options = LabImportOptions()
+        options.profiles = labs.profiles
+        options.patientIdentifierSystem = labs.patientIdentifierSystem
+        options.now = now
+        if !registry.isEmpty { options.enrolledPatients = Set(registry.keys) }
+        return options
     }
 }
 

@@ -161,10 +161,8 @@ public final class IngestPipeline: @unchecked Sendable {
         let fcsListing = config.fcsListing(settleSeconds: options.settleSeconds)
         let labListing = config.labListing(settleSeconds: options.settleSeconds)
         let problems =
-            fcsListing.unmatched.map { ConfigurationError(path: "$.inputs.fcs", message: "\($0.entry): \($0.message)") }
-            + labListing.unmatched.map {
-                ConfigurationError(path: "$.inputs.labs", message: "\($0.entry): \($0.message)")
-            }
+            fcsListing.configurationErrors(setting: "$.inputs.fcs")
+            + labListing.configurationErrors(setting: "$.inputs.labs")
         if !problems.isEmpty { throw ConfigurationProblems(errors: problems) }
         summary.skippedFiles = fcsListing.skipped.count + labListing.skipped.count
         for note in fcsListing.skipped + labListing.skipped {
@@ -172,7 +170,7 @@ public final class IngestPipeline: @unchecked Sendable {
         }
 
         // FCS files: new, changed or re-derived ones are analysed in parallel, committed one by one.
-        let analysis = config.analysisSHA256()
+        let analysis = config.analysisSHA256(analyzer)
         func forced(_ f: InputFile, _ old: StoredFileState<FileStatus>) -> Bool {
             switch options.reprocess {
             case .none: false
@@ -267,11 +265,7 @@ public final class IngestPipeline: @unchecked Sendable {
         try store.markMissing(missing, lab: false)
 
         // Lab XML: each file in one transaction.
-        var labOptions = LabImportOptions()
-        labOptions.profiles = config.labs.profiles
-        labOptions.patientIdentifierSystem = config.labs.patientIdentifierSystem
-        labOptions.now = options.now
-        if !registry.isEmpty { labOptions.enrolledPatients = Set(registry.keys) }
+        let labOptions = config.labImportOptions(enrolled: registry, now: options.now)
         let labFiles = discover(labListing.files)
         for f in labFiles {
             let old = try store.labFileState(f.key)
@@ -305,8 +299,7 @@ public final class IngestPipeline: @unchecked Sendable {
         try store.replaceRecords(records)
         summary.recordsUpdated =
             Set(records).symmetricDifference(Set(before)).count > 0 ? records.filter { !before.contains($0) }.count : 0
-        summary.outstandingRejections = try store.rejections().count
-        summary.flaggedSamples = try store.samples().filter { !$0.qcFlags.isEmpty }.count
+        (summary.outstandingRejections, summary.flaggedSamples) = try store.outstanding()
         summary.seconds = Date().timeIntervalSince(start)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys

@@ -196,6 +196,13 @@ public struct InputListing: Sendable {
     }
 }
 
+extension InputListing {
+    /// The entries that list no file, as configuration errors under `setting`.
+    public func configurationErrors(setting: String) -> [ConfigurationError] {
+        unmatched.map { ConfigurationError(path: setting, message: "\($0.entry): \($0.message)") }
+    }
+}
+
 extension PipelineConfiguration {
     /// The FCS inputs as configured (with their problems).
     public func fcsListing(settleSeconds: Double = 0) -> InputListing {
@@ -210,9 +217,6 @@ extension PipelineConfiguration {
             inputs.labs, resolve: resolve, suffixes: InputListing.labSuffixes, exclude: inputs.exclude,
             base: baseDirectory.standardizedFileURL.path, settleSeconds: settleSeconds)
     }
-
-    /// The FCS files `inputs.fcs` names.
-    public func fcsFiles() -> [String] { fcsListing().files }
 
     /// The FCS files under extra search entries (command-line folders, resolved against the
     /// current folder) and `inputs.fcs`.
