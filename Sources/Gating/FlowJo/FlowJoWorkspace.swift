@@ -38,24 +38,25 @@ public struct FlowJoWorkspace: Sendable {
             }
         }
 
-        /// The Gating-ML transformation onto the display scale [0, 1] (FlowJo draws it in
-        /// `length` = 256 bins). Biex becomes the logicle of CytoML's mapping, which is close to,
-        /// not equal to, FlowJo's table: used for plotting only.
-        public func scale() throws(GatingError) -> Transformation {
+        /// The transformation onto FlowJo's display scale [0, 1] (FlowJo draws it in `length` =
+        /// 256 bins). `multiplier` turns our event values into FlowJo's data units before the
+        /// transform (FlowJo's Time: seconds per tick over our seconds, see `Sample.timeMultiplier`);
+        /// a linear transform's `gain` multiplies as well. `bins`: FlowJo-exact binning.
+        public func display(multiplier: Double = 1, bins: Int? = nil) throws(GatingError) -> Transformation {
+            let m = multiplier > 0 && multiplier.isFinite ? multiplier : 1
             switch self {
             case .linear(let lo, let hi, let gain):
-                let g = gain > 0 ? gain : 1
-                return try Transformation(.linear(t: hi / g, a: -lo / g))
+                let g = (gain > 0 ? gain : 1) * m
+                return try Transformation(.linear(t: hi / g, a: -lo / g), bins: bins)
             case .log(let offset, let decades):
-                return try Transformation(.log(t: offset * pow10(decades), m: decades))
-            case .logicle(let t, let w, let m, let a):
-                return try Transformation(.logicle(t: t, w: w, m: m, a: a))
+                return try Transformation(.flowJoLog(offset: offset / m, decades: decades), bins: bins)
+            case .logicle(let t, let w, let m2, let a):
+                return try Transformation(.logicle(t: t / m, w: w, m: m2, a: a), bins: bins)
             case .biex(let neg, let width, let pos, let maxRange):
-                let w = width < -1 ? log10(-width) / 2 : 0
                 return try Transformation(
-                    .logicle(t: maxRange, w: min(w, pos / 2), m: pos, a: max(-w, min(neg, pos - 2 * w))))
-            case .asinh(let t, let m, let a):
-                return try Transformation(.asinh(t: t, m: m, a: a))
+                    .flowJoBiex(neg: neg, width: width, pos: pos, maxRange: maxRange / m), bins: bins)
+            case .asinh(let t, let m2, let a):
+                return try Transformation(.asinh(t: t / m, m: m2, a: a), bins: bins)
             }
         }
     }
@@ -514,13 +515,60 @@ extension FlowJoWorkspace.Sample {
         return .linear(minRange: 0, maxRange: 262_144, gain: 1)
     }
 
+    /// FlowJo's display resolution: polygons and ellipses are drawn (and, in FlowJo, evaluated)
+    /// on 256 x 256 bins; ellipse coordinates are stored in these bins.
+    public static let displayBins = 256
+
+    /// True for the channel FlowJo treats as Time (`Time` by name, or `$PnTYPE` Time).
+    public func isTime(_ channel: String) -> Bool {
+        if channel.lowercased() == "time" { return true }
+        for (k, v) in keywords where v == channel && k.hasPrefix("$P") && k.hasSuffix("N") {
+            if keywords["\(k.dropLast())TYPE"]?.trimmingCharacters().lowercased() == "time" { return true }
+        }
+        return false
+    }
+
+    /// FlowJo's data units over ours for a channel: 1, except Time. Our Time is ticks x
+    /// `$TIMESTEP` (Gating-ML's preprocessing); FlowJo shows ticks x the Time transform's `gain`,
+    /// which it derives from `$BTIM`/`$ETIM` and the data range (flowWorkspace#199, #356), so its
+    /// Time gates are in those units. The gain is applied by `Transform.display`; this undoes the
+    /// time step (the workspace's copy of the file's `$TIMESTEP`; none: our Time is ticks).
+    public func timeMultiplier(_ channel: String) -> Double {
+        guard isTime(channel), let ts = keywords["$TIMESTEP"].flatMap({ Double($0.trimmingCharacters()) }),
+            ts > 0, ts.isFinite
+        else { return 1 }
+        return 1 / ts
+    }
+
+    /// The display transformation of a channel: FlowJo's axis transform onto [0, 1], with Time in
+    /// FlowJo's units; `bins`: FlowJo-exact binning.
+    public func displayTransformation(for channel: String, bins: Int? = nil) throws(GatingError) -> Transformation {
+        var t = try transform(for: channel).display(multiplier: timeMultiplier(channel), bins: bins)
+        t.id = (bins == nil ? "flowjo-display:" : "flowjo-binned:") + channel
+        return t
+    }
+
+    /// How a FlowJo sample's gates are evaluated.
+    public enum Evaluation: String, Sendable, Hashable, CaseIterable {
+        /// Every gate on the display scale of its axes, on exact event values (what FlowJo draws;
+        /// FlowKit evaluates the same way).
+        case display
+        /// FlowJo-exact: as `display`, but polygons and ellipses are tested on FlowJo's 256-bin
+        /// display (event positions and polygon vertices rounded to the nearest bin), as FlowJo
+        /// computes their counts; rectangles and quadrants stay exact (docs/validation.md).
+        case binned
+    }
+
     /// The sample's gate tree as a Gating-ML strategy: gate ids are FlowJo gate paths
-    /// (`Time/Singlets/...`), compensated channels use the sample's matrix, and ellipses (stored
-    /// by FlowJo in 256-bin display units) are evaluated on the channels' display transforms.
-    public func strategy() throws(GatingError) -> GatingStrategy {
+    /// (`Time/Singlets/...`), compensated channels use the sample's matrix, and every gate is
+    /// evaluated on the display scale of its axes (FlowJo stores rectangle and polygon
+    /// coordinates in data units, ellipses in 256-bin display units; both are moved onto the
+    /// [0, 1] display scale here, so an edge that is straight on FlowJo's plot is straight here).
+    public func strategy(_ evaluation: Evaluation = .display) throws(GatingError) -> GatingStrategy {
         var strategy = GatingStrategy()
         if let m = matrix { strategy.matrices[Self.matrixID] = m.spillover }
-        func dimension(_ name: String, display: Bool) throws(GatingError) -> Dimension {
+        let bins = Self.displayBins
+        func dimension(_ name: String, binned: Bool) throws(GatingError) -> (Dimension, Transformation) {
             var d = Dimension(.channel(name))
             if let m = matrix, m.spillover.fluorochromes.contains(name) {
                 d.compensation = .matrix(Self.matrixID)
@@ -529,17 +577,20 @@ extension FlowJoWorkspace.Sample {
                     .unknownChannel, "sample \(id): a gate uses \(name), but the sample has no compensation matrix",
                     element: name)
             }
-            if display {
-                let tid = "flowjo-display:" + name
-                if strategy.transformations[tid] == nil {
-                    var t = try transform(for: name).scale()
-                    t.id = tid
-                    strategy.transformations[tid] = t
-                }
-                d.transformation = tid
-            }
-            return d
+            let t = try displayTransformation(for: name, bins: binned ? bins : nil)
+            if strategy.transformations[t.id!] == nil { strategy.transformations[t.id!] = t }
+            d.transformation = t.id
+            return (d, t)
         }
+        func onDisplay(_ v: Double?, _ t: Transformation) throws(GatingError) -> Double? {
+            guard let v else { return nil }
+            let p = t.apply(v)
+            guard !p.isNaN else {
+                throw GatingError(.badGate, "sample \(id): gate coordinate \(v) has no position on its display scale")
+            }
+            return p
+        }
+        let binnedShapes = evaluation == .binned
         let paths = Set(populations.map(\.pathString))
         func reference(_ dependent: String, _ p: FlowJoWorkspace.Population) throws(GatingError) -> GateReference {
             guard paths.contains(dependent) else {
@@ -557,23 +608,45 @@ extension FlowJoWorkspace.Sample {
             case .geometry(let geometry):
                 switch geometry {
                 case .rectangle(let dims):
+                    // FlowJo tests rectangles on event values; the display transform is monotonic,
+                    // so the bounds move onto the display scale unchanged in meaning.
                     var out: [Dimension] = []
                     for d in dims {
-                        var nd = try dimension(d.source.description, display: false)
-                        nd.min = d.min
-                        nd.max = d.max
+                        var (nd, t) = try dimension(d.source.description, binned: false)
+                        var unscaled = t
+                        unscaled.bins = nil
+                        nd.min = try onDisplay(d.min, unscaled)
+                        nd.max = try onDisplay(d.max, unscaled)
                         out.append(nd)
                     }
                     kind = .rectangle(out)
                 case .polygon(let dims, let vertices):
                     var out: [Dimension] = []
-                    for d in dims { out.append(try dimension(d.source.description, display: false)) }
-                    kind = .polygon(out, vertices: vertices)
+                    var transforms: [Transformation] = []
+                    for d in dims {
+                        let (nd, t) = try dimension(d.source.description, binned: binnedShapes)
+                        out.append(nd)
+                        transforms.append(t)
+                    }
+                    var moved: [[Double]] = []
+                    for v in vertices {
+                        var p: [Double] = []
+                        for (k, c) in v.enumerated() {
+                            var exact = transforms[k]
+                            exact.bins = nil
+                            var q = try onDisplay(c, exact)!
+                            // FlowJo-exact: vertices on the bin grid, as FlowJo rasterises the gate.
+                            if binnedShapes { q = (q * Double(bins)).rounded(.toNearestOrAwayFromZero) / Double(bins) }
+                            p.append(q)
+                        }
+                        moved.append(p)
+                    }
+                    kind = .polygon(out, vertices: moved)
                 case .ellipsoid(let dims, let mean, let cov, let d2):
                     var out: [Dimension] = []
+                    for d in dims { out.append(try dimension(d.source.description, binned: binnedShapes).0) }
                     // FlowJo's 256 display bins onto the [0, 1] display scale.
-                    for d in dims { out.append(try dimension(d.source.description, display: true)) }
-                    let s = 256.0
+                    let s = Double(bins)
                     kind = .ellipsoid(
                         out, mean: mean.map { $0 / s }, covariance: cov.map { $0.map { $0 / (s * s) } },
                         distanceSquare: d2)

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Writes a `GatingStrategy` as a Gating-ML 2.0 document that `GatingMLReader` reads back to the
 /// same strategy (numbers in shortest round-trip form).
 public enum GatingMLWriter {
@@ -55,6 +61,16 @@ public enum GatingMLWriter {
             o += "<transforms:fratio transforms:A=\"\(num(a))\" transforms:B=\"\(num(b))\" transforms:C=\"\(num(c))\">"
             o +=
                 "<data-type:fcs-dimension data-type:name=\"\(attr(n))\"/><data-type:fcs-dimension data-type:name=\"\(attr(d))\"/></transforms:fratio>"
+        case .flowJoLog(let offset, let decades):
+            // flog with the same scale; FlowJo keeps values below the offset on the axis.
+            o +=
+                "<transforms:flog transforms:T=\"\(num(offset * pow(10, decades)))\" transforms:M=\"\(num(decades))\"/>"
+        case .flowJoBiex(let neg, let width, let pos, let maxRange):
+            // Gating-ML has no table transform: the logicle CytoML maps FlowJo biex to (close, not equal).
+            let w = min(log10(-width) / 2, pos / 2)
+            o +=
+                "<!-- FlowJo biex neg \(num(neg)) width \(num(width)) pos \(num(pos)) maxRange \(num(maxRange)), approximated by logicle -->"
+                + "<transforms:logicle transforms:T=\"\(num(maxRange))\" transforms:W=\"\(num(w))\" transforms:M=\"\(num(pos))\" transforms:A=\"\(num(max(-w, min(neg, pos - 2 * w))))\"/>"
         }
         return o + "\n  </transforms:transformation>\n"
     }

@@ -22,20 +22,41 @@ public struct Transformation: Sendable, Hashable {
         case hyperlog(t: Double, w: Double, m: Double, a: Double)
         /// `fratio`: A (x1 - B) / (x2 - C) of two channels (a new dimension).
         case ratio(a: Double, b: Double, c: Double, numerator: String, denominator: String)
+        /// FlowJo "biex": FlowJo's lookup table (`FlowJoBiexTable`), onto [0, 1].
+        case flowJoBiex(neg: Double, width: Double, pos: Double, maxRange: Double)
+        /// FlowJo "log": (log10(max(x, offset)) - log10(offset)) / decades; values below the
+        /// offset sit on the axis (0), as FlowJo draws them.
+        case flowJoLog(offset: Double, decades: Double)
     }
 
     public var id: String?
     public var kind: Kind
     public var boundMin: Double?
     public var boundMax: Double?
+    /// FlowJo-exact binning: the transformed value is rounded to the nearest of `bins` display
+    /// bins and kept within [0, 1] (FlowJo evaluates polygons and ellipses on its 256-bin
+    /// display; docs/validation.md). nil: exact values.
+    public var bins: Int?
     /// Precomputed parameters for logicle and hyperlog.
     let biexponential: Biexponential?
+    /// FlowJo's biex table.
+    let lookup: FlowJoBiexTable?
 
-    public init(id: String? = nil, _ kind: Kind, boundMin: Double? = nil, boundMax: Double? = nil) throws(GatingError) {
+    public init(
+        id: String? = nil, _ kind: Kind, boundMin: Double? = nil, boundMax: Double? = nil, bins: Int? = nil
+    ) throws(GatingError) {
         self.id = id
         self.kind = kind
         self.boundMin = boundMin
         self.boundMax = boundMax
+        self.bins = bins
+        if case .flowJoBiex(let neg, let width, let pos, let maxRange) = kind, width <= -1, width.isFinite, neg >= 0,
+            neg.isFinite, pos > 0, pos <= 20, maxRange > 0, maxRange.isFinite
+        {
+            lookup = FlowJoBiexTable(neg: neg, width: width, pos: pos, maxRange: maxRange)
+        } else {
+            lookup = nil
+        }
         func need(_ ok: Bool, _ what: String) throws(GatingError) {
             if !ok { throw GatingError(.badTransform, "transformation \(id ?? ""): \(what)", element: id) }
         }
@@ -62,7 +83,17 @@ public struct Transformation: Sendable, Hashable {
         case .ratio(let a, let b, let c, _, _):
             try need(a.isFinite && b.isFinite && c.isFinite, "fratio needs finite A, B, C")
             biexponential = nil
+        case .flowJoBiex(let neg, let width, let pos, let maxRange):
+            try need(
+                width <= -1 && width.isFinite && neg >= 0 && neg.isFinite && pos > 0 && pos <= 20 && maxRange > 0
+                    && maxRange.isFinite,
+                "FlowJo biex needs width <= -1, neg >= 0, 0 < pos <= 20 and maxRange > 0")
+            biexponential = nil
+        case .flowJoLog(let offset, let decades):
+            try need(offset > 0 && offset.isFinite && decades > 0 && decades.isFinite, "FlowJo log needs offset > 0 and decades > 0")
+            biexponential = nil
         }
+        if let bins { try need(bins > 0 && bins <= 1 << 20, "bins must be 1 ... 2^20") }
         if let lo = boundMin, let hi = boundMax, lo > hi {
             throw GatingError(.badTransform, "transformation \(id ?? ""): boundMin > boundMax", element: id)
         }
@@ -86,7 +117,26 @@ public struct Transformation: Sendable, Hashable {
         var v = y
         if let lo = boundMin, v < lo { v = lo }
         if let hi = boundMax, v > hi { v = hi }
+        if let bins, !v.isNaN {
+            let n = Double(bins)
+            v = min(max((v * n).rounded(.toNearestOrAwayFromZero), 0), n) / n
+        }
         return v
+    }
+
+    /// The data value at display position `y` (the inverse, for drawing axes and gate outlines);
+    /// nil for `fratio`.
+    public func inverse(_ y: Double) -> Double? {
+        let ln10 = 2.302585092994046
+        switch kind {
+        case .linear(let t, let a): return y * (t + a) - a
+        case .log(let t, let m): return t * Glibc.pow(10, (y - 1) * m)
+        case .asinh(let t, let m, let a): return t * Glibc.sinh(y * (m + a) * ln10 - a * ln10) / Glibc.sinh(m * ln10)
+        case .logicle, .hyperlog: return biexponential!.forward(y)
+        case .flowJoBiex: return lookup!.value(y)
+        case .flowJoLog(let offset, let decades): return offset * Glibc.pow(10, y * decades)
+        case .ratio: return nil
+        }
     }
 
     func raw(_ x: Double) -> Double {
@@ -98,6 +148,9 @@ public struct Transformation: Sendable, Hashable {
             return (Glibc.asinh(x * Glibc.sinh(m * ln10) / t) + a * ln10) / ((m + a) * ln10)
         case .logicle, .hyperlog: return biexponential!.inverse(x)
         case .ratio: return .nan
+        case .flowJoBiex: return lookup!.position(x)
+        case .flowJoLog(let offset, let decades):
+            return x.isNaN ? .nan : (Glibc.log10(max(x, offset)) - Glibc.log10(offset)) / decades
         }
     }
 
@@ -122,7 +175,7 @@ public struct Transformation: Sendable, Hashable {
                 i += 1
             }
         }
-        if boundMin != nil || boundMax != nil {
+        if boundMin != nil || boundMax != nil || bins != nil {
             for i in out.indices { out[i] = clamp(out[i]) }
         }
         return out

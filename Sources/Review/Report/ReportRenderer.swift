@@ -237,7 +237,7 @@ public struct ReportRenderer {
             let dims = p.gate.dimensionNames
             guard dims.count == 2, let g = strategy.gate(p.pathString) else { continue }
             guard let xc = sample.columnIndex(dims[0]), let yc = sample.columnIndex(dims[1]) else { continue }
-            let xt = try? s.transform(for: dims[0]).scale(), yt = try? s.transform(for: dims[1]).scale()
+            let xt = try? s.displayTransformation(for: dims[0]), yt = try? s.displayTransformation(for: dims[1])
             let x = PlotAxis.make(label: dims[0], column: xc, transform: xt, values: sample.columns[xc])
             let y = PlotAxis.make(label: dims[1], column: yc, transform: yt, values: sample.columns[yc])
             let parent = p.path.count > 1 ? p.path.dropLast().joined(separator: "/") : nil
