@@ -1,6 +1,7 @@
 import ArgumentParser
 import FCSParser
 import Foundation
+import Gating
 import Synth
 
 struct SynthCommand: AsyncParsableCommand {
@@ -47,6 +48,12 @@ struct SynthCommand: AsyncParsableCommand {
     var dimPositives = false
     @Option(help: "Fluorochrome layout: standard or alternate (markers on other detectors).") var layout: String =
         "standard"
+    @Option(
+        name: .customLong("flowjo-workspace"),
+        help: ArgumentHelp(
+            "Instead of a cohort: write stand-in FCS files for this FlowJo workspace's samples (repeatable; same names, channels, spillover and time step, events spread over every gate; --events and --seed apply).",
+            valueName: "wsp"))
+    var flowJoWorkspaces: [String] = []
 
     func validate() throws {
         guard ["F", "I", "D"].contains(datatype.uppercased()) else {
@@ -110,6 +117,26 @@ struct SynthCommand: AsyncParsableCommand {
 
     func run() async throws {
         let url = URL(fileURLWithPath: out)
+        if !flowJoWorkspaces.isEmpty {
+            var workspaces: [FlowJoWorkspace] = []
+            for w in flowJoWorkspaces {
+                do { workspaces.append(try FlowJoWorkspace.read(path: w)) } catch {
+                    printError(error.description)
+                    throw exitDataError
+                }
+            }
+            let files: [FlowJoStandIns.File]
+            do { files = try FlowJoStandIns.make(workspaces: workspaces, events: events, seed: seed) } catch {
+                printError(error.description)
+                throw exitDataError
+            }
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            for f in files {
+                try Data(f.bytes).write(to: url.appendingPathComponent(f.name), options: .atomic)
+            }
+            print("wrote \(files.count) stand-in FCS files (\(events) events each) to \(out)")
+            return
+        }
         let start = Date()
         let truth = try await CohortSynthesizer(options: options).write(to: url)
         let seconds = Date().timeIntervalSince(start)

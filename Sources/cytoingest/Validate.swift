@@ -35,13 +35,26 @@ struct ValidateCommand: ParsableCommand {
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
 
+    @Flag(
+        name: .customLong("flowjo-binning"),
+        help:
+            "Replay FlowJo polygons and ellipses on FlowJo's 256-bin display, as FlowJo counts them (FlowJo-exact mode; docs/validation.md). Default: exact event values on the display scale."
+    )
+    var flowJoBinning = false
+
     func run() throws {
         let cfg: PipelineConfiguration
         do { cfg = try PipelineConfiguration.load(path: config) } catch {
             throw configurationFailure(error, file: config)
         }
         let isWorkspace = manual.lowercased().hasSuffix(".wsp") || manual.lowercased().hasSuffix(".xml")
-        let validator = try cfg.makeValidator(fcs: fcs, workspace: isWorkspace ? manual : nil)
+        var validator = try cfg.makeValidator(fcs: fcs, workspace: isWorkspace ? manual : nil)
+        if flowJoBinning {
+            guard isWorkspace else {
+                throw ValidationError("--flowjo-binning applies to a FlowJo workspace (.wsp), not to a CSV")
+            }
+            validator.flowJoEvaluation = .binned
+        }
         let result: ValidationReport
         if isWorkspace {
             do {

@@ -57,6 +57,26 @@ struct ValidateCommandTests {
             ]) == 0)
     }
 
+    @Test(
+        "--flowjo-binning: FlowJo's binned polygon count reproduced (exit 0), exact evaluation differs (65); CSV refuses it"
+    )
+    func flowJoBinning() throws {
+        guard Paths.sharedAvailable("flowjo") else {
+            print("skipped: ../shared/corpus/flowjo is absent")
+            return
+        }
+        let wsp = Paths.sharedCorpus.appendingPathComponent(
+            "flowjo/simple_line_example/simple_poly_and_rect_v2_poly50.wsp"
+        )
+        .path
+        #expect(try Self.exitCode(["validate", "--manual", wsp, "--config", Self.config]) == 65)
+        #expect(try Self.exitCode(["validate", "--manual", wsp, "--config", Self.config, "--flowjo-binning"]) == 0)
+        let csv = Self.cohort.appendingPathComponent("manual-gating.csv").path
+        #expect(throws: (any Error).self) {
+            try Self.exitCode(["validate", "--manual", csv, "--config", Self.config, "--flowjo-binning"])
+        }
+    }
+
     @Test("report renders the panel plots of given files; an unreadable file is named and exits 65")
     func reportCommand() throws {
         let dir = Paths.temporaryDirectory("report-cli")

@@ -38,9 +38,9 @@ struct FlowJoTests {
     ]
 
     @Test(
-        "corpus: FlowJo's stored counts reproduced (rectangles, quadrants, ellipse exactly; the binned-polygon case reported)"
-    )
-    func corpusCounts() throws {
+        "corpus: FlowJo's stored counts reproduced (rectangles, quadrants, ellipse exactly; the binned polygon in FlowJo-exact mode)",
+        arguments: FlowJoWorkspace.Sample.Evaluation.allCases)
+    func corpusCounts(evaluation: FlowJoWorkspace.Sample.Evaluation) throws {
         guard Self.corpusPresent else {
             print("skipped: ../shared/corpus/flowjo is absent (FlowJo corpus tests need it)")
             return
@@ -49,13 +49,17 @@ struct FlowJoTests {
         var seen = 0
         for wsp in Set(Self.expected.map(\.0)).sorted() + ["simple_line_example/simple_poly_and_rect.wsp"] {
             let ws = try FlowJoWorkspace.read(path: Self.corpus.appendingPathComponent(wsp).path)
-            let report = try ValidationTests.validator(config, workspace: ws.file).validate(workspace: ws)
+            var validator = try ValidationTests.validator(config, workspace: ws.file)
+            validator.flowJoEvaluation = evaluation
+            let report = validator.validate(workspace: ws)
             #expect(report.unmatched.isEmpty, "\(wsp)")
             #expect(report.replay.first { $0.population == "(all events)" }.map { $0.pass == true } == true, "\(wsp)")
-            for (w, population, flowJo, ours) in Self.expected where w == wsp {
+            for (w, population, flowJo, exact) in Self.expected where w == wsp {
                 let row = try #require(report.replay.first { $0.population == population }, "\(wsp) \(population)")
+                // FlowJo-exact mode: FlowJo's own count, every one.
+                let ours = evaluation == .binned ? flowJo : exact
                 #expect(row.flowJo == flowJo, "\(wsp) \(population)")
-                #expect(row.ours == ours, "\(wsp) \(population)")
+                #expect(row.ours == ours, "\(wsp) \(population) \(evaluation)")
                 #expect(row.pass == (flowJo == ours), "\(wsp) \(population)")
                 seen += 1
             }

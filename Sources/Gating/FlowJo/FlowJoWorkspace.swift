@@ -540,6 +540,14 @@ extension FlowJoWorkspace.Sample {
         return 1 / ts
     }
 
+    /// A gate coordinate of a channel (FlowJo's data units) in our units: FlowJo's linear `gain`
+    /// and Time's units undone.
+    public func ourUnits(_ v: Double, channel: String) -> Double {
+        var m = timeMultiplier(channel)
+        if case .linear(_, _, let gain) = transform(for: channel), gain > 0 { m *= gain }
+        return v / m
+    }
+
     /// The display transformation of a channel: FlowJo's axis transform onto [0, 1], with Time in
     /// FlowJo's units; `bins`: FlowJo-exact binning.
     public func displayTransformation(for channel: String, bins: Int? = nil) throws(GatingError) -> Transformation {
@@ -582,9 +590,9 @@ extension FlowJoWorkspace.Sample {
             d.transformation = t.id
             return (d, t)
         }
-        func onDisplay(_ v: Double?, _ t: Transformation) throws(GatingError) -> Double? {
+        func onDisplay(_ v: Double?, _ t: Transformation, _ channel: String) throws(GatingError) -> Double? {
             guard let v else { return nil }
-            let p = t.apply(v)
+            let p = t.apply(ourUnits(v, channel: channel))
             guard !p.isNaN else {
                 throw GatingError(.badGate, "sample \(id): gate coordinate \(v) has no position on its display scale")
             }
@@ -615,8 +623,8 @@ extension FlowJoWorkspace.Sample {
                         var (nd, t) = try dimension(d.source.description, binned: false)
                         var unscaled = t
                         unscaled.bins = nil
-                        nd.min = try onDisplay(d.min, unscaled)
-                        nd.max = try onDisplay(d.max, unscaled)
+                        nd.min = try onDisplay(d.min, unscaled, d.source.description)
+                        nd.max = try onDisplay(d.max, unscaled, d.source.description)
                         out.append(nd)
                     }
                     kind = .rectangle(out)
@@ -634,7 +642,7 @@ extension FlowJoWorkspace.Sample {
                         for (k, c) in v.enumerated() {
                             var exact = transforms[k]
                             exact.bins = nil
-                            var q = try onDisplay(c, exact)!
+                            var q = try onDisplay(c, exact, dims[k].source.description)!
                             // FlowJo-exact: vertices on the bin grid, as FlowJo rasterises the gate.
                             if binnedShapes { q = (q * Double(bins)).rounded(.toNearestOrAwayFromZero) / Double(bins) }
                             p.append(q)

@@ -90,7 +90,9 @@ public struct Transformation: Sendable, Hashable {
                 "FlowJo biex needs width <= -1, neg >= 0, 0 < pos <= 20 and maxRange > 0")
             biexponential = nil
         case .flowJoLog(let offset, let decades):
-            try need(offset > 0 && offset.isFinite && decades > 0 && decades.isFinite, "FlowJo log needs offset > 0 and decades > 0")
+            try need(
+                offset > 0 && offset.isFinite && decades > 0 && decades.isFinite,
+                "FlowJo log needs offset > 0 and decades > 0")
             biexponential = nil
         }
         if let bins { try need(bins > 0 && bins <= 1 << 20, "bins must be 1 ... 2^20") }

@@ -47,15 +47,16 @@ public struct GatedSample: Sendable {
     ///   - automated: gate with the pipeline's strategy (false: FlowJo only).
     ///   - flowJo: a FlowJo sample whose tree is replayed (nil: automated only).
     ///   - mapping: pipeline population -> FlowJo population path, for event-level agreement.
+    ///   - flowJoEvaluation: FlowJo gates on the display scale (default) or FlowJo-exact binned.
     ///   - displayName: the file's name in `result`.
     /// - Throws: the coded rejection when the file cannot be read or gated.
     public static func load(
         path: String, analyzer: SampleAnalyzer, automated: Bool = true, flowJo: FlowJoWorkspace.Sample?,
-        mapping: [Population: String] = [:],
+        mapping: [Population: String] = [:], flowJoEvaluation: FlowJoWorkspace.Sample.Evaluation = .display,
         maxPlotEvents: Int = 20_000, displayName: String? = nil
     ) throws(SampleRejection) -> GatedSample {
         let fjStrategy: GatingStrategy?
-        do { fjStrategy = try flowJo?.strategy() } catch {
+        do { fjStrategy = try flowJo?.strategy(flowJoEvaluation) } catch {
             throw SampleRejection(code: .gating(error.code.rawValue), message: error.description)
         }
         var request = AnalysisRequest(

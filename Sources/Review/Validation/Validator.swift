@@ -71,6 +71,8 @@ public struct ValidationReport: Sendable {
     /// Per matched sample, the gated events for plots (same order as found).
     public var gated: [(name: String, sample: GatedSample, result: SampleResult?)] = []
     public var tolerances: ValidationSettings
+    /// How FlowJo gates were replayed.
+    public var flowJoEvaluation: FlowJoWorkspace.Sample.Evaluation = .display
 
     /// All comparisons and comparable replays pass, and every manual sample was found.
     public var pass: Bool {
@@ -126,6 +128,9 @@ public struct Validator {
     public var candidates: [String]
     public var searchPaths: [String]
     public var maxPlotEvents = 20_000
+    /// How FlowJo gates are replayed: on the display scale (default) or FlowJo-exact binned
+    /// (`validate --flowjo-binning`).
+    public var flowJoEvaluation: FlowJoWorkspace.Sample.Evaluation = .display
 
     public init(settings: ValidationSettings, analyzer: SampleAnalyzer, candidates: [String], searchPaths: [String]) {
         self.settings = settings
@@ -182,6 +187,7 @@ public struct Validator {
 
     public func validate(workspace: FlowJoWorkspace) -> ValidationReport {
         var report = ValidationReport(manualSource: workspace.file, tolerances: settings)
+        report.flowJoEvaluation = flowJoEvaluation
         let index = fcsIndex()
         let mapping = settings.flowjo
         for s in workspace.samples {
@@ -224,7 +230,7 @@ public struct Validator {
         do {
             gated = try GatedSample.load(
                 path: path, analyzer: analyzer, automated: !manual.isEmpty, flowJo: flowJo, mapping: mapping,
-                maxPlotEvents: maxPlotEvents, displayName: name)
+                flowJoEvaluation: flowJoEvaluation, maxPlotEvents: maxPlotEvents, displayName: name)
         } catch {
             report.unmatched.append(UnmatchedSample(sample: name, code: error.code, message: error.message))
             return
