@@ -99,7 +99,7 @@ struct ValidateCommand: ParsableCommand {
                 rows.append([
                     s.sample, s.population, cell(s.automated, 2), cell(s.manual, 2), cell(s.deltaPct, 2),
                     cell(s.automatedAbs, 0), cell(s.manualAbs, 0), cell(s.deltaAbs, 0),
-                    s.pass ? "pass" : "FAIL" + (s.note.map { " (\($0))" } ?? ""),
+                    s.pass ? "pass" : "FAIL" + ((s.failures + (s.note.map { [$0] } ?? [])).map { " (\($0))" }.joined()),
                 ])
             }
             out += "Automated vs manual\n" + table(rows, indent: "  ")
@@ -151,6 +151,8 @@ struct ValidationDocument: Encodable {
         @Null var deltaAbsRelative: Double?
         var pass: Bool
         @Null var note: String?
+        /// The criteria the row failed, in words (empty when it passes).
+        var failures: [String]
     }
     struct Metric: Encodable {
         var metric: String
@@ -186,11 +188,14 @@ struct ValidationDocument: Encodable {
     var samples: [Sample]
     var metrics: [Metric]
     var replay: [Replay]
+    /// How FlowJo gates were replayed: display (exact values on the display scale) or binned.
+    var flowJoEvaluation: String
     var unmatched: [Unmatched]
     var pass: Bool
 
     init(_ r: ValidationReport) {
         manual = r.manualSource
+        flowJoEvaluation = r.flowJoEvaluation.rawValue
         tolerances = Tolerances(
             percentPoints: r.tolerances.percentPoints, absoluteRelative: r.tolerances.absoluteRelative,
             absoluteLowCells: r.tolerances.absoluteLowCells, lowAbsolute: r.tolerances.lowAbsolute)
@@ -199,7 +204,7 @@ struct ValidationDocument: Encodable {
                 sample: $0.sample, population: $0.population, automated: $0.automated, manual: $0.manual,
                 deltaPct: $0.deltaPct,
                 automatedAbs: $0.automatedAbs, manualAbs: $0.manualAbs, deltaAbs: $0.deltaAbs,
-                deltaAbsRelative: $0.deltaAbsRelative, pass: $0.pass, note: $0.note)
+                deltaAbsRelative: $0.deltaAbsRelative, pass: $0.pass, note: $0.note, failures: $0.failures)
         }
         metrics = r.metrics.map {
             Metric(

@@ -85,13 +85,15 @@ struct ValidateCommandTests {
         let a = Self.cohort.appendingPathComponent("fcs/P001_M00.fcs.gz").path
         #expect(try Self.exitCode(["report", "--config", Self.config, "-o", out, a]) == 0)
         var html = try String(contentsOfFile: out, encoding: .utf8)
-        #expect(html.components(separatedBy: "<svg class=\"plot density\"").count - 1 == 4)
-        #expect(html.contains("CD4 /µL") && !html.contains("<script"))
+        #expect(html.components(separatedBy: "<svg class=\"plot density\"").count - 1 == 6)
+        #expect(html.contains("CD4 /µL") && html.contains("CD8 /µL") && !html.contains("<script"))
+        // No manual gates on this page: no "manual gate" legend.
+        #expect(html.contains("automated gate") && !html.contains("manual gate"))
         let junk = dir.appendingPathComponent("junk.fcs").path
         try Data("FCS3.1    not really".utf8).write(to: URL(fileURLWithPath: junk))
         #expect(try Self.exitCode(["report", "--config", Self.config, "-o", out, a, junk]) == 65)
         html = try String(contentsOfFile: out, encoding: .utf8)
-        #expect(html.components(separatedBy: "<svg class=\"plot density\"").count - 1 == 4)
+        #expect(html.components(separatedBy: "<svg class=\"plot density\"").count - 1 == 6)
     }
 
     @Test("validate --format json has the documented shape: every field present, absent values null")
@@ -106,7 +108,7 @@ struct ValidateCommandTests {
         #expect(rows.count == 96)
         for key in [
             "sample", "population", "automated", "manual", "deltaPct", "automatedAbs", "manualAbs", "deltaAbs",
-            "deltaAbsRelative", "pass", "note",
+            "deltaAbsRelative", "pass", "note", "failures",
         ] {
             #expect(rows.allSatisfy { $0[key] != nil }, "samples[].\(key)")
         }
@@ -116,5 +118,6 @@ struct ValidateCommandTests {
         }
         #expect(rows.contains { $0["note"] is NSNull }, "absent values are null")
         #expect(json["pass"] as? Bool == true && json["schemaVersion"] as? Int == 1)
+        #expect(json["flowJoEvaluation"] as? String == "display")
     }
 }

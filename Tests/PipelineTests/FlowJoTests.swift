@@ -304,11 +304,15 @@ struct OwnWorkspaceTests {
             try Data(try Self.workspace(fcs: fcsDir + "/" + Self.sampleFile, counts: counts).utf8).write(to: committed)
         }
         let html = ReportRenderer(gating: config.gating, validation: config.validation).validationPage(report)
-        // Four panel plots with both outlines, plus one plot per 2-D FlowJo gate (Lymphocytes,
-        // CD4, CD8, poly, ellipse; not the 3-D beads, the 1-D CD3, CD25+, HLA-DR+, the boolean).
-        #expect(html.components(separatedBy: "<svg class=\"plot density\"").count - 1 == 4 + 5)
-        #expect(html.components(separatedBy: "class=\"gate automated\"").count - 1 == 4)
-        #expect(html.components(separatedBy: "class=\"gate manual\"").count - 1 == 4 + 5)
+        // Six panel plots (beads, lymphocytes, CD3, CD4 and CD8, HLA-DR, CD25) with both outlines
+        // (two of each on the CD4-CD8 plot), plus one plot per 2-D FlowJo gate (Lymphocytes, CD4,
+        // CD8, poly, ellipse; not the 3-D beads, the 1-D CD3, CD25+, HLA-DR+, the boolean).
+        #expect(html.components(separatedBy: "<svg class=\"plot density\"").count - 1 == 6 + 5)
+        #expect(html.components(separatedBy: "class=\"gate automated\"").count - 1 == 7)
+        #expect(html.components(separatedBy: "class=\"gate manual\"").count - 1 == 7 + 5)
+        // Every plot says the % of its parent inside each gate; the sample has its verdict.
+        #expect(html.components(separatedBy: "class=\"psub pct\"").count - 1 == 6 + 5)
+        #expect(html.contains("class=\"badge pass\">PASS") && html.contains("Nothing failed."))
         #expect(
             !html.contains("<script") && !html.contains("http://www.w3.org/1999/xhtml") && !html.contains("src=\"http"))
     }

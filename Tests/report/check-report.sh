@@ -39,12 +39,53 @@ grep -q "report-check-probe" "$out/probe.console" || { echo "check-report: the c
 # 3. Gating report of two files, no manual gates.
 "$bin" report fixtures/cohort/fcs/P001_M00.fcs.gz fixtures/cohort/fcs/P004_M05.fcs.gz -o "$out/report.html" >/dev/null
 
+# 4. The corpus's 8-colour FlowJo workspace on stand-in files (long gate paths, Time, logicle
+#    polygons, an ellipse), when ../shared is present.
+corpus="../shared/corpus/flowjo/8_color_data_set"
+pages="validate-wsp validate-csv report"
+if [ -d "$corpus" ]; then
+  "$bin" synth "$out/standins" --events 5000 --flowjo-workspace "$corpus/8_color_ICS_with_ellipse.wsp" >/dev/null
+  "$bin" validate --manual "$corpus/8_color_ICS_with_ellipse.wsp" --fcs "$out/standins" \
+    --report "$out/validate-8colour.html" >/dev/null || true
+  pages="$pages validate-8colour"
+else
+  echo "check-report: ../shared is absent: the 8-colour FlowJo page is not checked"
+fi
+
 render validate-wsp 2600
 render validate-csv 3000
 render report 1200
+[ -f "$out/validate-8colour.html" ] && render validate-8colour 3000
+
+# Layout as laid out by Chromium: every SVG text inside its plot (nothing clipped) and no two
+# texts of a plot overlapping. A copy of each page gets a measuring script (the reports
+# themselves have none); a known-bad page is checked first.
+measure='<script>(function(){var out=[];document.querySelectorAll("svg.plot").forEach(function(svg){
+var sr=svg.getBoundingClientRect(),name=svg.getAttribute("aria-label")||"plot";
+var ts=[].slice.call(svg.querySelectorAll("text")).map(function(t){return{r:t.getBoundingClientRect(),s:t.textContent};}).filter(function(a){return a.r.width>0;});
+ts.forEach(function(a){if(a.r.left<sr.left-0.5||a.r.right>sr.right+0.5||a.r.top<sr.top-0.5||a.r.bottom>sr.bottom+0.5)out.push("clipped: \""+a.s+"\" in "+name);});
+for(var i=0;i<ts.length;i++)for(var j=i+1;j<ts.length;j++){var a=ts[i].r,b=ts[j].r;
+var w=Math.min(a.right,b.right)-Math.max(a.left,b.left),h=Math.min(a.bottom,b.bottom)-Math.max(a.top,b.top);
+if(w>1&&h>1)out.push("overlap: \""+ts[i].s+"\" and \""+ts[j].s+"\" in "+name);}});
+var pre=document.createElement("pre");pre.id="layout-check";pre.textContent=JSON.stringify({plots:document.querySelectorAll("svg.plot").length,problems:out});document.body.appendChild(pre);})();</script>'
+layout() {  # layout NAME: $out/NAME.layout.json from the page with the measuring script
+  local name="$1"
+  { sed 's#</body></html>##' "$out/$name.html"; printf '%s</body></html>\n' "$measure"; } >"$out/$name.measure.html"
+  timeout 120 "$browser" --headless --no-sandbox --disable-gpu --no-first-run --window-size=1400,1000 \
+    --virtual-time-budget=5000 --dump-dom "file://$out/$name.measure.html" 2>/dev/null \
+    | python3 -c 'import sys,re,html; m=re.search(r"<pre id=\"layout-check\">(.*?)</pre>",sys.stdin.read(),re.S); print(html.unescape(m.group(1)) if m else "{\"plots\":-1,\"problems\":[\"no measurement\"]}")' >"$out/$name.layout.json"
+}
+printf '%s' '<!DOCTYPE html><html><body><svg class="plot" width="100" height="60" aria-label="probe"><text x="2" y="20" class="ptitle">a title far too long for this plot</text><text x="2" y="40">one</text><text x="4" y="42">two</text></svg></body></html>' >"$out/layout-probe.html"
+layout layout-probe
+python3 - "$out/layout-probe.layout.json" <<'PY' || { echo "check-report: the layout check does not see clipped or overlapping text" >&2; exit 1; }
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert any(p.startswith("clipped") for p in d["problems"]) and any(p.startswith("overlap") for p in d["problems"]), d
+PY
+for page in $pages; do layout "$page"; done
 
 python3 - "$out" <<'PY'
-import re, struct, sys, zlib
+import json, os, re, struct, sys, zlib
 out = sys.argv[1]
 
 def pixels(path):
@@ -89,10 +130,13 @@ def coloured(path):
 
 # name: (density plots, Bland-Altman plots, manual outlines at least, automated outlines, verdict)
 expect = {
-    "validate-wsp": (4 + 5, 7, 9, 4, "PASS"),
-    "validate-csv": (24 * 4, 6, 0, 24 * 4, "PASS"),
-    "report": (2 * 4, 0, 0, 2 * 4, None),
+    "validate-wsp": (6 + 5, 7, 11, 7, "PASS"),
+    "validate-csv": (24 * 6, 6, 0, 24 * 7, "PASS"),
+    "report": (2 * 6, 0, 0, 2 * 7, None),
 }
+if os.path.exists(f"{out}/validate-8colour.html"):
+    # 3 samples x 15 two-dimensional FlowJo gates; stand-ins are not FlowJo's data: FAIL.
+    expect["validate-8colour"] = (3 * 15, 0, 3 * 15, 0, "FAIL")
 failed = False
 for name, (density, ba, manual, automated, verdict) in expect.items():
     dom = open(f"{out}/{name}.dom", encoding="utf-8").read()
@@ -112,6 +156,9 @@ for name, (density, ba, manual, automated, verdict) in expect.items():
     if "<script" in dom: problems.append("the page has a script")
     if console: problems.append("console messages: " + console[:300])
     if pix < 2000: problems.append(f"only {pix} coloured pixels in the screenshot: plots not drawn")
+    lay = json.load(open(f"{out}/{name}.layout.json"))
+    if lay["plots"] != got[0] + got[1]: problems.append(f"layout measured {lay['plots']} plots, expected {got[0] + got[1]}")
+    problems += lay["problems"][:10]
     status = "ok" if not problems else "FAIL: " + "; ".join(problems)
     print(f"check-report: {name}: {got[0]} density + {got[1]} Bland-Altman plots, {images} images, {pix} coloured pixels, console clean={not console}: {status}")
     failed |= bool(problems)

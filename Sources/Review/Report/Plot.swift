@@ -23,13 +23,7 @@ public struct PlotAxis: Sendable {
     public static func make(label: String, column: Int, transform: Transformation?, values: [Double]) -> PlotAxis {
         if let t = transform, case .linear(let top, let a) = t.kind {
             // A linear display scale: raw ticks from -A to T.
-            let step = niceStep((top + a) / 5)
-            var ticks: [(Double, String)] = []
-            var v = (-a / step).rounded(.up) * step
-            while v <= top {
-                ticks.append((t.apply(v), formatTick(v)))
-                v += step
-            }
+            let ticks = tickValues(from: -a, to: top).map { (t.apply($0), formatTick($0)) }
             return PlotAxis(label: label, column: column, transform: t, lo: 0, hi: 1, ticks: ticks)
         }
         if let t = transform {
@@ -41,7 +35,8 @@ public struct PlotAxis: Sendable {
             for (raw, text) in candidates {
                 let p = t.apply(raw)
                 guard p.isFinite, p >= 0, p <= 1 else { continue }
-                if let last = ticks.last, p - last.0 < 0.06 { continue }
+                // Far enough apart that labels never touch (about 23 px on a 256 px axis).
+                if let last = ticks.last, p - last.0 < 0.09 { continue }
                 ticks.append((p, text))
             }
             return PlotAxis(label: label, column: column, transform: t, lo: 0, hi: 1, ticks: ticks)
@@ -52,14 +47,25 @@ public struct PlotAxis: Sendable {
             lo = min(0, finite[Int(Double(finite.count - 1) * 0.001)])
             hi = max(finite[Int(Double(finite.count - 1) * 0.999)] * 1.05, lo + 1)
         }
-        let step = niceStep((hi - lo) / 5)
-        var ticks: [(Double, String)] = []
-        var v = (lo / step).rounded(.up) * step
-        while v <= hi {
-            ticks.append((v, formatTick(v)))
-            v += step
-        }
+        let ticks = tickValues(from: lo, to: hi).map { ($0, formatTick($0)) }
         return PlotAxis(label: label, column: column, transform: nil, lo: lo, hi: hi, ticks: ticks)
+    }
+
+    /// Round tick values from `lo` to `hi` (about `count` of them), each computed from its index
+    /// (no accumulated error) and exactly 0 where 0 is a tick.
+    static func tickValues(from lo: Double, to hi: Double, count: Double = 5) -> [Double] {
+        guard lo.isFinite, hi.isFinite, hi > lo else { return [] }
+        let step = niceStep((hi - lo) / count)
+        let first = (lo / step).rounded(.up)
+        var out: [Double] = []
+        var k = 0.0
+        while out.count < 100 {
+            let v = (first + k) * step
+            if v > hi + step * 1e-9 { break }
+            out.append(abs(v) < step * 1e-9 ? 0 : v)
+            k += 1
+        }
+        return out
     }
 
     static func niceStep(_ raw: Double) -> Double {
@@ -69,8 +75,21 @@ public struct PlotAxis: Sendable {
         return 10 * p
     }
 
-    static func formatTick(_ v: Double) -> String {
-        if v == 0 { return "0" }
+    /// A tick label: never "-0", thousands as "k" when the step is whole thousands, else as
+    /// many decimals as the step needs.
+    static func formatTick(_ v: Double, step: Double? = nil) -> String {
+        if v == 0 || abs(v) < 1e-12 { return "0" }
+        if let step, step > 0 {
+            if abs(v) >= 1000, (step / 1000).rounded() == step / 1000 { return String(format: "%gk", v / 1000) }
+            var decimals = 0
+            while decimals < 6 {
+                let scaled = step * pow(10, Double(decimals))
+                if abs(scaled - scaled.rounded()) < 1e-9 * max(1, scaled) { break }
+                decimals += 1
+            }
+            let text = String(format: "%.\(min(decimals, 6))f", v)
+            return text.hasPrefix("-") && Double(text) == 0 ? String(text.dropFirst()) : text
+        }
         if abs(v) >= 1000 { return String(format: "%gk", v / 1000) }
         return String(format: "%g", v)
     }
@@ -89,6 +108,8 @@ public struct PlotOutline: Sendable {
 public struct DensityPlot: Sendable {
     public var title: String
     public var subtitle: String
+    /// A second line under the subtitle (the % of the parent inside each gate).
+    public var detail: String = ""
     public var x: PlotAxis
     public var y: PlotAxis
     /// Event coordinates in axis units.
@@ -98,7 +119,7 @@ public struct DensityPlot: Sendable {
 
     static let bins = 128
     static let size = 256.0
-    static let left = 58.0, top = 28.0
+    static let left = 58.0, top = 42.0
 
     /// The density image: event counts in `bins` x `bins`, coloured on a log scale, white where
     /// empty.
@@ -144,11 +165,18 @@ public struct DensityPlot: Sendable {
         func py(_ v: Double) -> Double { t + (1 - y.unit(v)) * s }
         var o =
             "<svg class=\"plot density\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(fmt(w))\" height=\"\(fmt(h))\" viewBox=\"0 0 \(fmt(w)) \(fmt(h))\" role=\"img\" aria-label=\"\(esc(title))\">"
-        o += "<title>\(esc(title)): \(esc(y.label)) vs \(esc(x.label))</title>"
+        o +=
+            "<title>\(esc(title)): \(esc(y.label)) vs \(esc(x.label))\(detail.isEmpty ? "" : "; " + esc(detail))</title>"
         o +=
             "<defs><clipPath id=\"\(id)\"><rect x=\"\(fmt(l))\" y=\"\(fmt(t))\" width=\"\(fmt(s))\" height=\"\(fmt(s))\"/></clipPath></defs>"
-        o += "<text x=\"\(fmt(l))\" y=\"12\" class=\"ptitle\">\(esc(title))</text>"
-        o += "<text x=\"\(fmt(l))\" y=\"24\" class=\"psub\">\(esc(subtitle))</text>"
+        // Titles fit the plot's width: a long gate path loses its leading part, never the
+        // population's own name (the whole path is in the tooltip).
+        o += "<text x=\"4\" y=\"12\" class=\"ptitle\">\(esc(fitPath(title, width: w - 8, charWidth: 7.2)))</text>"
+        o += "<text x=\"4\" y=\"24\" class=\"psub\">\(esc(fitText(subtitle, width: w - 8, charWidth: 5.2)))</text>"
+        if !detail.isEmpty {
+            o +=
+                "<text x=\"4\" y=\"35\" class=\"psub pct\">\(esc(fitText(detail, width: w - 8, charWidth: 5.2)))</text>"
+        }
         o +=
             "<rect x=\"\(fmt(l))\" y=\"\(fmt(t))\" width=\"\(fmt(s))\" height=\"\(fmt(s))\" fill=\"#fff\" stroke=\"#333\"/>"
         let png = densityPNG()
@@ -191,9 +219,24 @@ public struct BlandAltmanPlot: Sendable {
     public var metric: String
     public var unit: String
     public var pairs: [[Double]]
+    /// The sample of each pair (shown when hovering a point).
+    public var samples: [String] = []
     public var bias: Double?
     public var loaLow: Double?
     public var loaHigh: Double?
+
+    public init(
+        metric: String, unit: String, pairs: [[Double]], samples: [String] = [], bias: Double?, loaLow: Double?,
+        loaHigh: Double?
+    ) {
+        self.metric = metric
+        self.unit = unit
+        self.pairs = pairs
+        self.samples = samples
+        self.bias = bias
+        self.loaLow = loaLow
+        self.loaHigh = loaHigh
+    }
 
     public func svg() -> String {
         let w = 330.0, h = 270.0, l = 58.0, t = 28.0, pw = 256.0, ph = 200.0
@@ -215,32 +258,40 @@ public struct BlandAltmanPlot: Sendable {
         o += "<text x=\"\(fmt(l))\" y=\"14\" class=\"ptitle\">Bland–Altman: \(esc(metric))</text>"
         o +=
             "<rect x=\"\(fmt(l))\" y=\"\(fmt(t))\" width=\"\(fmt(pw))\" height=\"\(fmt(ph))\" fill=\"#fff\" stroke=\"#333\"/>"
+        var labels: [(y: Double, text: String)] = []
         for (v, cls, text) in [
             (0.0, "zero", ""), (bias ?? .nan, "bias", "bias"), (loaLow ?? .nan, "loa", "−1.96 SD"),
             (loaHigh ?? .nan, "loa", "+1.96 SD"),
         ] where v.isFinite {
             o +=
                 "<line class=\"\(cls)\" x1=\"\(fmt(l))\" x2=\"\(fmt(l + pw))\" y1=\"\(fmt(py(v)))\" y2=\"\(fmt(py(v)))\"/>"
-            if !text.isEmpty {
-                o +=
-                    "<text x=\"\(fmt(l + pw - 2))\" y=\"\(fmt(py(v) - 3))\" class=\"tick\" text-anchor=\"end\">\(text) \(String(format: "%.2f", v))</text>"
-            }
+            if !text.isEmpty { labels.append((py(v) - 3, "\(text) \(Self.number(v))")) }
         }
-        for (m, d) in zip(means, diffs) {
-            o += "<circle class=\"pt\" cx=\"\(fmt(px(m)))\" cy=\"\(fmt(py(d)))\" r=\"3\"/>"
-        }
-        let xs = PlotAxis.niceStep((xhi - xlo) / 4), ysStep = PlotAxis.niceStep((yhi - ylo) / 4)
-        var v = (xlo / xs).rounded(.up) * xs
-        while v <= xhi {
+        // Bias and limit labels never overprint: at least 11 px apart, kept inside the plot.
+        for (k, lab) in Self.separated(labels, gap: 11, top: t + 10, bottom: t + ph - 2).enumerated() {
             o +=
-                "<text x=\"\(fmt(px(v)))\" y=\"\(fmt(t + ph + 14))\" class=\"tick\" text-anchor=\"middle\">\(String(format: "%g", v))</text>"
-            v += xs
+                "<text x=\"\(fmt(l + pw - 2))\" y=\"\(fmt(lab.y))\" class=\"tick ba-label\" text-anchor=\"end\" data-k=\"\(k)\">\(esc(lab.text))</text>"
         }
-        v = (ylo / ysStep).rounded(.up) * ysStep
-        while v <= yhi {
+        for (k, (m, d)) in zip(means, diffs).enumerated() {
+            let who = k < samples.count ? samples[k] + ": " : ""
             o +=
-                "<text x=\"\(fmt(l - 5))\" y=\"\(fmt(py(v) + 3))\" class=\"tick\" text-anchor=\"end\">\(String(format: "%g", v))</text>"
-            v += ysStep
+                "<circle class=\"pt\" cx=\"\(fmt(px(m)))\" cy=\"\(fmt(py(d)))\" r=\"3\"><title>\(esc(who))automated \(Self.number(pairs[k][0])), manual \(Self.number(pairs[k][1])), difference \(Self.number(d))</title></circle>"
+        }
+        let xTicks = PlotAxis.tickValues(from: xlo, to: xhi, count: 4)
+        let xStep = xTicks.count > 1 ? xTicks[1] - xTicks[0] : 1
+        for v in xTicks {
+            let label = PlotAxis.formatTick(v, step: xStep)
+            // A label that would cross the plot's edge is left out (its neighbours place the scale).
+            let half = Double(label.count) * 2.8
+            if px(v) - half < 2 || px(v) + half > w - 2 { continue }
+            o +=
+                "<text x=\"\(fmt(px(v)))\" y=\"\(fmt(t + ph + 14))\" class=\"tick\" text-anchor=\"middle\">\(label)</text>"
+        }
+        let yTicks = PlotAxis.tickValues(from: ylo, to: yhi, count: 4)
+        let yStep = yTicks.count > 1 ? yTicks[1] - yTicks[0] : 1
+        for v in yTicks {
+            o +=
+                "<text x=\"\(fmt(l - 5))\" y=\"\(fmt(py(v) + 3))\" class=\"tick\" text-anchor=\"end\">\(PlotAxis.formatTick(v, step: yStep))</text>"
         }
         o +=
             "<text x=\"\(fmt(l + pw / 2))\" y=\"\(fmt(t + ph + 32))\" class=\"axis\" text-anchor=\"middle\">mean of automated and manual (\(esc(unit)))</text>"
@@ -249,6 +300,57 @@ public struct BlandAltmanPlot: Sendable {
         o += "</svg>"
         return o
     }
+}
+
+extension BlandAltmanPlot {
+    /// Two decimals, never "-0.00".
+    static func number(_ v: Double) -> String {
+        let text = String(format: "%.2f", v)
+        return text == "-0.00" ? "0.00" : text
+    }
+
+    /// Label baselines moved apart to at least `gap`, in order, within [top, bottom].
+    static func separated(
+        _ labels: [(y: Double, text: String)], gap: Double, top: Double, bottom: Double
+    ) -> [(
+        y: Double, text: String
+    )] {
+        var out = labels.sorted { $0.y < $1.y }
+        guard !out.isEmpty else { return out }
+        out[0].y = max(out[0].y, top)
+        for k in 1..<out.count where out[k].y < out[k - 1].y + gap { out[k].y = out[k - 1].y + gap }
+        // Pushed past the bottom: shift the whole stack up.
+        if let last = out.last, last.y > bottom {
+            let shift = last.y - bottom
+            for k in out.indices { out[k].y -= shift }
+        }
+        return out
+    }
+}
+
+/// A gate path that fits `width`: leading components give way to "…/", the last one stays
+/// (shortened in its middle only when it alone is too long).
+func fitPath(_ path: String, width: Double, charWidth: Double) -> String {
+    let limit = max(8, Int(width / charWidth))
+    if path.count <= limit { return path }
+    var parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+    while parts.count > 1 {
+        parts.removeFirst()
+        let candidate = "…/" + parts.joined(separator: "/")
+        if candidate.count <= limit { return candidate }
+    }
+    return fitText(parts[0], width: width, charWidth: charWidth, middle: true)
+}
+
+/// Text that fits `width`: cut with "…" at the end (or in the middle).
+func fitText(_ text: String, width: Double, charWidth: Double, middle: Bool = false) -> String {
+    let limit = max(8, Int(width / charWidth))
+    if text.count <= limit { return text }
+    if middle {
+        let head = (limit - 1) / 2, tail = limit - 1 - head
+        return String(text.prefix(head)) + "…" + String(text.suffix(tail))
+    }
+    return String(text.prefix(limit - 1)) + "…"
 }
 
 func fmt(_ v: Double) -> String { v.isFinite ? String(format: "%.1f", v) : "0" }

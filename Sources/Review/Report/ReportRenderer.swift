@@ -14,13 +14,17 @@ public struct ReportRenderer {
         self.validation = validation
     }
 
-    /// The panel plots: (gate key, x channel, y channel), after the NEJM panel's gating
-    /// hierarchy (domain.md): CD45 vs SSC, CD3 vs CD4, CD8 vs HLA-DR, CD4 vs CD25.
-    static let panelPlots: [(Population, String, String, String)] = [
-        (.lymphocytes, "CD45", "SSC-A", "Lymphocytes"),
-        (.cd3, "CD3", "CD4", "CD3+ T cells"),
-        (.cd8Hladr, "CD8", "HLA-DR", "HLA-DR+ of CD8 T"),
-        (.cd4Cd25, "CD4", "CD25", "CD25+ of CD4 T"),
+    /// The panel plots after the NEJM panel's gating hierarchy (domain.md): the counting beads
+    /// (on the bead gate's own first two channels), CD45 vs SSC, CD3 vs CD4, CD4 vs CD8 (both
+    /// T-cell gates), CD8 vs HLA-DR, CD4 vs CD25. Each: the gates drawn, x and y channels (nil:
+    /// the first gate's own dimensions), title.
+    static let panelPlots: [(gates: [Population], x: String?, y: String?, title: String)] = [
+        ([.beads], nil, nil, "Counting beads"),
+        ([.lymphocytes], "CD45", "SSC-A", "Lymphocytes"),
+        ([.cd3], "CD3", "CD4", "CD3+ T cells"),
+        ([.cd4, .cd8], "CD4", "CD8", "CD4 and CD8 T of CD3+"),
+        ([.cd8Hladr], "CD8", "HLA-DR", "HLA-DR+ of CD8 T"),
+        ([.cd4Cd25], "CD4", "CD25", "CD25+ of CD4 T"),
     ]
 
     final class Counter {
@@ -183,17 +187,33 @@ public struct ReportRenderer {
         return name.hasPrefix("FSC") || name.hasPrefix("SSC") || name == "TIME" ? nil : Self.fluorescenceScale
     }
 
+    /// "61.7 %" of a count over its parent's.
+    static func percent(_ count: Int?, of parent: Int?) -> String {
+        guard let count, let parent, parent > 0 else { return "–" }
+        return String(format: "%.1f %%", 100 * Double(count) / Double(parent))
+    }
+
     func panelPlots(_ sample: GatedSample, ids: Counter) -> [String] {
         guard let strategy = sample.automatedStrategy else { return [] }
         var out: [String] = []
-        for (key, xName, yName, title) in Self.panelPlots {
-            guard let gid = gating.gates[key], let gate = strategy.gate(gid) else { continue }
+        let column = { (d: Gating.Dimension) -> Int? in
+            if case .channel(let n) = d.source { return sample.columnIndex(n) } else { return nil }
+        }
+        for spec in Self.panelPlots {
+            let gates = spec.gates.compactMap { key in gating.gates[key].flatMap { strategy.gate($0) }.map { (key, $0) }
+            }
+            guard let (_, first) = gates.first else { continue }
             func col(_ name: String) -> Int? {
                 sample.columnIndex(name)
                     ?? (name == "SSC-A" ? sample.rawChannels.firstIndex { $0.uppercased().hasPrefix("SSC") } : nil)
             }
-            guard let xc = col(xName), let yc = col(yName) else { continue }
-            let parentMask = gate.parentID.flatMap { sample.automatedMasks[$0] }
+            let own = first.dimensions.compactMap { d -> (String, Int)? in
+                guard case .channel(let n) = d.source, let c = column(d) else { return nil }
+                return (n, c)
+            }
+            let xName = spec.x ?? own.first?.0, yName = spec.y ?? (own.count > 1 ? own[1].0 : nil)
+            guard let xName, let yName, let xc = col(xName), let yc = col(yName) else { continue }
+            let parentMask = first.parentID.flatMap { sample.automatedMasks[$0] }
             let x = PlotAxis.make(
                 label: xName, column: xc, transform: axisTransform(strategy, sample, column: xc),
                 values: sample.columns[xc])
@@ -202,27 +222,34 @@ public struct ReportRenderer {
                 values: sample.columns[yc])
             let (xs, ys) = Self.points(sample, parentMask, x, y)
             var outlines: [PlotOutline] = []
-            let column = { (d: Gating.Dimension) -> Int? in
-                if case .channel(let n) = d.source { return sample.columnIndex(n) } else { return nil }
+            var shares: [String] = []
+            let parentCount = first.parentID.map { sample.automatedCounts[$0] } ?? sample.events
+            for (key, gate) in gates {
+                if let o = Self.outline(
+                    gate.kind, label: gate.id, role: "automated", x: x, y: y, column: column,
+                    dimTransform: { d in d.transformation.flatMap { strategy.transformations[$0] } })
+                {
+                    outlines.append(o)
+                }
+                var share = "\(gate.id) \(Self.percent(sample.automatedCounts[gate.id], of: parentCount))"
+                // The manual (FlowJo) gate of the same population, when mapped.
+                if let path = validation.flowjo[key], let fj = sample.flowJoStrategy, let fg = fj.gate(path) {
+                    if let o = Self.outline(
+                        fg.kind, label: path, role: "manual", x: x, y: y, column: column,
+                        dimTransform: { d in d.transformation.flatMap { fj.transformations[$0] } })
+                    {
+                        outlines.append(o)
+                    }
+                    let fjParent = fg.parentID.map { sample.flowJoCounts[$0] } ?? sample.events
+                    share += " (manual \(Self.percent(sample.flowJoCounts[path], of: fjParent)))"
+                }
+                shares.append(share)
             }
-            if let o = Self.outline(
-                gate.kind, label: gid, role: "automated", x: x, y: y, column: column,
-                dimTransform: { d in d.transformation.flatMap { strategy.transformations[$0] } })
-            {
-                outlines.append(o)
-            }
-            // The manual (FlowJo) gate of the same population, when mapped.
-            if let path = validation.flowjo[key], let fj = sample.flowJoStrategy, let fg = fj.gate(path),
-                let o = Self.outline(
-                    fg.kind, label: path, role: "manual", x: x, y: y, column: column,
-                    dimTransform: { d in d.transformation.flatMap { fj.transformations[$0] } })
-            {
-                outlines.append(o)
-            }
-            let parentName = gate.parentID ?? "all events"
-            let plot = DensityPlot(
-                title: title, subtitle: "\(xs.count) of \(parentName) (plotted subsample)", x: x, y: y, xs: xs, ys: ys,
+            let parentName = first.parentID ?? "all events"
+            var plot = DensityPlot(
+                title: spec.title, subtitle: "\(xs.count) of \(parentName) plotted", x: x, y: y, xs: xs, ys: ys,
                 outlines: outlines)
+            plot.detail = "% of \(parentName): " + shares.joined(separator: ", ")
             out.append(plot.svg(id: ids.next()))
         }
         return out
@@ -237,6 +264,7 @@ public struct ReportRenderer {
             let dims = p.gate.dimensionNames
             guard dims.count == 2, let g = strategy.gate(p.pathString) else { continue }
             guard let xc = sample.columnIndex(dims[0]), let yc = sample.columnIndex(dims[1]) else { continue }
+            // The axes are FlowJo's display scales (Time in FlowJo's units): gates drawn straight.
             let xt = try? s.displayTransformation(for: dims[0]), yt = try? s.displayTransformation(for: dims[1])
             let x = PlotAxis.make(label: dims[0], column: xc, transform: xt, values: sample.columns[xc])
             let y = PlotAxis.make(label: dims[1], column: yc, transform: yt, values: sample.columns[yc])
@@ -254,9 +282,14 @@ public struct ReportRenderer {
             }
             let counts =
                 "FlowJo \(p.flowJoCount.map(String.init) ?? "not stored"), ours \(sample.flowJoCounts[p.pathString] ?? 0)"
-            let plot = DensityPlot(
+            let ourParent = parent.map { sample.flowJoCounts[$0] } ?? sample.events
+            let fjParent =
+                parent.map { pp in s.populations.first { $0.pathString == pp }?.flowJoCount } ?? s.flowJoCount
+            var plot = DensityPlot(
                 title: p.pathString, subtitle: "\(p.gate.typeName) · \(counts)", x: x, y: y, xs: xs, ys: ys,
                 outlines: outlines)
+            plot.detail =
+                "% of parent: ours \(Self.percent(sample.flowJoCounts[p.pathString], of: ourParent)), FlowJo \(Self.percent(p.flowJoCount, of: fjParent))"
             out.append(plot.svg(id: ids.next()))
         }
         return out
@@ -275,7 +308,9 @@ public struct ReportRenderer {
         svg .gate{fill:none;stroke-width:2}svg .gate.automated{stroke:#d62728}svg .gate.manual{stroke:#000;stroke-dasharray:5 3}
         svg .bias{stroke:#1f77b4;stroke-width:1.5}svg .loa{stroke:#1f77b4;stroke-dasharray:4 3}svg .zero{stroke:#999}
         svg .pt{fill:#ff7f0e;stroke:#333;stroke-width:.5}.legend span{margin-right:16px}.legend .a{color:#d62728}.legend .m{color:#000}
-        .note{color:#555;font-size:12px}
+        .note{color:#555;font-size:12px}.badge{font-size:12px;padding:2px 8px;border-radius:3px;margin-left:8px}
+        .badge.pass{background:#dcf3e1;color:#176b2c}.badge.fail{background:#fde2e2;color:#9b1c1c}
+        section.sample{margin-top:18px;border-top:1px solid #e4e4e4}svg .psub.pct{fill:#222}details summary{cursor:pointer}
         """
 
     func page(title: String, body: String) -> String {
@@ -294,36 +329,86 @@ public struct ReportRenderer {
         "<td>\(v.map { String(format: "%.\(digits)f", $0) } ?? "")</td>"
     }
 
-    static let legend =
-        "<p class=\"legend\"><span class=\"a\">━ automated gate</span><span class=\"m\">╍ manual gate</span></p>"
+    /// The legend of the outlines a page draws (no "manual gate" where there is none).
+    static func legend(automated: Bool, manual: Bool) -> String {
+        guard automated || manual else { return "" }
+        var o = "<p class=\"legend\">"
+        if automated { o += "<span class=\"a\">━ automated gate</span>" }
+        if manual { o += "<span class=\"m\">╍ manual gate</span>" }
+        return o + "</p>"
+    }
 
-    /// The validation report: summary, agreement, Bland–Altman plots, FlowJo replay, and per
-    /// sample the gating plots with automated and manual outlines.
+    /// One comparison row: values, Δ, and the verdict with the failed criteria.
+    static func comparisonRow(_ s: SampleComparison, sampleColumn: Bool) -> String {
+        var b = "<tr class=\"\(s.pass ? "pass" : "fail")\">"
+        if sampleColumn { b += "<td class=\"l\">\(esc(s.sample))</td>" }
+        b += "<td class=\"l\">\(esc(Population(rawValue: s.population)?.label ?? s.population))</td>"
+        b +=
+            td(s.automated, 2) + td(s.manual, 2) + td(s.deltaPct, 2) + td(s.automatedAbs, 0) + td(s.manualAbs, 0)
+            + td(s.deltaAbs, 0) + td(s.deltaAbsRelative, 1)
+        let why = (s.failures + (s.note.map { [$0] } ?? [])).map(esc).joined(separator: "; ")
+        b += "<td class=\"l verdict\">\(s.pass ? "pass" : "FAIL")\(why.isEmpty ? "" : " – " + why)</td></tr>"
+        return b
+    }
+
+    static func comparisonHeader(sampleColumn: Bool) -> String {
+        "<tr>\(sampleColumn ? "<th class=\"l\">sample</th>" : "")<th class=\"l\">population</th><th>automated %</th><th>manual %</th><th>Δ points</th><th>automated /µL</th><th>manual /µL</th><th>Δ /µL</th><th>Δ %</th><th class=\"l\">result</th></tr>"
+    }
+
+    static func replayRow(_ p: ReplayRow) -> String {
+        let cls = p.pass == false ? "fail" : "pass"
+        return
+            "<tr class=\"\(cls)\"><td class=\"l\">\(esc(p.sample))</td><td class=\"l\">\(esc(p.population))</td><td class=\"l\">\(esc(p.gateType))</td><td>\(p.flowJo.map(String.init) ?? "not stored")</td><td>\(p.ours)</td><td>\(p.difference.map(String.init) ?? "")</td><td>\(p.allowed.map(String.init) ?? "")</td><td class=\"l verdict\">\(p.pass.map { $0 ? "pass" : "FAIL – |difference| above allowed" } ?? "not comparable")</td></tr>"
+    }
+
+    static let replayHeader =
+        "<tr><th class=\"l\">sample</th><th class=\"l\">population</th><th class=\"l\">gate</th><th>FlowJo</th><th>ours</th><th>difference</th><th>allowed</th><th class=\"l\">result</th></tr>"
+
+    /// The validation report, failures first: the verdict and what failed (with the criterion),
+    /// the agreement statistics and Bland–Altman plots, the FlowJo replay, every comparison,
+    /// and per sample its verdict, its rows and its plots with automated and manual outlines.
     public func validationPage(_ r: ValidationReport) -> String {
         let ids = Counter()
         var b = "<h1>CytoIngest validation: automated vs manual gating</h1>"
         b +=
             "<p>Manual gating: <code>\(esc(r.manualSource))</code>. Tolerances: |Δ%| ≤ \(String(format: "%g", r.tolerances.percentPoints)) points; "
         b +=
-            "|Δabs| ≤ \(String(format: "%g", r.tolerances.absoluteRelative * 100)) %, or ≤ \(String(format: "%g", r.tolerances.absoluteLowCells)) cells/µL below \(String(format: "%g", r.tolerances.lowAbsolute))/µL.</p>"
-        let failed =
-            r.samples.filter { !$0.pass }.count + r.replay.filter { $0.pass == false }.count + r.unmatched.count
+            "|Δabs| ≤ \(String(format: "%g", r.tolerances.absoluteRelative * 100)) %, or ≤ \(String(format: "%g", r.tolerances.absoluteLowCells)) cells/µL below \(String(format: "%g", r.tolerances.lowAbsolute))/µL."
+        if !r.replay.isEmpty {
+            b +=
+                r.flowJoEvaluation == .binned
+                ? " FlowJo gates replayed FlowJo-exact (polygons and ellipses on FlowJo's 256-bin display)."
+                : " FlowJo gates replayed on the display scale of their axes, on exact event values."
+        }
+        b += "</p>"
+        let failingRows = r.samples.filter { !$0.pass }
+        let failingReplay = r.replay.filter { $0.pass == false }
+        let failed = failingRows.count + failingReplay.count + r.unmatched.count
         b +=
             "<p class=\"banner \(r.pass ? "pass" : "fail")\" id=\"verdict\">\(r.pass ? "PASS" : "FAIL"): \(r.samples.count) comparisons, \(r.replay.count) replayed populations, \(failed) failing</p>"
-        if !r.samples.isEmpty {
-            b +=
-                "<h2>Summary</h2><table id=\"summary\"><tr><th class=\"l\">sample</th><th class=\"l\">population</th><th>automated %</th><th>manual %</th><th>Δ points</th><th>automated /µL</th><th>manual /µL</th><th>Δ /µL</th><th>Δ %</th><th class=\"l\">result</th></tr>"
-            for s in r.samples {
-                b +=
-                    "<tr class=\"\(s.pass ? "pass" : "fail")\"><td class=\"l\">\(esc(s.sample))</td><td class=\"l\">\(esc(Population(rawValue: s.population)?.label ?? s.population))</td>"
-                b +=
-                    Self.td(s.automated, 2) + Self.td(s.manual, 2) + Self.td(s.deltaPct, 2) + Self.td(s.automatedAbs, 0)
-                    + Self.td(s.manualAbs, 0) + Self.td(s.deltaAbs, 0) + Self.td(s.deltaAbsRelative, 1)
-                b +=
-                    "<td class=\"l verdict\">\(s.pass ? "pass" : "FAIL")\(s.note.map { " – " + esc($0) } ?? "")</td></tr>"
-            }
+        // Failures first.
+        b += "<h2>What failed</h2><div id=\"failures\">"
+        if failed == 0 {
+            b += "<p>Nothing failed.</p>"
+        }
+        if !failingRows.isEmpty {
+            b += "<table id=\"failing\">" + Self.comparisonHeader(sampleColumn: true)
+            for s in failingRows { b += Self.comparisonRow(s, sampleColumn: true) }
             b += "</table>"
         }
+        if !failingReplay.isEmpty {
+            b += "<table id=\"failing-replay\">" + Self.replayHeader
+            for p in failingReplay { b += Self.replayRow(p) }
+            b += "</table>"
+        }
+        if !r.unmatched.isEmpty {
+            b += "<ul id=\"unmatched\">"
+            for u in r.unmatched {
+                b += "<li><b>\(esc(u.sample))</b> not compared: \(esc(u.message)) [\(esc(u.code.rawValue))]</li>"
+            }
+            b += "</ul>"
+        }
+        b += "</div>"
         if !r.metrics.isEmpty {
             b +=
                 "<h2>Agreement across samples</h2><table id=\"metrics\"><tr><th class=\"l\">metric</th><th>n</th><th>bias</th><th>LoA low</th><th>LoA high</th><th>Lin's CCC</th><th>Pearson r</th><th>precision</th><th>recall</th><th>F1</th></tr>"
@@ -337,37 +422,45 @@ public struct ReportRenderer {
             for m in r.metrics {
                 let unit = m.metric.hasSuffix("Abs") ? "cells/µL" : "points"
                 b += BlandAltmanPlot(
-                    metric: m.metric, unit: unit, pairs: m.pairs, bias: m.bias, loaLow: m.loaLow, loaHigh: m.loaHigh
+                    metric: m.metric, unit: unit, pairs: m.pairs, samples: m.samples, bias: m.bias, loaLow: m.loaLow,
+                    loaHigh: m.loaHigh
                 ).svg()
             }
             b += "</div>"
         }
         if !r.replay.isEmpty {
             b +=
-                "<h2>FlowJo workspace replayed by our gating core</h2><p class=\"note\">Rectangles and quadrants must equal FlowJo's stored count; polygons and boolean nodes within 0.5 % or 2 events, ellipses 3.5 % or 3 events, gates on Time 1 %, taken as the loosest along the ancestry (FlowJo evaluates polygons and ellipses on binned display data).</p>"
-            b +=
-                "<table id=\"replay\"><tr><th class=\"l\">sample</th><th class=\"l\">population</th><th class=\"l\">gate</th><th>FlowJo</th><th>ours</th><th>difference</th><th>allowed</th><th class=\"l\">result</th></tr>"
-            for p in r.replay {
-                let cls = p.pass == false ? "fail" : "pass"
-                b +=
-                    "<tr class=\"\(cls)\"><td class=\"l\">\(esc(p.sample))</td><td class=\"l\">\(esc(p.population))</td><td class=\"l\">\(esc(p.gateType))</td><td>\(p.flowJo.map(String.init) ?? "not stored")</td><td>\(p.ours)</td><td>\(p.difference.map(String.init) ?? "")</td><td>\(p.allowed.map(String.init) ?? "")</td><td class=\"l verdict\">\(p.pass.map { $0 ? "pass" : "FAIL" } ?? "not comparable")</td></tr>"
-            }
+                "<h2>FlowJo workspace replayed by our gating core</h2><p class=\"note\">Rectangles and quadrants must equal FlowJo's stored count; polygons and boolean nodes within 0.5 % or 2 events, ellipses 3.5 % or 3 events, gates on Time 1 %, taken as the loosest along the ancestry (FlowJo evaluates polygons and ellipses on binned display data; docs/validation.md).</p>"
+            b += "<table id=\"replay\">" + Self.replayHeader
+            for p in r.replay { b += Self.replayRow(p) }
             b += "</table>"
         }
-        if !r.unmatched.isEmpty {
-            b += "<h2>Samples not compared</h2><ul id=\"unmatched\">"
-            for u in r.unmatched {
-                b += "<li><b>\(esc(u.sample))</b>: \(esc(u.message)) [\(esc(u.code.rawValue))]</li>"
-            }
-            b += "</ul>"
+        if !r.samples.isEmpty {
+            b +=
+                "<h2>Every comparison</h2><details id=\"all-comparisons\"><summary>\(r.samples.count) rows (\(failingRows.count) failing)</summary><table id=\"summary\">"
+                + Self.comparisonHeader(sampleColumn: true)
+            for s in r.samples { b += Self.comparisonRow(s, sampleColumn: true) }
+            b += "</table></details>"
         }
         if !r.gated.isEmpty {
-            b += "<h2>Gating plots</h2>" + Self.legend
+            let manual = r.gated.contains { $0.sample.flowJoStrategy != nil }
+            let automated = r.gated.contains { $0.sample.automatedStrategy != nil }
+            b += "<h2>Per sample</h2>" + Self.legend(automated: automated, manual: manual)
             for g in r.gated {
-                b += "<h3>\(esc(g.name))</h3><div class=\"plots sample\">"
+                let rows = r.samples.filter { $0.sample == g.name }
+                let replay = r.replay.filter { $0.sample == g.name }
+                let pass = rows.allSatisfy(\.pass) && replay.allSatisfy { $0.pass ?? true }
+                b +=
+                    "<section class=\"sample\"><h3>\(esc(g.name)) <span class=\"badge \(pass ? "pass" : "fail")\">\(pass ? "PASS" : "FAIL")</span></h3>"
+                if !rows.isEmpty {
+                    b += "<table class=\"sample-rows\">" + Self.comparisonHeader(sampleColumn: false)
+                    for s in rows { b += Self.comparisonRow(s, sampleColumn: false) }
+                    b += "</table>"
+                }
+                b += "<div class=\"plots sample\">"
                 b += panelPlots(g.sample, ids: ids).joined()
                 b += flowJoPlots(g.sample, ids: ids).joined()
-                b += "</div>"
+                b += "</div></section>"
             }
         }
         return page(title: "CytoIngest validation", body: b)
@@ -378,15 +471,16 @@ public struct ReportRenderer {
         let ids = Counter()
         var b =
             "<h1>CytoIngest gating report</h1><p>\(entries.count) samples; gating \(esc(gating.mode.rawValue))\(gating.mode == .adaptive ? " (the gates found in each file; template" : " (strategy") <code>\(esc(gating.strategy))</code>).</p>"
-            + Self.legend
+            + Self.legend(automated: entries.contains { $0.sample.automatedStrategy != nil }, manual: false)
         for e in entries {
             b += "<h3>\(esc(e.name))</h3>"
             if let r = e.result {
                 b +=
-                    "<table class=\"values\"><tr><th>events</th><th>beads</th><th>lymphocytes</th><th>CD4 /µL</th><th>CD4 %</th><th>CD8 %</th><th>HLA-DR+ % of CD8</th><th>CD25+ % of CD4</th><th class=\"l\">QC</th></tr><tr>"
+                    "<table class=\"values\"><tr><th>events</th><th>beads</th><th>lymphocytes</th><th>CD4 /µL</th><th>CD8 /µL</th><th>CD4 %</th><th>CD8 %</th><th>HLA-DR+ % of CD8</th><th>CD25+ % of CD4</th><th class=\"l\">QC</th></tr><tr>"
                 b +=
                     "<td>\(r.events)</td><td>\(r.beadEvents)</td><td>\(r.lymphocyteEvents)</td>" + Self.td(r.cd4Abs, 0)
-                    + Self.td(r.cd4Pct, 2) + Self.td(r.cd8Pct, 2) + Self.td(r.cd8HladrPct, 2) + Self.td(r.cd4Cd25Pct, 2)
+                    + Self.td(r.cd8Abs, 0) + Self.td(r.cd4Pct, 2) + Self.td(r.cd8Pct, 2) + Self.td(r.cd8HladrPct, 2)
+                    + Self.td(r.cd4Cd25Pct, 2)
                 b += "<td class=\"l\">\(esc(r.qcFlags.map(\.rawValue).joined(separator: ", ")))</td></tr></table>"
             }
             b += "<div class=\"plots sample\">" + panelPlots(e.sample, ids: ids).joined() + "</div>"

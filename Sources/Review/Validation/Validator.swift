@@ -21,6 +21,8 @@ public struct SampleComparison: Sendable, Hashable, Codable {
     public var deltaAbsRelative: Double?
     public var pass: Bool
     public var note: String?
+    /// The criteria this row failed, in words (e.g. "|Δ| 3.00 points > 2 points").
+    public var failures: [String] = []
 }
 
 /// Agreement of one metric across samples.
@@ -38,6 +40,8 @@ public struct MetricAgreement: Sendable, Hashable, Codable {
     public var f1: Double?
     /// The (automated, manual) pairs behind the statistics, for the Bland–Altman plot.
     public var pairs: [[Double]]
+    /// The sample of each pair.
+    public var samples: [String] = []
 }
 
 /// A FlowJo population replayed by our gating core vs FlowJo's stored count.
@@ -283,19 +287,33 @@ public struct Validator {
             var notes: [String] = []
             if let a = row.automated, let mm = row.manual {
                 row.deltaPct = a - mm
-                if abs(a - mm) > t.percentPoints { row.pass = false }
+                if abs(a - mm) > t.percentPoints {
+                    row.pass = false
+                    row.failures.append(
+                        "|Δ| \(String(format: "%.2f", abs(a - mm))) points > \(String(format: "%g", t.percentPoints)) points"
+                    )
+                }
             } else if row.manual != nil {
                 row.pass = false
                 notes.append(rejection ?? "no automated value")
+                row.failures.append("no automated %")
             }
             if let a = row.automatedAbs, let mm = row.manualAbs {
                 row.deltaAbs = a - mm
                 row.deltaAbsRelative = mm > 0 ? 100 * (a - mm) / mm : nil
                 let ok = mm < t.lowAbsolute ? abs(a - mm) <= t.absoluteLowCells : abs(a - mm) <= t.absoluteRelative * mm
-                if !ok { row.pass = false }
+                if !ok {
+                    row.pass = false
+                    row.failures.append(
+                        mm < t.lowAbsolute
+                            ? "|Δ| \(String(format: "%.0f", abs(a - mm))) cells/µL > \(String(format: "%g", t.absoluteLowCells)) cells/µL (manual below \(String(format: "%g", t.lowAbsolute))/µL)"
+                            : "|Δ| \(String(format: "%.1f", 100 * abs(a - mm) / mm)) % > \(String(format: "%g", 100 * t.absoluteRelative)) % of the manual /µL"
+                    )
+                }
             } else if row.manualAbs != nil {
                 row.pass = false
                 notes.append(rejection ?? "no automated absolute count")
+                row.failures.append("no automated /µL")
             }
             if row.manual == nil && row.manualAbs == nil { continue }
             row.note = notes.isEmpty ? nil : notes.joined(separator: "; ")
@@ -307,7 +325,8 @@ public struct Validator {
         var metrics: [MetricAgreement] = []
         for pop in Population.allCases where pop.parent != nil {
             let rows = report.samples.filter { $0.population == pop.rawValue }
-            let pairs = rows.compactMap { r in r.automated.flatMap { a in r.manual.map { [a, $0] } } }
+            let pctRows = rows.filter { $0.automated != nil && $0.manual != nil }
+            let pairs = pctRows.map { [$0.automated!, $0.manual!] }
             if !pairs.isEmpty {
                 var agreement = EventAgreement()
                 var haveEvents = false
@@ -317,21 +336,28 @@ public struct Validator {
                         haveEvents = true
                     }
                 }
-                metrics.append(metric("\(pop.rawValue)Pct", pairs, haveEvents ? agreement : nil))
+                metrics.append(metric("\(pop.rawValue)Pct", pairs, pctRows.map(\.sample), haveEvents ? agreement : nil))
             }
             if pop.hasAbsolute {
-                let abs = rows.compactMap { r in r.automatedAbs.flatMap { a in r.manualAbs.map { [a, $0] } } }
-                if !abs.isEmpty { metrics.append(metric("\(pop.rawValue)Abs", abs, nil)) }
+                let absRows = rows.filter { $0.automatedAbs != nil && $0.manualAbs != nil }
+                if !absRows.isEmpty {
+                    metrics.append(
+                        metric(
+                            "\(pop.rawValue)Abs", absRows.map { [$0.automatedAbs!, $0.manualAbs!] },
+                            absRows.map(\.sample),
+                            nil))
+                }
             }
         }
         report.metrics = metrics
     }
 
-    func metric(_ name: String, _ pairs: [[Double]], _ events: EventAgreement?) -> MetricAgreement {
+    func metric(_ name: String, _ pairs: [[Double]], _ samples: [String], _ events: EventAgreement?) -> MetricAgreement
+    {
         let s = AgreementStatistics(pairs: pairs.map { ($0[0], $0[1]) })
         return MetricAgreement(
             metric: name, n: s.n, bias: s.bias, loaLow: s.loaLow, loaHigh: s.loaHigh, ccc: s.ccc, pearson: s.pearson,
             precision: events?.precision,
-            recall: events?.recall, f1: events?.f1, pairs: pairs)
+            recall: events?.recall, f1: events?.f1, pairs: pairs, samples: samples)
     }
 }
