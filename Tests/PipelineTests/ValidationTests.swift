@@ -125,6 +125,18 @@ struct ValidationTests {
         #expect(report.samples.first { $0.population == "cd4Cd25" } == nil)
         #expect(!report.pass)
         #expect(report.samples.count == 4)
+        // Each failing row names the criterion it failed, and the report lists failures first.
+        #expect(low.failures == ["|Δ| 23 cells/µL > 20 cells/µL (manual below 200/µL)"], "\(low.failures)")
+        #expect(pct.failures == ["|Δ| 2.14 points > 2 points"], "\(pct.failures)")
+        #expect(abs8.failures == ["|Δ| 11.2 % > 10 % of the manual /µL"], "\(abs8.failures)")
+        #expect(try row("P002_M00", "cd8").failures.isEmpty)
+        let html = ReportRenderer(gating: config.gating, validation: config.validation).validationPage(report)
+        let failing = try #require(html.range(of: "id=\"failing\""))
+        let metrics = try #require(html.range(of: "id=\"metrics\""))
+        #expect(failing.lowerBound < metrics.lowerBound)
+        #expect(html.contains("FAIL – |Δ| 2.14 points &gt; 2 points"))
+        // Bland–Altman points carry their sample.
+        #expect(html.contains("<circle class=\"pt\"") && html.contains("<title>P003_M03"))
     }
 
     @Test("malformed manual CSVs are rejected with codes and lines; unknown samples are reported")
