@@ -26,6 +26,18 @@ struct FixtureTests {
 
             """
         for f in catalog { s += "| `\(f.path)` | \(f.provenance) |\n" }
+        s += """
+
+            # Other fixtures
+
+            - `flowjo-standins/flowkit-counts.csv`: FlowKit 1.3.2 (numpy 2.4.6, flowio 1.4.0) counts of
+              the corpus's 8-colour FlowJo workspaces on stand-in FCS files that `cytoingest synth
+              --flowjo-workspace` writes again byte for byte; script `Scripts/flowjo-standin-reference.py`,
+              versions, steps and SHA-256 of the stand-ins in `flowjo-standins/README.md` and the CSV.
+            - `cohort/`, `store/`: see the README in each folder; `gatingml/all-kinds.xml`: its header
+              comment (written for this repository).
+
+            """
         return s
     }
 
