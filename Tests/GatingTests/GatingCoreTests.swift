@@ -236,6 +236,61 @@ struct GatingCoreTests {
 
     // MARK: Kernels
 
+    @Test("bounds tested on raw values equal the transformed test, ties and NaN included, for every monotone kind")
+    func rawThresholdsExact() throws {
+        var rng = SeededRandom(seed: 29)
+        let kinds: [Transformation.Kind] = [
+            .logicle(t: 262_144, w: 0.5, m: 4.5, a: 0), .logicle(t: 10_000, w: 1, m: 4, a: 1),
+            .hyperlog(t: 262_144, w: 0.5, m: 4.5, a: 0), .asinh(t: 262_144, m: 4.5, a: 0.5),
+            .log(t: 262_144, m: 4.5), .linear(t: 262_144, a: 100),
+            .flowJoBiex(neg: 0, width: -100, pos: 4.42, maxRange: 262_144),
+            .flowJoLog(offset: 1, decades: 5),
+        ]
+        for (k, kind) in kinds.enumerated() {
+            let t = try Transformation(id: "t", kind)
+            let n = 4000
+            var x = (0..<n).map { _ in Double.random(in: -2_000...300_000, using: &rng) }
+            x[0] = .nan
+            x[1] = .infinity
+            x[2] = -.infinity
+            x[3] = 0
+            x[4] = -0.0
+            // Bounds exactly at some events' transformed values (ties), one side open in turn.
+            let lo = t.apply(x[10]), hi = t.apply(x[11])
+            let (a, b) = (Swift.min(lo, hi), Swift.max(lo, hi))
+            for (low, high) in [(a, b), (nil, b), (a, nil), (t.apply(0), nil)] as [(Double?, Double?)] {
+                // flog has no value at 0: such a bound is not a raw threshold.
+                if low?.isNaN == true {
+                    #expect(RawInterval(lo: low, hi: high, transformation: t) == nil)
+                    continue
+                }
+                guard let r = RawInterval(lo: low, hi: high, transformation: t) else {
+                    Issue.record("kind \(k): no raw interval")
+                    continue
+                }
+                var fast = [UInt8](repeating: 1, count: n)
+                r.apply(raw: x[...], count: n, into: &fast)
+                let reference = x.map { v -> UInt8 in
+                    let y = t.apply(v)
+                    return y >= (low ?? -.infinity) && y < (high ?? .infinity) ? 1 : 0
+                }
+                #expect(fast == reference, "kind \(k) \(String(describing: low)) \(String(describing: high))")
+                #expect(reference.contains(1) && reference.contains(0))
+            }
+        }
+        // Whole strategies: the engine with and without raw thresholds agree on the ISAC-style
+        // fixture strategy (rectangles and quadrants on logicle, compensation).
+        let url = Paths.fixtures.appendingPathComponent("gatingml/all-kinds.xml")
+        let strategy = try GatingMLReader.read(path: url.path)
+        let channels = ["A", "B", "C", "D"]
+        let cols = (0..<4).map { _ in (0..<5000).map { _ in Double.random(in: -500...260_000, using: &rng) }[...] }
+        var engine = try GatingEngine(strategy: strategy, channels: channels)
+        #expect(engine.rawIntervals.joined().contains { $0 != nil }, "the fixture has bounds on transformed axes")
+        let fast = engine.evaluate(columns: cols, count: 5000)
+        engine.rawThresholds = false
+        #expect(fast == engine.evaluate(columns: cols, count: 5000))
+    }
+
     @Test("fast kernels equal their scalar twins on seeded random data")
     func kernelsDifferential() {
         var rng = SeededRandom(seed: 11)

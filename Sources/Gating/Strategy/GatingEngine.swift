@@ -56,6 +56,12 @@ public struct GatingEngine: Sendable {
     let order: [Int]
     let compensations: [String: Compensation]
     let index: [String: Int]
+    /// Per gate, per rectangle dimension or quadrant divider: the bound tested on raw values
+    /// (nil: the dimension is transformed and tested as before). See `RawInterval`.
+    let rawIntervals: [[RawInterval?]]
+    /// Test axis-aligned bounds on raw values where that is exact (default true; false gives the
+    /// transform-everything reference the tests compare against).
+    public var rawThresholds = true
 
     static let fcsKey = "\u{0}FCS"
 
@@ -106,9 +112,41 @@ public struct GatingEngine: Sendable {
         }
         for i in strategy.gates.indices { try visit(i) }
         self.order = order
+        var raw: [[RawInterval?]] = []
+        for g in strategy.gates {
+            func interval(_ d: Dimension, _ lo: Double?, _ hi: Double?) -> RawInterval? {
+                guard case .channel = d.source, let tid = d.transformation, let t = strategy.transformations[tid] else {
+                    return nil
+                }
+                return RawInterval(lo: lo, hi: hi, transformation: t)
+            }
+            switch g.kind {
+            case .rectangle(let dims):
+                raw.append(dims.map { interval($0, $0.min, $0.max) })
+            case .quadrant(let dividers, let positions):
+                raw.append(
+                    dividers.map { div in
+                        guard let loc = positions[div.id] else { return nil }
+                        let (lo, hi) = Self.cell(div, loc)
+                        return interval(div.dimension, lo, hi)
+                    })
+            default:
+                raw.append([])
+            }
+        }
+        self.rawIntervals = raw
         for g in strategy.gates {
             for d in g.dimensions { try validate(d, gate: g.id) }
         }
+    }
+
+    /// A quadrant's cell on one divider, half-open with infinite outer bounds (+inf is outside
+    /// the top cell, as in the reference implementation).
+    static func cell(_ div: Divider, _ location: Double) -> (Double, Double) {
+        let target = div.interval(of: location)
+        let lo = target == 0 ? -Double.infinity : div.values[target - 1]
+        let hi = target == div.values.count ? Double.infinity : div.values[target]
+        return (lo, hi)
     }
 
     private func validate(_ d: Dimension, gate: String) throws(GatingError) {
@@ -217,9 +255,26 @@ public struct GatingEngine: Sendable {
             var own: [UInt8]
             switch g.kind {
             case .rectangle(let dims):
-                own = RectangleKernel.fast(
-                    columns: dims.map { dimensionValues($0, columns, count, cache) }, min: dims.map(\.min),
-                    max: dims.map(\.max), count: count)
+                if rawThresholds, rawIntervals[i].contains(where: { $0 != nil }) {
+                    // Start from the parent: events outside it need no test at all.
+                    own = g.parentID.map { masks[index[$0]!] } ?? [UInt8](repeating: 1, count: count)
+                    for (k, d) in dims.enumerated() {
+                        if let r = rawIntervals[i][k], cache.dimensions[d] == nil, case .channel(let name) = d.source {
+                            r.apply(
+                                raw: channelValues(name, d.compensation, columns, count, cache), count: count,
+                                into: &own)
+                        } else {
+                            let m = RectangleKernel.fast(
+                                columns: [dimensionValues(d, columns, count, cache)], min: [d.min], max: [d.max],
+                                count: count)
+                            for e in 0..<count { own[e] &= m[e] }
+                        }
+                    }
+                } else {
+                    own = RectangleKernel.fast(
+                        columns: dims.map { dimensionValues($0, columns, count, cache) }, min: dims.map(\.min),
+                        max: dims.map(\.max), count: count)
+                }
             case .polygon(let dims, let vertices):
                 own = PolygonKernel.fast(
                     x: dimensionValues(dims[0], columns, count, cache),
@@ -232,14 +287,21 @@ public struct GatingEngine: Sendable {
                     inverseCovariance: inv, distanceSquare: d2,
                     count: count)
             case .quadrant(let dividers, let positions):
-                own = [UInt8](repeating: 1, count: count)
-                for div in dividers {
+                own =
+                    rawThresholds
+                    ? (g.parentID.map { masks[index[$0]!] } ?? [UInt8](repeating: 1, count: count))
+                    : [UInt8](repeating: 1, count: count)
+                for (k, div) in dividers.enumerated() {
                     guard let loc = positions[div.id] else { continue }
-                    let target = div.interval(of: loc)
-                    // The quadrant's cell of this divider, half-open with infinite outer bounds
-                    // (+inf is outside the top cell, as in the reference implementation).
-                    let lo = target == 0 ? -Double.infinity : div.values[target - 1]
-                    let hi = target == div.values.count ? Double.infinity : div.values[target]
+                    if rawThresholds, let r = rawIntervals[i][k], cache.dimensions[div.dimension] == nil,
+                        case .channel(let name) = div.dimension.source
+                    {
+                        r.apply(
+                            raw: channelValues(name, div.dimension.compensation, columns, count, cache), count: count,
+                            into: &own)
+                        continue
+                    }
+                    let (lo, hi) = Self.cell(div, loc)
                     let v = dimensionValues(div.dimension, columns, count, cache)
                     for e in 0..<count {
                         let x = v[v.startIndex + e]
