@@ -268,12 +268,17 @@ struct GatingCoreTests {
                     Issue.record("kind \(k): no raw interval")
                     continue
                 }
-                var fast = [UInt8](repeating: 1, count: n)
+                // A parent mask with holes: masked events stay 0.
+                let parent = (0..<n).map { UInt8($0 % 7 == 3 ? 0 : 1) }
+                var fast = parent
                 r.apply(raw: x[...], count: n, into: &fast)
+                var twin = parent
+                r.scalar(raw: x[...], count: n, into: &twin)
+                #expect(fast == twin, "kind \(k): kernel and safe twin")
                 let reference = x.map { v -> UInt8 in
                     let y = t.apply(v)
                     return y >= (low ?? -.infinity) && y < (high ?? .infinity) ? 1 : 0
-                }
+                }.enumerated().map { $0.element & parent[$0.offset] }
                 #expect(fast == reference, "kind \(k) \(String(describing: low)) \(String(describing: high))")
                 #expect(reference.contains(1) && reference.contains(0))
             }

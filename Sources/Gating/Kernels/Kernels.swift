@@ -280,3 +280,38 @@ enum EllipsoidKernel {
         }
     }
 }
+
+// MARK: - Raw interval
+
+/// `RawInterval` on a column: a branch-free pass decides every value outside the bands (0 out,
+/// 1 in, 2 undecided), then the few undecided values are transformed exactly. Safe twin:
+/// `RawInterval.scalar`.
+enum RawIntervalKernel {
+    static func apply(_ r: RawInterval, raw: ArraySlice<Double>, count: Int, into mask: inout [UInt8]) {
+        precondition(raw.count >= count && mask.count >= count)
+        let lowIn = r.lowIn, lowOut = r.lowOut, highIn = r.highIn, highOut = r.highOut
+        var undecided = false
+        unsafe mask.withUnsafeMutableBufferPointer { m in
+            unsafe raw.withUnsafeBufferPointer { c in
+                let src = c.baseAddress!
+                let dst = m.baseAddress!
+                var any: UInt8 = 0
+                for e in 0..<count {
+                    let x = unsafe src[e]
+                    let inside: UInt8 = (x >= lowIn ? 1 : 0) & (x <= highIn ? 1 : 0)
+                    let outside: UInt8 = (x <= lowOut ? 1 : 0) | (x >= highOut ? 1 : 0)
+                    // 1 inside, 0 outside, 2 undecided; kept only where the mask is set.
+                    let state: UInt8 = inside | ((1 &- inside) & (1 &- outside)) << 1
+                    let old = unsafe dst[e]
+                    let new = old == 0 ? 0 : state
+                    unsafe dst[e] = new
+                    any |= new & 2
+                }
+                undecided = any != 0
+            }
+        }
+        guard undecided else { return }
+        let base = raw.startIndex
+        for e in 0..<count where mask[e] == 2 { mask[e] = r.exact(raw[base + e]) ? 1 : 0 }
+    }
+}

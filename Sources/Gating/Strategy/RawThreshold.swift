@@ -9,7 +9,8 @@
 struct RawBound: Sendable, Hashable {
     /// The bound on the display scale.
     let display: Double
-    /// Raw values <= `below` are below the bound; raw values >= `above` are at or above it.
+    /// Raw values <= `below` are below the bound; raw values >= `above` are at or above it
+    /// (NaN: no such value, every value on that side is transformed).
     let below: Double
     let above: Double
 
@@ -37,7 +38,8 @@ struct RawBound: Sendable, Hashable {
                 if holds(x) { return x }
                 step *= 2
             }
-            return sign * .infinity
+            // None found (a flat end of a clamped scale): nothing is decided on this side.
+            return .nan
         }
         display = v
         below = search(-1) { t.apply($0) < v - margin }
@@ -83,8 +85,24 @@ struct RawInterval: Sendable, Hashable {
         return y >= (lower?.display ?? -.infinity) && y < (upper?.display ?? .infinity)
     }
 
-    /// mask[e] &= inside, for `count` raw values.
+    /// Raw thresholds of the branch-free pass: x >= `lowIn` and x <= `highIn` is inside;
+    /// x <= `lowOut` or x >= `highOut` is outside; anything else (the bands, NaN, infinities
+    /// where they are not decided, `flog` at x <= 0) is transformed exactly.
+    var lowIn: Double {
+        if let b = lower { return b.above }
+        return positiveOnly ? Double.leastNonzeroMagnitude : -Double.greatestFiniteMagnitude
+    }
+    var lowOut: Double { lower?.below ?? .nan }
+    var highIn: Double { upper?.below ?? Double.greatestFiniteMagnitude }
+    var highOut: Double { upper?.above ?? .nan }
+
+    /// mask[e] &= inside, for `count` raw values (fast kernel `RawIntervalKernel`).
     func apply(raw: ArraySlice<Double>, count: Int, into mask: inout [UInt8]) {
+        RawIntervalKernel.apply(self, raw: raw, count: count, into: &mask)
+    }
+
+    /// mask[e] &= inside, one value at a time (the safe twin of `RawIntervalKernel`).
+    func scalar(raw: ArraySlice<Double>, count: Int, into mask: inout [UInt8]) {
         let base = raw.startIndex
         for e in 0..<count where mask[e] != 0 {
             let x = raw[base + e]
