@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "Records", dependencies: ["CytoModel"]),
         .target(
             name: "Store",
-            dependencies: ["CytoModel", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["CSQLiteShim", "CytoModel", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .target(name: "Review", dependencies: ["Analysis", "Gating", "FCSParser", "CytoModel", "Deflate"]),
         .target(
@@ -75,6 +75,7 @@ let package = Package(
         /// zlib deflate (gzip members, zlib streams) and CRC-32 for writers (.fcs.gz, PNG).
         .target(name: "Deflate", dependencies: ["CZlib"]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSQLiteShim", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
 
         // MARK: - Tests

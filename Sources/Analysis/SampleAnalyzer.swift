@@ -18,6 +18,9 @@ public struct AnalysisRequest: Sendable {
     /// Other strategies evaluated in the same pass on the file's `$PnN` names (a FlowJo
     /// sample's gate tree); their counts and plotted memberships come back beside ours.
     public var companions: [GatingStrategy] = []
+    /// The file's bytes when the caller has read them already (the ingest hashes and decodes
+    /// from one read); nil: the file is read from `path`.
+    public var bytes: [UInt8]?
 
     public init(path: String, displayName: String, sha256: String = "") {
         self.path = path
@@ -113,7 +116,9 @@ public struct SampleAnalyzer: Sendable {
         let reader: FCSReader
         let set: FCSDataSet
         do {
-            reader = try FCSReader(path: request.path)
+            reader =
+                try request.bytes.map { b throws(FCSError) in try FCSReader(bytes: b, name: request.path) }
+                ?? FCSReader(path: request.path)
             set = reader.dataSets[0]
         } catch {
             let r = Self.rejection(error)

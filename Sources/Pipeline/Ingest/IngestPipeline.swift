@@ -64,6 +64,10 @@ public enum RunEvent: Sendable {
 
 /// The main job: incremental, idempotent, atomic per file. One run at a time per store.
 public final class IngestPipeline: @unchecked Sendable {
+    /// Files up to this size are hashed and decoded from one read held in memory (per worker);
+    /// larger ones are hashed in a stream and decoded from the path.
+    static let inMemoryLimit = 64 << 20
+
     /// What `--reprocess` derives again.
     public enum Reprocess: Sendable, Hashable {
         case none, all, rejected
@@ -183,7 +187,9 @@ public final class IngestPipeline: @unchecked Sendable {
             }
         }
         let files = discover(fcsListing.files)
-        var work: [(InputFile, String, StoredFileState<FileStatus>?)] = []
+        // Files whose size or time changed, or that are new: hashed (and, when new or changed,
+        // analysed) in parallel from one read each; decisions and commits in listing order.
+        var work: [(file: InputFile, old: StoredFileState<FileStatus>?, forced: Bool)] = []
         for f in files {
             let old = try store.fileState(f.key)
             if let old, old.status != .missing, old.status != .duplicate, !forced(f, old),
@@ -193,70 +199,99 @@ public final class IngestPipeline: @unchecked Sendable {
                 summary.unchangedFiles += 1
                 continue
             }
-            let sha = try FileHash.sha256(path: f.path)
-            if let old, old.sha256 == sha || old.rejectedSHA256 == sha, old.status != .duplicate {
-                if !forced(f, old) && old.analysisSHA256 == analysis {
-                    try store.touchFile(path: f.key, size: f.size, mtime: f.mtime, lab: false)
-                    if old.sha256 == sha && old.rejectedSHA256 != nil { try store.clearRejectedVersion(path: f.key) }
-                    summary.unchangedFiles += 1
-                    continue
-                }
-                summary.rederivedFiles += 1
-            } else if let original = try store.storedPath(sha256: sha, excluding: f.key) {
-                if old?.status != .duplicate || old?.sha256 != sha {
-                    try store.commitDuplicate(path: f.key, sha256: sha, size: f.size, mtime: f.mtime, of: original)
-                    events(.fileRejected(path: f.key, code: .duplicateFile))
-                }
-                summary.duplicateFiles += 1
-                continue
-            } else if old != nil {
-                summary.supersededFiles += 1
-            } else {
-                summary.newFiles += 1
-            }
-            work.append((f, sha, old))
+            work.append((f, old, old.map { forced(f, $0) } ?? false))
+        }
+        /// What a task found: the content is the stored one (only its size or time changed), or
+        /// the file's analysis.
+        enum Found: Sendable {
+            case sameContent
+            case analysed(Result<SampleResult, SampleRejection>)
         }
         let total = work.count
         var done = 0
-        try await withThrowingTaskGroup(
-            of: (InputFile, String, StoredFileState<FileStatus>?, Result<SampleResult, SampleRejection>).self
-        ) { group in
+        func commit(
+            _ f: InputFile, _ sha: String, _ old: StoredFileState<FileStatus>?,
+            _ result: Result<SampleResult, SampleRejection>
+        ) throws {
+            switch result {
+            case .success(let s):
+                try store.commitSample(path: f.key, size: f.size, mtime: f.mtime, sample: s, analysisSHA256: analysis)
+                summary.events += s.events
+                events(.fileDone(path: f.key, outcome: "ingested", done: done, total: total, events: s.events))
+            case .failure(let r):
+                // A newer version that cannot be read does not replace a good result.
+                let unreadable = r.code.rawValue.hasPrefix("FCS-") || r.code == .fileIO
+                let keep = unreadable && old?.status == .ingested && old?.sha256 != sha
+                try store.commitRejection(
+                    path: f.key, sha256: sha, size: f.size, mtime: f.mtime, code: r.code, message: r.message,
+                    analysisSHA256: analysis, keepResult: keep)
+                summary.rejectedFiles += 1
+                events(.fileRejected(path: f.key, code: r.code))
+                events(
+                    .fileDone(
+                        path: f.key, outcome: keep ? "rejected (earlier result kept)" : "rejected", done: done,
+                        total: total, events: 0))
+            }
+        }
+        try await withThrowingTaskGroup(of: (Int, String, Found).self) { group in
             var next = 0
             func add() {
                 guard next < work.count else { return }
-                let (f, sha, old) = work[next]
+                let k = next
+                let (f, old, isForced) = work[k]
                 next += 1
                 group.addTask {
-                    (
-                        f, sha, old,
-                        analyzer.analyze(AnalysisRequest(path: f.path, displayName: f.key, sha256: sha)).outcome
-                    )
+                    // One read: hashed, and decoded from memory when the analysis is needed.
+                    let (sha, bytes) = try FileHash.read(path: f.path, keepUpTo: Self.inMemoryLimit)
+                    if let old, old.sha256 == sha || old.rejectedSHA256 == sha, old.status != .duplicate, !isForced,
+                        old.analysisSHA256 == analysis
+                    {
+                        return (k, sha, .sameContent)
+                    }
+                    var request = AnalysisRequest(path: f.path, displayName: f.key, sha256: sha)
+                    request.bytes = bytes
+                    return (k, sha, .analysed(analyzer.analyze(request).outcome))
                 }
             }
             for _ in 0..<options.workers { add() }
-            while let (f, sha, old, result) = try await group.next() {
-                done += 1
-                switch result {
-                case .success(let s):
-                    try store.commitSample(
-                        path: f.key, size: f.size, mtime: f.mtime, sample: s, analysisSHA256: analysis)
-                    summary.events += s.events
-                    events(.fileDone(path: f.key, outcome: "ingested", done: done, total: total, events: s.events))
-                case .failure(let r):
-                    // A newer version that cannot be read does not replace a good result.
-                    let unreadable = r.code.rawValue.hasPrefix("FCS-") || r.code == .fileIO
-                    let keep = unreadable && old?.status == .ingested && old?.sha256 != sha
-                    try store.commitRejection(
-                        path: f.key, sha256: sha, size: f.size, mtime: f.mtime, code: r.code, message: r.message,
-                        analysisSHA256: analysis, keepResult: keep)
-                    summary.rejectedFiles += 1
-                    events(.fileRejected(path: f.key, code: r.code))
-                    events(
-                        .fileDone(
-                            path: f.key, outcome: keep ? "rejected (earlier result kept)" : "rejected", done: done,
-                            total: total, events: 0))
-                }
+            // Results are committed in listing order, so which of two equal files is the
+            // original does not depend on which finished first.
+            var finished: [Int: (String, Found)] = [:]
+            var cursor = 0
+            while let (k, sha, found) = try await group.next() {
+                finished[k] = (sha, found)
                 add()
+                while let (sha, found) = finished.removeValue(forKey: cursor) {
+                    let (f, old, _) = work[cursor]
+                    cursor += 1
+                    done += 1
+                    switch found {
+                    case .sameContent:
+                        try store.touchFile(path: f.key, size: f.size, mtime: f.mtime, lab: false)
+                        if old!.sha256 == sha && old!.rejectedSHA256 != nil {
+                            try store.clearRejectedVersion(path: f.key)
+                        }
+                        summary.unchangedFiles += 1
+                        continue
+                    case .analysed(let result):
+                        if let old, old.sha256 == sha || old.rejectedSHA256 == sha, old.status != .duplicate {
+                            summary.rederivedFiles += 1
+                        } else if let original = try store.storedPath(sha256: sha, excluding: f.key) {
+                            if old?.status != .duplicate || old?.sha256 != sha {
+                                try store.commitDuplicate(
+                                    path: f.key, sha256: sha, size: f.size, mtime: f.mtime, of: original)
+                                events(.fileRejected(path: f.key, code: .duplicateFile))
+                            }
+                            summary.duplicateFiles += 1
+                            continue
+                        } else if old != nil {
+                            summary.supersededFiles += 1
+                        } else {
+                            summary.newFiles += 1
+                        }
+                        try commit(f, sha, old, result)
+                    }
+                }
             }
         }
         let present = Set(files.map(\.key))
@@ -296,7 +331,8 @@ public final class IngestPipeline: @unchecked Sendable {
         let records = MonthlyRecordBuilder(rules: config.records).build(
             patients: Array(registry.values), samples: try store.samples(), labs: try store.labResults())
         let before = try store.records(patient: nil)
-        try store.replaceRecords(records)
+        // Unchanged records are not written again (a run with nothing new writes only its log).
+        if records != before { try store.replaceRecords(records) }
         summary.recordsUpdated =
             Set(records).symmetricDifference(Set(before)).count > 0 ? records.filter { !before.contains($0) }.count : 0
         (summary.outstandingRejections, summary.flaggedSamples) = try store.outstanding()
