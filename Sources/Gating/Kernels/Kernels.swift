@@ -300,14 +300,14 @@ enum RawIntervalKernel {
                     let x = unsafe src[e]
                     let inside: UInt8 = (x >= lowIn ? 1 : 0) & (x <= highIn ? 1 : 0)
                     let outside: UInt8 = (x <= lowOut ? 1 : 0) | (x >= highOut ? 1 : 0)
-                    // 1 inside, 0 outside, 2 undecided; kept only where the mask is set.
-                    let state: UInt8 = inside | ((1 &- inside) & (1 &- outside)) << 1
-                    let old = unsafe dst[e]
-                    let new = old == 0 ? 0 : state
+                    // 1 inside, 0 outside, 2 undecided; kept only where the mask is set (0 or 1,
+                    // so mask x 3 keeps or clears both bits). Branch-free: the loop vectorises.
+                    let state: UInt8 = inside | (((1 &- inside) & (1 &- outside)) << 1)
+                    let new = state & (unsafe dst[e] &* 3)
                     unsafe dst[e] = new
-                    any |= new & 2
+                    any |= new
                 }
-                undecided = any != 0
+                undecided = any & 2 != 0
             }
         }
         guard undecided else { return }
