@@ -75,6 +75,11 @@ public protocol RecordStore: AnyObject {
         body: (_ stage: @escaping (HIVRNAResult) throws -> Void) -> LabFileReport
     ) throws -> (report: LabFileReport, stored: Int, conflicts: Int)
     func replaceRecords(_ records: [MonthlyRecord]) throws
+    /// Replaces the records and notes the basis they were built from (rules, registry), in one
+    /// transaction. Any later change of stored inputs drops the basis.
+    func replaceRecords(_ records: [MonthlyRecord], basis: String?) throws
+    /// The basis of the stored records when no input changed since they were built, else nil.
+    func recordsBasis() throws -> String?
     func samples() throws -> [SampleResult]
     /// The Gating-ML 2.0 of the gates applied to a stored file (adaptive gating), if any.
     func appliedGates(file: String) throws -> String?

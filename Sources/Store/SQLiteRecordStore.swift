@@ -155,6 +155,11 @@ public final class SQLiteRecordStore: RecordStore {
                     ALTER TABLE samples ADD COLUMN instrument TEXT NOT NULL DEFAULT 'default';
                     """)
         }
+        m.registerMigration("v5") { db in
+            // Small facts about the store's derived state (the basis the monthly records were
+            // last built from).
+            try db.execute(sql: "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
+        }
         return m
     }
 
@@ -241,6 +246,7 @@ public final class SQLiteRecordStore: RecordStore {
         path: String, size: Int64, mtime: Double, sample s: SampleResult, analysisSHA256: String
     ) throws {
         try queue.write { db in
+            try Self.invalidateRecords(db)
             try Self.replaceFCSFile(
                 db, path: path, sha256: s.sha256, size: size, mtime: mtime, status: .ingested, analysis: analysisSHA256)
             try db.execute(
@@ -279,6 +285,7 @@ public final class SQLiteRecordStore: RecordStore {
         analysisSHA256: String, keepResult: Bool
     ) throws {
         try queue.write { db in
+            try Self.invalidateRecords(db)
             if keepResult {
                 // The earlier version's result stands; the newer version is on file as rejected.
                 try db.execute(
@@ -299,6 +306,7 @@ public final class SQLiteRecordStore: RecordStore {
 
     public func commitDuplicate(path: String, sha256: String, size: Int64, mtime: Double, of original: String) throws {
         try queue.write { db in
+            try Self.invalidateRecords(db)
             try Self.replaceFCSFile(
                 db, path: path, sha256: sha256, size: size, mtime: mtime, status: .duplicate, analysis: "",
                 duplicateOf: original)
@@ -314,6 +322,7 @@ public final class SQLiteRecordStore: RecordStore {
 
     public func clearRejectedVersion(path: String) throws {
         try queue.write { db in
+            try Self.invalidateRecords(db)
             try db.execute(sql: "UPDATE fcs_files SET rejected_sha256 = NULL WHERE path = ?", arguments: [path])
             try db.execute(
                 sql:
@@ -343,6 +352,7 @@ public final class SQLiteRecordStore: RecordStore {
 
     public func touchFile(path: String, size: Int64, mtime: Double, lab: Bool) throws {
         try queue.write { db in
+            try Self.invalidateRecords(db)
             let table = lab ? "lab_files" : "fcs_files"
             try db.execute(
                 sql: "UPDATE \(table) SET size = ?, mtime = ? WHERE path = ?", arguments: [size, mtime, path])
@@ -359,6 +369,7 @@ public final class SQLiteRecordStore: RecordStore {
     public func markMissing(_ paths: [String], lab: Bool) throws {
         guard !paths.isEmpty else { return }
         try queue.write { db in
+            try Self.invalidateRecords(db)
             for p in paths {
                 try db.execute(
                     sql: "UPDATE \(lab ? "lab_files" : "fcs_files") SET status = 'missing' WHERE path = ?",
@@ -373,18 +384,26 @@ public final class SQLiteRecordStore: RecordStore {
         let path: String
         var stored = 0
         var conflicts: [RejectedRecord] = []
+        let cache = JSONColumnCache()
         init(db: Database, path: String) {
             self.db = db
             self.path = path
         }
+        static let insert =
+            "INSERT INTO lab_results (\(SQLiteRecordStore.labResultColumns)) VALUES (\(SQLiteRecordStore.placeholders(SQLiteRecordStore.labResultColumns)))"
+        /// Statements compiled once per lab file (GRDB's statement cache), not once per result.
         func stage(_ r: HIVRNAResult) throws {
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM retractions WHERE id = ?", arguments: [r.id]) == true {
+            if try Bool.fetchOne(
+                try db.cachedStatement(sql: "SELECT 1 FROM retractions WHERE id = ?"), arguments: [r.id]) == true
+            {
                 return
             }
             if let existing = try Row.fetchOne(
-                db, sql: "SELECT \(SQLiteRecordStore.labResultColumns) FROM lab_results WHERE id = ?", arguments: [r.id]
-            ) {
-                let sameContent = try SQLiteRecordStore.labResult(existing) == r
+                try db.cachedStatement(
+                    sql: "SELECT \(SQLiteRecordStore.labResultColumns) FROM lab_results WHERE id = ?"),
+                arguments: [r.id])
+            {
+                let sameContent = try SQLiteRecordStore.labResult(existing, cache: cache) == r
                 if !sameContent && r.status != .corrected && r.status != .amended
                     && (existing["source_file"] as String) != path
                 {
@@ -396,14 +415,11 @@ public final class SQLiteRecordStore: RecordStore {
                     return
                 }
             }
-            if let replaced = r.replaces {
-                try db.execute(sql: "DELETE FROM lab_results WHERE id = ?", arguments: [replaced])
-            }
-            try db.execute(sql: "DELETE FROM lab_results WHERE id = ?", arguments: [r.id])
-            try db.execute(
-                sql:
-                    "INSERT INTO lab_results (\(SQLiteRecordStore.labResultColumns)) VALUES (\(SQLiteRecordStore.placeholders(SQLiteRecordStore.labResultColumns)))",
-                arguments: try SQLiteRecordStore.labResultArguments(r, sourceFile: path))
+            let delete = try db.cachedStatement(sql: "DELETE FROM lab_results WHERE id = ?")
+            if let replaced = r.replaces { try delete.execute(arguments: [replaced]) }
+            try delete.execute(arguments: [r.id])
+            try db.cachedStatement(sql: Self.insert).execute(
+                arguments: try SQLiteRecordStore.labResultArguments(r, sourceFile: path, cache: cache))
             stored += 1
         }
     }
@@ -417,6 +433,7 @@ public final class SQLiteRecordStore: RecordStore {
         var outcome: (LabFileReport, Int, Int)?
         do {
             try queue.write { db in
+                try Self.invalidateRecords(db)
                 try db.execute(
                     sql: """
                         INSERT INTO lab_files (path, sha256, size, mtime, status) VALUES (?, ?, ?, ?, 'accepted')
@@ -469,15 +486,38 @@ public final class SQLiteRecordStore: RecordStore {
         return (outcome!.0, outcome!.1, outcome!.2)
     }
 
-    public func replaceRecords(_ records: [MonthlyRecord]) throws {
+    /// Any change of stored inputs drops the records' basis in the same transaction: records
+    /// are current only when rebuilt after the last change (a crash between a commit and the
+    /// rebuild leaves no basis, so the next run rebuilds).
+    static func invalidateRecords(_ db: Database) throws {
+        try db.cachedStatement(sql: "DELETE FROM meta WHERE key = 'records_basis'").execute()
+    }
+
+    public func recordsBasis() throws -> String? {
+        try queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'records_basis'") }
+    }
+
+    public func replaceRecords(_ records: [MonthlyRecord], basis: String?) throws {
         try queue.write { db in
-            try db.execute(sql: "DELETE FROM monthly_records")
-            for r in records {
+            try Self.writeRecords(records, db)
+            if let basis {
                 try db.execute(
-                    sql:
-                        "INSERT INTO monthly_records (\(Self.monthlyRecordColumns)) VALUES (\(Self.placeholders(Self.monthlyRecordColumns)))",
-                    arguments: try Self.recordArguments(r))
+                    sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('records_basis', ?)", arguments: [basis])
             }
+        }
+    }
+
+    public func replaceRecords(_ records: [MonthlyRecord]) throws {
+        try queue.write { db in try Self.writeRecords(records, db) }
+    }
+
+    static func writeRecords(_ records: [MonthlyRecord], _ db: Database) throws {
+        try db.execute(sql: "DELETE FROM monthly_records")
+        for r in records {
+            try db.cachedStatement(
+                sql:
+                    "INSERT INTO monthly_records (\(Self.monthlyRecordColumns)) VALUES (\(Self.placeholders(Self.monthlyRecordColumns)))"
+            ).execute(arguments: try Self.recordArguments(r))
         }
     }
 
@@ -515,11 +555,15 @@ public final class SQLiteRecordStore: RecordStore {
 
     public func labResults() throws -> [StoredLabResult] {
         try queue.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT \(Self.labResultColumns) FROM lab_results ORDER BY patient, collected_days, id"
-            ).map {
-                StoredLabResult(result: try Self.labResult($0), sourceFile: $0["source_file"])
+            let cache = JSONColumnCache()
+            var out: [StoredLabResult] = []
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT \(Self.labResultColumns) FROM lab_results ORDER BY patient, collected_days, id")
+            while let row = try rows.next() {
+                out.append(
+                    StoredLabResult(result: try Self.labResult(row, cache: cache), sourceFile: row["source_file"]))
             }
+            return out
         }
     }
 

@@ -24,7 +24,45 @@ extension SQLiteRecordStore {
         Array(repeating: "?", count: columns.split(separator: ",").count).joined(separator: ", ")
     }
 
-    static func labResultArguments(_ r: HIVRNAResult, sourceFile: String) throws -> StatementArguments {
+    /// The JSON columns of lab results repeat (one assay per run, mostly no warnings): encoded and
+    /// decoded once per distinct value within one file's import or one read of the table.
+    final class JSONColumnCache {
+        var assays: [AssayInfo: String] = [:]
+        var assayTexts: [String: AssayInfo] = [:]
+        var warnings: [[String]: String] = [:]
+        var warningTexts: [String: [String]] = [:]
+
+        func encode(_ a: AssayInfo) throws -> String {
+            if let s = assays[a] { return s }
+            let s = try json(a)
+            assays[a] = s
+            return s
+        }
+        func encode(_ w: [String]) throws -> String {
+            if w.isEmpty { return "[]" }
+            if let s = warnings[w] { return s }
+            let s = try json(w)
+            warnings[w] = s
+            return s
+        }
+        func decodeAssay(_ s: String) throws -> AssayInfo {
+            if let a = assayTexts[s] { return a }
+            let a = try decode(AssayInfo.self, s)
+            assayTexts[s] = a
+            return a
+        }
+        func decodeWarnings(_ s: String) throws -> [String] {
+            if s == "[]" { return [] }
+            if let w = warningTexts[s] { return w }
+            let w = try decode([String].self, s)
+            warningTexts[s] = w
+            return w
+        }
+    }
+
+    static func labResultArguments(
+        _ r: HIVRNAResult, sourceFile: String, cache: JSONColumnCache = JSONColumnCache()
+    ) throws -> StatementArguments {
         let values: [(any DatabaseValueConvertible)?] = [
             r.id, sourceFile, r.patient, r.specimen, r.specimenType, r.collected.text, r.collected.epochSeconds,
             r.collected.localDays,
@@ -32,14 +70,14 @@ extension SQLiteRecordStore {
             r.status.rawValue,
             r.replaces, r.outcome.rawValue, r.reportedValue, r.reportedUnit?.rawValue, r.copies, r.log10, r.limit,
             r.detected,
-            try r.assay.map { try json($0) }, r.dilution, r.failureCode, r.reason, r.instrumentText, r.comment,
-            try json(r.warnings), r.line,
+            try r.assay.map { try cache.encode($0) }, r.dilution, r.failureCode, r.reason, r.instrumentText,
+            r.comment, try cache.encode(r.warnings), r.line,
             r.format,
         ]
         return StatementArguments(values)
     }
 
-    static func labResult(_ row: Row) throws -> HIVRNAResult {
+    static func labResult(_ row: Row, cache: JSONColumnCache = JSONColumnCache()) throws -> HIVRNAResult {
         func enumValue<E: RawRepresentable>(_ type: E.Type, _ column: String) throws -> E where E.RawValue == String {
             let raw: String = row[column]
             guard let v = E(rawValue: raw) else {
@@ -64,11 +102,11 @@ extension SQLiteRecordStore {
             outcome: try enumValue(ViralLoadOutcome.self, "outcome"), reportedValue: row["reported_value"],
             reportedUnit: unit.flatMap(ConcentrationUnit.init(rawValue:)), copies: row["copies"], log10: row["log10"],
             limit: row["limit_copies"],
-            detected: row["detected"], assay: try assay.map { try decode(AssayInfo.self, $0) },
+            detected: row["detected"], assay: try assay.map { try cache.decodeAssay($0) },
             dilution: row["dilution"],
             failureCode: row["failure_code"], reason: row["reason"], instrumentText: row["instrument_text"],
             comment: row["comment"],
-            warnings: try decode([String].self, row["warnings"]), line: row["line"], format: row["format"])
+            warnings: try cache.decodeWarnings(row["warnings"]), line: row["line"], format: row["format"])
     }
 
     static func recordArguments(_ r: MonthlyRecord) throws -> StatementArguments {

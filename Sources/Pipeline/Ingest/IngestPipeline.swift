@@ -68,6 +68,17 @@ public final class IngestPipeline: @unchecked Sendable {
     /// larger ones are hashed in a stream and decoded from the path.
     static let inMemoryLimit = 64 << 20
 
+    /// What monthly records depend on besides the stored inputs: the record rules and the
+    /// registry (canonical JSON, hashed).
+    static func recordsBasis(rules: RecordRules, registry: [String: RegistryPatient]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        var hasher = SHA256Hasher()
+        hasher.update((try? encoder.encode(rules)) ?? Data())
+        for id in registry.keys.sorted() { hasher.update((try? encoder.encode(registry[id]!)) ?? Data()) }
+        return hasher.hex()
+    }
+
     /// What `--reprocess` derives again.
     public enum Reprocess: Sendable, Hashable {
         case none, all, rejected
@@ -327,14 +338,18 @@ public final class IngestPipeline: @unchecked Sendable {
         let presentLabs = Set(labFiles.map(\.key))
         try store.markMissing(try store.labFilePaths().filter { !presentLabs.contains($0) }, lab: true)
 
-        // Monthly records, rebuilt deterministically from the store.
-        let records = MonthlyRecordBuilder(rules: config.records).build(
-            patients: Array(registry.values), samples: try store.samples(), labs: try store.labResults())
-        let before = try store.records(patient: nil)
-        // Unchanged records are not written again (a run with nothing new writes only its log).
-        if records != before { try store.replaceRecords(records) }
-        summary.recordsUpdated =
-            Set(records).symmetricDifference(Set(before)).count > 0 ? records.filter { !before.contains($0) }.count : 0
+        // Monthly records, rebuilt deterministically from the store, unless nothing they depend
+        // on changed since the last build (no stored input changed, same rules and registry).
+        let basis = Self.recordsBasis(rules: config.records, registry: registry)
+        if try store.recordsBasis() != basis {
+            let records = MonthlyRecordBuilder(rules: config.records).build(
+                patients: Array(registry.values), samples: try store.samples(), labs: try store.labResults())
+            let before = try store.records(patient: nil)
+            try store.replaceRecords(records, basis: basis)
+            summary.recordsUpdated =
+                Set(records).symmetricDifference(Set(before)).count > 0
+                ? records.filter { !before.contains($0) }.count : 0
+        }
         (summary.outstandingRejections, summary.flaggedSamples) = try store.outstanding()
         summary.seconds = Date().timeIntervalSince(start)
         let encoder = JSONEncoder()
