@@ -38,37 +38,41 @@ struct LabsCheck: ParsableCommand {
             }
         }
         if let patientSystem { options.patientIdentifierSystem = patientSystem }
-        let reports = files.map { LabImporter.check(path: $0, options: options) }
-        switch format {
-        case .json:
-            let doc = LabsDocument(files: reports.map(LabsDocument.File.init))
-            print(String(decoding: try jsonEncoder().encode(doc), as: UTF8.self))
-        case .text:
-            for r in reports { print(Self.text(r), terminator: "") }
+        // Results are formatted as they are parsed (a few hundred bytes each instead of the
+        // parsed records), and written when the file's verdict is known: memory stays small and
+        // no document is built whole.
+        let out = FileHandle.standardOutput
+        var anyRejected = false
+        if format == .json { out.write(Data("{\n  \"files\" : [".utf8)) }
+        for (k, path) in files.enumerated() {
+            var sink = FormattingSink(json: format == .json)
+            var report = LabImporter.importFile(path: path, options: options, sink: &sink)
+            if report.status == .rejected { sink.clear() }
+            report.results = []
+            anyRejected = anyRejected || report.status != .accepted
+            switch format {
+            case .json:
+                out.write(Data(((k == 0 ? "\n" : ",\n") + Self.jsonFileHead(report)).utf8))
+                sink.write(to: out)
+                out.write(Data(Self.jsonFileTail(report, results: sink.count).utf8))
+            case .text:
+                out.write(Data(Self.textHead(report).utf8))
+                sink.write(to: out)
+                out.write(Data(Self.textTail(report).utf8))
+            }
         }
-        if reports.contains(where: { $0.status != .accepted }) { throw exitDataError }
+        if format == .json { out.write(Data("\n  ],\n  \"schemaVersion\" : 1\n}\n".utf8)) }
+        if anyRejected { throw exitDataError }
     }
 
-    static func text(_ r: LabFileReport) -> String {
+    static func textHead(_ r: LabFileReport) -> String {
         var s = "\(r.file): \(r.status.rawValue)\(r.format.map { " (\($0))" } ?? "")\n"
         if let e = r.error { s += "  error \(e.code): \(e.message)\(e.line.map { " (line \($0))" } ?? "")\n" }
-        for x in r.results {
-            let value: String
-            switch x.outcome {
-            case .quantified:
-                value =
-                    x.copies.map { "\(formatShort($0)) copies/mL (log10 \(String(format: "%.2f", log10($0))))" }
-                    ?? "\(x.reportedValue.map(formatShort) ?? "?") \(x.reportedUnit?.rawValue ?? "") (not converted)"
-            case .belowLimit: value = "< \(x.limit.map(formatShort) ?? "?") copies/mL"
-            case .aboveLimit: value = "> \(x.limit.map(formatShort) ?? "?") copies/mL"
-            case .notDetected: value = "not detected (limit \(x.limit.map(formatShort) ?? "unknown"))"
-            case .failed: value = "failed \(x.failureCode ?? "")"
-            case .notPerformed: value = "not performed"
-            }
-            s +=
-                "  \(x.id)  \(x.patient)  \(x.specimen)  \(x.collected.isoDate)  \(value)  [\(x.assay?.name ?? "assay unknown")]\n"
-            for w in x.warnings { s += "    warning: \(w)\n" }
-        }
+        return s
+    }
+
+    static func textTail(_ r: LabFileReport) -> String {
+        var s = ""
         for x in r.rejected {
             s += "  rejected \(x.id ?? "?") \(x.code): \(x.message)\(x.line.map { " (line \($0))" } ?? "")\n"
         }
@@ -76,61 +80,152 @@ struct LabsCheck: ParsableCommand {
         for x in r.skipped { s += "  skipped \(x)\n" }
         return s
     }
+
+    /// One result as a text line (and its warnings).
+    static func textLine(_ x: HIVRNAResult) -> String {
+        let value: String
+        switch x.outcome {
+        case .quantified:
+            value =
+                x.copies.map { "\(formatShort($0)) copies/mL (log10 \(String(format: "%.2f", log10($0))))" }
+                ?? "\(x.reportedValue.map(formatShort) ?? "?") \(x.reportedUnit?.rawValue ?? "") (not converted)"
+        case .belowLimit: value = "< \(x.limit.map(formatShort) ?? "?") copies/mL"
+        case .aboveLimit: value = "> \(x.limit.map(formatShort) ?? "?") copies/mL"
+        case .notDetected: value = "not detected (limit \(x.limit.map(formatShort) ?? "unknown"))"
+        case .failed: value = "failed \(x.failureCode ?? "")"
+        case .notPerformed: value = "not performed"
+        }
+        var s =
+            "  \(x.id)  \(x.patient)  \(x.specimen)  \(x.collected.isoDate)  \(value)  [\(x.assay?.name ?? "assay unknown")]\n"
+        for w in x.warnings { s += "    warning: \(w)\n" }
+        return s
+    }
+
+    /// The JSON of one file up to its results array (keys sorted, as the encoder writes them).
+    static func jsonFileHead(_ r: LabFileReport) -> String {
+        var s = "    {\n"
+        if let e = r.error {
+            s +=
+                "      \"error\" : {\n        \"code\" : \(JSONText.string(e.code.rawValue)),\n        \"line\" : \(e.line.map(String.init) ?? "null"),\n        \"message\" : \(JSONText.string(e.message))\n      },\n"
+        }
+        s += "      \"file\" : \(JSONText.string(r.file)),\n      \"rejected\" : ["
+        for (k, x) in r.rejected.enumerated() {
+            s += k == 0 ? "\n" : ",\n"
+            s += "        {\n          \"code\" : \(JSONText.string(x.code.rawValue)),\n"
+            if let id = x.id { s += "          \"id\" : \(JSONText.string(id)),\n" }
+            s += "          \"message\" : \(JSONText.string(x.message))\n        }"
+        }
+        s += r.rejected.isEmpty ? "],\n" : "\n      ],\n"
+        return s + "      \"results\" : ["
+    }
+
+    static func jsonFileTail(_ r: LabFileReport, results: Int) -> String {
+        (results == 0 ? "],\n" : "\n      ],\n") + "      \"status\" : \(JSONText.string(r.status.rawValue))\n    }"
+    }
+
 }
 
-/// `labs check --format json`.
-struct LabsDocument: Encodable {
-    var schemaVersion = 1
-    var files: [File]
+/// Formats results as they are staged: text lines or JSON objects (id, patient, specimen,
+/// collected, outcome, copies, log10, censor, limit, assay; keys sorted), appended to one byte buffer.
+struct FormattingSink: LabResultSink {
+    let json: Bool
+    var bytes: [UInt8] = []
+    var count = 0
+    /// Formatted results beyond `spillBytes` wait in an unlinked temporary file, so memory does
+    /// not grow with the file.
+    var spill: FileHandle?
+    static let spillBytes = 4 << 20
 
-    struct File: Encodable {
-        var file: String
-        var status: String
-        var error: ErrorInfo?
-        var results: [Result]
-        var rejected: [Rejected]
+    init(json: Bool) { self.json = json }
 
-        init(_ r: LabFileReport) {
-            file = r.file
-            status = r.status.rawValue
-            error = r.error.map { ErrorInfo(code: $0.code.rawValue, message: $0.message, line: $0.line) }
-            results = r.results.map(Result.init)
-            rejected = r.rejected.map { Rejected(id: $0.id, code: $0.code.rawValue, message: $0.message) }
+    mutating func flush() {
+        guard bytes.count >= Self.spillBytes else { return }
+        if spill == nil {
+            let path = NSTemporaryDirectory() + "/cytoingest-labs-check-\(UUID().uuidString)"
+            if FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
+                let h = FileHandle(forUpdatingAtPath: path)
+            {
+                unlink(path)
+                spill = h
+            }
+        }
+        guard let spill else { return }
+        spill.write(Data(bytes))
+        bytes.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes everything formatted so far to `out`.
+    func write(to out: FileHandle) {
+        if let spill {
+            spill.seek(toFileOffset: 0)
+            while true {
+                let chunk = spill.readData(ofLength: 1 << 20)
+                if chunk.isEmpty { break }
+                out.write(chunk)
+            }
+        }
+        out.write(Data(bytes))
+    }
+
+    mutating func stage(_ x: HIVRNAResult) {
+        if json {
+            var s = count == 0 ? "\n" : ",\n"
+            s += "        {\n"
+            s += "          \"assay\" : \(x.assay.map { JSONText.string($0.name) } ?? "null"),\n"
+            s += "          \"censor\" : \(x.censor.map { JSONText.string($0.rawValue) } ?? "null"),\n"
+            s += "          \"collected\" : \(JSONText.string(x.collected.text)),\n"
+            s += "          \"copies\" : \(JSONText.number(x.copies)),\n"
+            s += "          \"id\" : \(JSONText.string(x.id)),\n"
+            s += "          \"limit\" : \(JSONText.number(x.limit)),\n"
+            s += "          \"log10\" : \(JSONText.number(x.log10)),\n"
+            s += "          \"outcome\" : \(JSONText.string(x.outcome.rawValue)),\n"
+            s += "          \"patient\" : \(JSONText.string(x.patient)),\n"
+            s += "          \"specimen\" : \(JSONText.string(x.specimen))\n        }"
+            bytes.append(contentsOf: s.utf8)
+        } else {
+            bytes.append(contentsOf: LabsCheck.textLine(x).utf8)
+        }
+        count += 1
+        flush()
+    }
+
+    mutating func clear() {
+        bytes = []
+        count = 0
+        if let spill {
+            spill.truncateFile(atOffset: 0)
         }
     }
-    struct ErrorInfo: Encodable {
-        var code: String
-        var message: String
-        @Null var line: Int?
-    }
-    struct Rejected: Encodable {
-        var id: String?
-        var code: String
-        var message: String
-    }
-    struct Result: Encodable {
-        var id: String
-        var patient: String
-        var specimen: String
-        var collected: String
-        var outcome: String
-        @Null var copies: Double?
-        @Null var log10: Double?
-        @Null var censor: String?
-        @Null var limit: Double?
-        @Null var assay: String?
+}
 
-        init(_ r: HIVRNAResult) {
-            id = r.id
-            patient = r.patient
-            specimen = r.specimen
-            collected = r.collected.text
-            outcome = r.outcome.rawValue
-            copies = r.copies
-            log10 = r.log10
-            censor = r.censor?.rawValue
-            limit = r.limit
-            assay = r.assay?.name
+/// JSON scalars as `JSONEncoder` writes them (strings escaped, slashes not; numbers in the
+/// shortest form that reads back equal, integral values without a fraction).
+enum JSONText {
+    static func string(_ s: String) -> String {
+        var o = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": o += "\\\""
+            case "\\": o += "\\\\"
+            case "\n": o += "\\n"
+            case "\r": o += "\\r"
+            case "\t": o += "\\t"
+            case "\u{08}": o += "\\b"
+            case "\u{0C}": o += "\\f"
+            default:
+                if u.value < 0x20 {
+                    o += String(format: "\\u%04x", u.value)
+                } else {
+                    o.unicodeScalars.append(u)
+                }
+            }
         }
+        return o + "\""
+    }
+
+    static func number(_ v: Double?) -> String {
+        guard let v, v.isFinite else { return "null" }
+        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+        return "\(v)"
     }
 }

@@ -65,6 +65,43 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(sink.count)
         }
     }
+    // The user-level path: the same file into a fresh store through `run` (staged in one
+    // transaction, monthly records rebuilt), with a minimal cohort around it.
+    Benchmark(
+        "import 50 MB neutral HIV RNA export into a fresh store (run)",
+        configuration: .init(
+            metrics: [.wallClock, .peakMemoryResident, .mallocCountTotal], timeUnits: .milliseconds,
+            warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(60), maxIterations: 3)
+    ) { benchmark in
+        let path = makeFile()
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cytoingest-bench-labrun")
+        try? FileManager.default.createDirectory(
+            at: dir.appendingPathComponent("fcs"), withIntermediateDirectories: true)
+        var registry = "patient_id,day0,cycle_starts,dose_miu_per_day\n"
+        for p in 0..<500 { registry += "P\(p),2024-04-01,2024-04-01,6\n" }
+        try Data(registry.utf8).write(to: dir.appendingPathComponent("registry.csv"))
+        let fixtures = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(
+            "../fixtures")
+        let fcs = dir.appendingPathComponent("fcs/P001_M00.fcs.gz")
+        if !FileManager.default.fileExists(atPath: fcs.path) {
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent("cohort/fcs/P001_M00.fcs.gz"), to: fcs)
+        }
+        let config = """
+            {"version": 1, "inputs": {"fcs": ["fcs"], "labs": ["\(path)"]}, "identity": {"patientKeyword": "$SRC"},
+             "registry": "registry.csv", "gating": {"strategy": "\(fixtures.path)/cohort/panel.xml",
+             "gates": {"beads": "Beads", "lymphocytes": "Lymphocytes", "cd3": "CD3", "cd4": "CD4T", "cd8": "CD8T", "cd8Hladr": "CD8_HLADR", "cd4Cd25": "CD4_CD25"}}}
+            """
+        try Data(config.utf8).write(to: dir.appendingPathComponent("pipeline.json"))
+        let cfg = try PipelineConfiguration.load(path: dir.appendingPathComponent("pipeline.json").path)
+        for _ in benchmark.scaledIterations {
+            let db = dir.appendingPathComponent("labs.sqlite").path
+            for suffix in ["", "-wal", "-shm", ".lock"] { try? FileManager.default.removeItem(atPath: db + suffix) }
+            benchmark.startMeasurement()
+            let summary = try await IngestPipeline(config: cfg, databasePath: db).run()
+            benchmark.stopMeasurement()
+            precondition(summary.labResultsStored > 80_000)
+        }
+    }
     // The floor: the hardened reader alone (pre-scan + libxml2 + cursor), no strings, no lab logic.
     Benchmark(
         "read 50 MB neutral HIV RNA export with the XML cursor only (floor)",
