@@ -145,6 +145,33 @@ struct InspectReport: Codable, Equatable {
         return report
     }
 
+    /// Minimum, maximum and sum of a column, over eight independent lanes so the loop
+    /// vectorises (the sum's rounding differs from a serial sum by at most a few ulps; NaN
+    /// values are skipped by min and max as before and propagate into the sum).
+    static func columnStats(_ column: ArraySlice<Double>) -> (Double, Double, Double) {
+        var lo = SIMD8<Double>(repeating: .infinity)
+        var hi = SIMD8<Double>(repeating: -.infinity)
+        var sum = SIMD8<Double>(repeating: 0)
+        var i = column.startIndex
+        let end = column.endIndex
+        while i + 8 <= end {
+            let v = SIMD8<Double>(column[i..<(i + 8)])
+            lo = lo.replacing(with: v, where: v .< lo)
+            hi = hi.replacing(with: v, where: v .> hi)
+            sum += v
+            i += 8
+        }
+        var l = lo.min(), h = hi.max(), s = sum.sum()
+        while i < end {
+            let v = column[i]
+            if v < l { l = v }
+            if v > h { h = v }
+            s += v
+            i += 1
+        }
+        return (l, h, s)
+    }
+
     private static func addStats(_ ds: inout DataSet, reader: FCSReader, set: FCSDataSet) throws(FCSError) {
         let p = set.parameters.count
         var mins = [Double](repeating: .infinity, count: p)
@@ -155,13 +182,10 @@ struct InspectReport: Codable, Equatable {
         var blocks = try reader.events(dataSet: set.index)
         while let block = try blocks.next() {
             for c in 0..<p {
-                var lo = mins[c], hi = maxs[c], s = sums[c]
-                for v in block.column(c) {
-                    if v < lo { lo = v }
-                    if v > hi { hi = v }
-                    s += v
-                }
-                mins[c] = lo; maxs[c] = hi; sums[c] = s
+                let (lo, hi, s) = Self.columnStats(block.column(c))
+                mins[c] = Swift.min(mins[c], lo)
+                maxs[c] = Swift.max(maxs[c], hi)
+                sums[c] += s
             }
             var i = 0
             while head.count < 3 && i < block.count {
