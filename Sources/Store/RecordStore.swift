@@ -84,6 +84,9 @@ public protocol RecordStore: AnyObject {
     /// The Gating-ML 2.0 of the gates applied to a stored file (adaptive gating), if any.
     func appliedGates(file: String) throws -> String?
     func labResults() throws -> [StoredLabResult]
+    /// One patient's lab results (records are built patient by patient: memory does not grow
+    /// with the whole store).
+    func labResults(patient: String) throws -> [StoredLabResult]
     func records(patient: String?) throws -> [MonthlyRecord]
     func rejections() throws -> [StoredRejection]
     func patients() throws -> [RegistryPatient]

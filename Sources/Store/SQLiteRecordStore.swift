@@ -391,17 +391,24 @@ public final class SQLiteRecordStore: RecordStore {
         }
         static let insert =
             "INSERT INTO lab_results (\(SQLiteRecordStore.labResultColumns)) VALUES (\(SQLiteRecordStore.placeholders(SQLiteRecordStore.labResultColumns)))"
+        /// Ids already stored and ids retracted, read once per lab file: a result that is neither
+        /// is one INSERT, with no per-result lookups.
+        var known: (stored: Set<String>, retracted: Set<String>)?
+
         /// Statements compiled once per lab file (GRDB's statement cache), not once per result.
         func stage(_ r: HIVRNAResult) throws {
-            if try Bool.fetchOne(
-                try db.cachedStatement(sql: "SELECT 1 FROM retractions WHERE id = ?"), arguments: [r.id]) == true
-            {
-                return
+            if known == nil {
+                known = (
+                    Set(try String.fetchAll(db, sql: "SELECT id FROM lab_results")),
+                    Set(try String.fetchAll(db, sql: "SELECT id FROM retractions"))
+                )
             }
-            if let existing = try Row.fetchOne(
-                try db.cachedStatement(
-                    sql: "SELECT \(SQLiteRecordStore.labResultColumns) FROM lab_results WHERE id = ?"),
-                arguments: [r.id])
+            if known!.retracted.contains(r.id) { return }
+            if known!.stored.contains(r.id),
+                let existing = try Row.fetchOne(
+                    try db.cachedStatement(
+                        sql: "SELECT \(SQLiteRecordStore.labResultColumns) FROM lab_results WHERE id = ?"),
+                    arguments: [r.id])
             {
                 let sameContent = try SQLiteRecordStore.labResult(existing, cache: cache) == r
                 if !sameContent && r.status != .corrected && r.status != .amended
@@ -416,8 +423,12 @@ public final class SQLiteRecordStore: RecordStore {
                 }
             }
             let delete = try db.cachedStatement(sql: "DELETE FROM lab_results WHERE id = ?")
-            if let replaced = r.replaces { try delete.execute(arguments: [replaced]) }
-            try delete.execute(arguments: [r.id])
+            if let replaced = r.replaces, known!.stored.contains(replaced) {
+                try delete.execute(arguments: [replaced])
+                known!.stored.remove(replaced)
+            }
+            if known!.stored.contains(r.id) { try delete.execute(arguments: [r.id]) }
+            known!.stored.insert(r.id)
             try db.cachedStatement(sql: Self.insert).execute(
                 arguments: try SQLiteRecordStore.labResultArguments(r, sourceFile: path, cache: cache))
             stored += 1
@@ -553,12 +564,19 @@ public final class SQLiteRecordStore: RecordStore {
         }
     }
 
-    public func labResults() throws -> [StoredLabResult] {
+    public func labResults() throws -> [StoredLabResult] { try labResults(where: nil) }
+
+    public func labResults(patient: String) throws -> [StoredLabResult] { try labResults(where: patient) }
+
+    func labResults(where patient: String?) throws -> [StoredLabResult] {
         try queue.read { db in
             let cache = JSONColumnCache()
             var out: [StoredLabResult] = []
             let rows = try Row.fetchCursor(
-                db, sql: "SELECT \(Self.labResultColumns) FROM lab_results ORDER BY patient, collected_days, id")
+                db,
+                sql:
+                    "SELECT \(Self.labResultColumns) FROM lab_results \(patient == nil ? "" : "WHERE patient = ? ")ORDER BY patient, collected_days, id",
+                arguments: patient.map { [$0] } ?? [])
             while let row = try rows.next() {
                 out.append(
                     StoredLabResult(result: try Self.labResult(row, cache: cache), sourceFile: row["source_file"]))

@@ -342,8 +342,14 @@ public final class IngestPipeline: @unchecked Sendable {
         // on changed since the last build (no stored input changed, same rules and registry).
         let basis = Self.recordsBasis(rules: config.records, registry: registry)
         if try store.recordsBasis() != basis {
-            let records = MonthlyRecordBuilder(rules: config.records).build(
-                patients: Array(registry.values), samples: try store.samples(), labs: try store.labResults())
+            // Patient by patient: only one patient's lab results are in memory at a time.
+            let builder = MonthlyRecordBuilder(rules: config.records)
+            let samplesByPatient = Dictionary(grouping: try store.samples(), by: \.patient)
+            var records: [MonthlyRecord] = []
+            for p in registry.values.sorted(by: { $0.id < $1.id }) {
+                records += builder.build(
+                    patients: [p], samples: samplesByPatient[p.id] ?? [], labs: try store.labResults(patient: p.id))
+            }
             let before = try store.records(patient: nil)
             try store.replaceRecords(records, basis: basis)
             summary.recordsUpdated =
