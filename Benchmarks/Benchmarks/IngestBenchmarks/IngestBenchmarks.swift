@@ -35,7 +35,7 @@ func prepare() async throws -> PipelineConfiguration {
 
 let benchmarks: @Sendable () -> Void = {
     let configuration = Benchmark.Configuration(
-        metrics: [.wallClock, .peakMemoryResident, .mallocCountTotal, .syscalls], timeUnits: .milliseconds,
+        metrics: [.wallClock, .peakMemoryResident, .mallocCountTotal], timeUnits: .milliseconds,
         warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(30), maxIterations: 5)
 
     Benchmark("ingest 144 files x 50,000 events into a fresh store", configuration: configuration) { benchmark in
