@@ -111,4 +111,59 @@ struct ChangeControlTests {
         s = try await Self.run(dir, .files(["cohort/fcs/P004_M00.fcs.gz"]))
         #expect(s.rederivedFiles == 1, "\(s)")
     }
+
+    @Test(
+        "records are rebuilt exactly when their inputs changed: not on a no-op run, after any commit (even one a crash left without a rebuild), after a registry or rules change"
+    )
+    func recordsBasis() async throws {
+        let dir = try PipelineTests.workspace("records-basis")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var s = try await Self.run(dir)
+        #expect(s.recordsUpdated > 0)
+        let store = try PipelineTests.store(dir)
+        let basis = try #require(try store.recordsBasis())
+        let records = try store.records(patient: nil)
+        // Nothing changed: not rebuilt, not even rewritten (the basis is the same).
+        s = try await Self.run(dir)
+        let basisAfterNoop = try store.recordsBasis()
+        #expect(s.recordsUpdated == 0 && basisAfterNoop == basis)
+        // A commit drops the basis in its own transaction; the next run rebuilds (a crash after
+        // the commit and before the rebuild leaves exactly this state).
+        let sample = try #require(try store.samples().first)
+        let state = try #require(try store.fileState(sample.file))
+        try store.commitSample(
+            path: sample.file, size: state.size, mtime: state.mtime, sample: sample,
+            analysisSHA256: state.analysisSHA256
+        )
+        let dropped = try store.recordsBasis()
+        #expect(dropped == nil)
+        try store.replaceRecords([])
+        s = try await Self.run(dir)
+        let (rebuiltBasis, rebuilt) = (try store.recordsBasis(), try store.records(patient: nil))
+        #expect(rebuiltBasis == basis && rebuilt == records)
+        // The registry changes (a patient's day 0 moves): rebuilt.
+        try Self.edit(dir.appendingPathComponent("cohort/registry.csv")) {
+            $0.replacingOccurrences(of: "P001,2024-01-08", with: "P001,2024-01-01")
+        }
+        s = try await Self.run(dir)
+        let (movedBasis, moved) = (try store.recordsBasis(), try store.records(patient: nil))
+        #expect(movedBasis != basis && moved != records, "\(s)")
+    }
+
+    @Test("two new files with the same content in one run: the first in listing order is kept, every time")
+    func duplicatesInOneRun() async throws {
+        for _ in 0..<3 {
+            let dir = try PipelineTests.workspace("dup-order")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let fcs = dir.appendingPathComponent("cohort/fcs")
+            try FileManager.default.copyItem(
+                at: fcs.appendingPathComponent("P002_M01.fcs.gz"),
+                to: fcs.appendingPathComponent("Z-copy-of-P002_M01.fcs.gz"))
+            let s = try await Self.run(dir)
+            #expect(s.newFiles == 24 && s.duplicateFiles == 1, "\(s)")
+            let store = try PipelineTests.store(dir)
+            #expect(try store.fileState("cohort/fcs/P002_M01.fcs.gz")?.status == .ingested)
+            #expect(try store.fileState("cohort/fcs/Z-copy-of-P002_M01.fcs.gz")?.status == .duplicate)
+        }
+    }
 }
