@@ -159,11 +159,20 @@ struct ChangeControlTests {
             try FileManager.default.copyItem(
                 at: fcs.appendingPathComponent("P002_M01.fcs.gz"),
                 to: fcs.appendingPathComponent("Z-copy-of-P002_M01.fcs.gz"))
-            let s = try await Self.run(dir)
+            var s = try await Self.run(dir)
             #expect(s.newFiles == 24 && s.duplicateFiles == 1, "\(s)")
             let store = try PipelineTests.store(dir)
             #expect(try store.fileState("cohort/fcs/P002_M01.fcs.gz")?.status == .ingested)
             #expect(try store.fileState("cohort/fcs/Z-copy-of-P002_M01.fcs.gz")?.status == .duplicate)
+            // Again: still one duplicate, nothing new or superseded.
+            s = try await Self.run(dir)
+            #expect(s.duplicateFiles == 1 && s.newFiles == 0 && s.supersededFiles == 0, "\(s)")
+            // The original goes away: its result stays (marked missing), so the copy is still a
+            // duplicate of stored content, not a second result.
+            try FileManager.default.removeItem(at: fcs.appendingPathComponent("P002_M01.fcs.gz"))
+            s = try await Self.run(dir)
+            #expect(s.duplicateFiles == 1 && s.missingFiles == 1 && s.supersededFiles == 0, "\(s)")
+            #expect(try store.samples().count == 24)
         }
     }
 }

@@ -216,6 +216,8 @@ public final class IngestPipeline: @unchecked Sendable {
         /// the file's analysis.
         enum Found: Sendable {
             case sameContent
+            /// A stored duplicate whose content did not change: not analysed again.
+            case sameDuplicate
             case analysed(Result<SampleResult, SampleRejection>)
         }
         let total = work.count
@@ -259,6 +261,9 @@ public final class IngestPipeline: @unchecked Sendable {
                     {
                         return (k, sha, .sameContent)
                     }
+                    if let old, old.status == .duplicate, old.sha256 == sha, !isForced {
+                        return (k, sha, .sameDuplicate)
+                    }
                     var request = AnalysisRequest(path: f.path, displayName: f.key, sha256: sha)
                     request.bytes = bytes
                     return (k, sha, .analysed(analyzer.analyze(request).outcome))
@@ -284,6 +289,15 @@ public final class IngestPipeline: @unchecked Sendable {
                         }
                         summary.unchangedFiles += 1
                         continue
+                    case .sameDuplicate:
+                        if try store.storedPath(sha256: sha, excluding: f.key) != nil {
+                            summary.duplicateFiles += 1
+                        } else {
+                            // Its original is gone: this copy is now the one to keep.
+                            summary.supersededFiles += 1
+                            let request = AnalysisRequest(path: f.path, displayName: f.key, sha256: sha)
+                            try commit(f, sha, old, analyzer.analyze(request).outcome)
+                        }
                     case .analysed(let result):
                         if let old, old.sha256 == sha || old.rejectedSHA256 == sha, old.status != .duplicate {
                             summary.rederivedFiles += 1
