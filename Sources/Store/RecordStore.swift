@@ -74,7 +74,6 @@ public protocol RecordStore: AnyObject {
         path: String, sha256: String, size: Int64, mtime: Double,
         body: (_ stage: @escaping (HIVRNAResult) throws -> Void) -> LabFileReport
     ) throws -> (report: LabFileReport, stored: Int, conflicts: Int)
-    func replaceRecords(_ records: [MonthlyRecord]) throws
     /// Replaces the records and notes the basis they were built from (rules, registry), in one
     /// transaction. Any later change of stored inputs drops the basis.
     func replaceRecords(_ records: [MonthlyRecord], basis: String?) throws

@@ -518,10 +518,6 @@ public final class SQLiteRecordStore: RecordStore {
         }
     }
 
-    public func replaceRecords(_ records: [MonthlyRecord]) throws {
-        try queue.write { db in try Self.writeRecords(records, db) }
-    }
-
     static func writeRecords(_ records: [MonthlyRecord], _ db: Database) throws {
         try db.execute(sql: "DELETE FROM monthly_records")
         for r in records {

@@ -25,11 +25,11 @@ public enum FlowJoStandIns {
         public var events: Int
     }
 
-    /// A population's display box: channel -> (low, high) on [0, 1], with the channel's display
+    /// A population's display box: channel -> (low, high) on [0, 1], with each channel's display
     /// transformation in the population's sample.
     struct Box {
         var ranges: [(channel: String, lo: Double, hi: Double)]
-        var transforms: [Transformation] = []
+        var transforms: [Transformation]
     }
 
     struct Target {
@@ -61,6 +61,7 @@ public enum FlowJoStandIns {
         guard case .geometry(let kind) = p.gate else { return nil }
         func t(_ c: String) throws(GatingError) -> Transformation { try s.displayTransformation(for: c) }
         func clip(_ v: Double) -> Double { min(max(v, 0), 1) }
+        var transforms: [Transformation] = []
         switch kind {
         case .rectangle(let dims):
             var r: [(String, Double, Double)] = []
@@ -70,8 +71,9 @@ public enum FlowJoStandIns {
                 let lo = d.min.map { tr.apply(s.ourUnits($0, channel: c)) } ?? 0
                 let hi = d.max.map { tr.apply(s.ourUnits($0, channel: c)) } ?? 1
                 r.append((c, clip(lo), clip(hi)))
+                transforms.append(tr)
             }
-            return Box(ranges: r.map { (channel: $0.0, lo: $0.1, hi: $0.2) })
+            return Box(ranges: r.map { (channel: $0.0, lo: $0.1, hi: $0.2) }, transforms: transforms)
         case .polygon(let dims, let vertices):
             var r: [(channel: String, lo: Double, hi: Double)] = []
             for (k, d) in dims.enumerated() {
@@ -79,15 +81,17 @@ public enum FlowJoStandIns {
                 let tr = try t(c)
                 let v = vertices.map { tr.apply(s.ourUnits($0[k], channel: c)) }.filter(\.isFinite)
                 r.append((c, clip(v.min() ?? 0), clip(v.max() ?? 1)))
+                transforms.append(tr)
             }
-            return Box(ranges: r)
+            return Box(ranges: r, transforms: transforms)
         case .ellipsoid(let dims, let mean, let cov, _):
             var r: [(channel: String, lo: Double, hi: Double)] = []
             for (k, d) in dims.enumerated() {
                 let half = cov[k][k].squareRoot()
                 r.append((d.source.description, clip((mean[k] - half) / 256), clip((mean[k] + half) / 256)))
+                transforms.append(try t(d.source.description))
             }
-            return Box(ranges: r)
+            return Box(ranges: r, transforms: transforms)
         default:
             return nil
         }
@@ -116,11 +120,7 @@ public enum FlowJoStandIns {
         var targets: [Target] = []
         for s in samples {
             var boxes: [[String]: Box] = [:]
-            for p in s.populations {
-                guard var b = try box(p, s) else { continue }
-                for r in b.ranges { b.transforms.append(try s.displayTransformation(for: r.channel)) }
-                boxes[p.path] = b
-            }
+            for p in s.populations { if let b = try box(p, s) { boxes[p.path] = b } }
             for p in s.populations {
                 guard let own = boxes[p.path] else { continue }
                 var ancestors: [Box] = []

@@ -137,7 +137,7 @@ struct ChangeControlTests {
         )
         let dropped = try store.recordsBasis()
         #expect(dropped == nil)
-        try store.replaceRecords([])
+        try store.replaceRecords([], basis: nil)
         s = try await Self.run(dir)
         let (rebuiltBasis, rebuilt) = (try store.recordsBasis(), try store.records(patient: nil))
         #expect(rebuiltBasis == basis && rebuilt == records)

@@ -253,11 +253,14 @@ public struct GatingEngine: Sendable {
         for i in order {
             let g = strategy.gates[i]
             var own: [UInt8]
+            // Set when `own` started as the parent's mask (the parent is then applied already).
+            var fromParent = false
             switch g.kind {
             case .rectangle(let dims):
                 if rawThresholds, rawIntervals[i].contains(where: { $0 != nil }) {
                     // Start from the parent: events outside it need no test at all.
                     own = g.parentID.map { masks[index[$0]!] } ?? [UInt8](repeating: 1, count: count)
+                    fromParent = true
                     for (k, d) in dims.enumerated() {
                         if let r = rawIntervals[i][k], cache.dimensions[d] == nil, case .channel(let name) = d.source {
                             r.apply(
@@ -291,6 +294,7 @@ public struct GatingEngine: Sendable {
                     rawThresholds
                     ? (g.parentID.map { masks[index[$0]!] } ?? [UInt8](repeating: 1, count: count))
                     : [UInt8](repeating: 1, count: count)
+                fromParent = rawThresholds
                 for (k, div) in dividers.enumerated() {
                     guard let loc = positions[div.id] else { continue }
                     if rawThresholds, let r = rawIntervals[i][k], cache.dimensions[div.dimension] == nil,
@@ -327,7 +331,7 @@ public struct GatingEngine: Sendable {
                 let flip: UInt8 = r.complement ? 0 : 1
                 own = (0..<count).map { m[$0] ^ flip }
             }
-            if let p = g.parentID {
+            if let p = g.parentID, !fromParent {
                 let pm = masks[index[p]!]
                 for e in 0..<count { own[e] &= pm[e] }
             }

@@ -3,19 +3,7 @@ import Foundation
 
 /// SHA-256 of files (swift-crypto), streamed in 1 MiB chunks.
 public enum FileHash {
-    public static func sha256(path: String) throws -> String {
-        guard let h = FileHandle(forReadingAtPath: path) else {
-            throw SampleRejection(code: .fileIO, message: "cannot open the file")
-        }
-        defer { try? h.close() }
-        var hasher = SHA256Hasher()
-        while true {
-            let chunk = h.readData(ofLength: 1 << 20)
-            if chunk.isEmpty { break }
-            hasher.update(chunk)
-        }
-        return hasher.hex()
-    }
+    public static func sha256(path: String) throws -> String { try read(path: path, keepUpTo: 0).sha256 }
 
     /// Hashes a file in one read and returns its bytes too when it is at most `keepUpTo` bytes
     /// and not gzip (which is inflated from the path), so it can be decoded without a second read.
