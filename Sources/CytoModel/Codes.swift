@@ -37,6 +37,8 @@ public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, Cust
     public static let fileTooLarge = RejectionCode(rawValue: "E-FILE-TOO-LARGE")
     /// lab file: A mapping profile cannot work (record path, time zone, separators).
     public static let labConfiguration = RejectionCode(rawValue: "E-CONFIG")
+    /// lab file: A mapping profile matched the file but no record maps through it (no element on the record path, or every record lacks or misreads a field).
+    public static let labNothingMapped = RejectionCode(rawValue: "E-PROFILE-NO-RECORDS")
     /// lab file: The store refused a staged result (see the message).
     public static let stage = RejectionCode(rawValue: "E-STAGE")
     /// lab file: A rejection without a recorded cause (stores written before codes were typed).
@@ -123,6 +125,10 @@ public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, Cust
         (.internalError, "FCS file", "An unexpected error (a defect: please report it)."),
         (.fileTooLarge, "lab file", "The file is larger than the import limit."),
         (.labConfiguration, "lab file", "A mapping profile cannot work (record path, time zone, separators)."),
+        (
+            .labNothingMapped, "lab file",
+            "A mapping profile matched the file but no record maps through it (no element on the record path, or every record lacks or misreads a field)."
+        ),
         (.stage, "lab file", "The store refused a staged result (see the message)."),
         (.unknown, "lab file", "A rejection without a recorded cause (stores written before codes were typed)."),
         (.xmlNotWellFormed, "lab file", "The XML is not well-formed (libxml2's message and line)."),

@@ -244,6 +244,21 @@ public struct RejectedRecord: Sendable, Hashable, Codable {
     }
 }
 
+/// A record left out on purpose (another test, a preliminary result, a merged companion), with
+/// where it is and why.
+public struct SkippedRecord: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var id: String?
+    public var line: Int?
+    public var reason: String
+    public var description: String { "\(id ?? "?")\(line.map { " (line \($0))" } ?? ""): \(reason)" }
+
+    public init(id: String?, line: Int?, reason: String) {
+        self.id = id
+        self.line = line
+        self.reason = reason
+    }
+}
+
 /// A file-level refusal.
 public struct LabFileError: Error, Sendable, Hashable, Codable, CustomStringConvertible {
     public var code: RejectionCode
@@ -270,13 +285,13 @@ public struct LabFileReport: Sendable, Codable {
     public var rejected: [RejectedRecord]
     /// Result ids withdrawn by `entered-in-error` (never stored; retract earlier copies).
     public var retracted: [String]
-    /// Informational: records skipped (other tests, preliminary results).
-    public var skipped: [String]
+    /// Informational: records skipped (other tests, preliminary results), with line and reason.
+    public var skipped: [SkippedRecord]
     public var warnings: [String]
 
     public init(
         file: String, format: String? = nil, status: Status, error: LabFileError? = nil, results: [HIVRNAResult],
-        rejected: [RejectedRecord], retracted: [String], skipped: [String], warnings: [String]
+        rejected: [RejectedRecord], retracted: [String], skipped: [SkippedRecord], warnings: [String]
     ) {
         self.file = file
         self.format = format

@@ -1,3 +1,5 @@
+import Foundation
+
 extension StringProtocol {
     /// The text without leading and trailing ASCII white space (space, tab, CR, LF). Much
     /// faster than Foundation's `trimmingCharacters(in:)`, which bridges through NSString.
@@ -14,4 +16,31 @@ extension StringProtocol {
         return String(
             decoding: u[u.index(u.startIndex, offsetBy: lo)..<u.index(u.startIndex, offsetBy: hi)], as: UTF8.self)
     }
+}
+
+extension StringProtocol {
+    /// The value after XML Schema's `whiteSpace="collapse"` (every type but `xs:string`):
+    /// tabs, line feeds and carriage returns become spaces, runs of spaces become one, and
+    /// leading and trailing spaces go. `" true "` is the boolean true.
+    public var xsdCollapsed: String {
+        var out = ""
+        var pendingSpace = false
+        for c in self.unicodeScalars {
+            if c == " " || c == "\t" || c == "\n" || c == "\r" {
+                pendingSpace = !out.isEmpty
+            } else {
+                if pendingSpace { out.unicodeScalars.append(" ") }
+                pendingSpace = false
+                out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+}
+
+/// A number in its shortest plain form: integral values without a fraction, others with six
+/// significant digits.
+public func formatShort(_ v: Double) -> String {
+    if v == v.rounded() && abs(v) < 1e15 { return String(Int64(v)) }
+    return String(format: "%.6g", v)
 }

@@ -93,7 +93,7 @@ struct FHIRFormat: LabFormatHandler {
                         results.append(Candidate(result: r, issued: issued, observationID: obsID))
                     }
                 case .retract(let rid): report.retracted.append(rid)
-                case .skip(let why): report.skipped.append("\(obsID): \(why)")
+                case .skip(let why): report.skipped.append(SkippedRecord(id: obsID, line: obs.line, reason: why))
                 }
             } catch {
                 report.rejected.append(
@@ -112,7 +112,9 @@ struct FHIRFormat: LabFormatHandler {
                             message: "log10 companion \(cl) does not match \(String(format: "%.2f", pl))", line: c.line)
                     )
                 } else {
-                    report.skipped.append("\(obsID): log10 companion merged into \(partner.observationID)")
+                    report.skipped.append(
+                        SkippedRecord(
+                            id: obsID, line: c.line, reason: "log10 companion merged into \(partner.observationID)"))
                 }
             } else {
                 results.append(Candidate(result: c, issued: c.resulted?.epochSeconds ?? 0, observationID: obsID))
@@ -129,7 +131,9 @@ struct FHIRFormat: LabFormatHandler {
                 let (win, lose) = rank(c) >= rank(old) ? (c, old) : (old, c)
                 byID[c.result.id] = win
                 report.skipped.append(
-                    "\(lose.observationID): superseded by \(win.observationID) (result \(c.result.id))")
+                    SkippedRecord(
+                        id: lose.observationID, line: lose.result.line,
+                        reason: "superseded by \(win.observationID) (result \(c.result.id))"))
             } else {
                 byID[c.result.id] = c
                 order.append(c.result.id)

@@ -203,8 +203,7 @@ struct LabDocumentParser {
             try f.finish(into: &report, sink: &sink)
         } else if ns == nil, let profile = options.profiles.first(where: { $0.rootElement == name }) {
             report.format = "profile:\(profile.name)"
-            try profile.validate()
-            var f = ProfileFormat(profile: profile, options: options)
+            var f = ProfileFormat(compiled: try profile.compiled(), options: options, rootAttributes: attrs)
             try parseChildren(format: &f, sink: &sink)
             try f.finish(into: &report, sink: &sink)
         } else {

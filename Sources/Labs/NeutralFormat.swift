@@ -14,8 +14,10 @@ struct NeutralFormat: LabFormatHandler {
 
     init(options: LabImportOptions) { self.options = options }
 
+    /// An attribute of a schema type other than `xs:string`: whitespace collapsed (XSD
+    /// `whiteSpace="collapse"`), so `runStatus=" valid "` is valid.
     static func attr(_ attrs: [XMLAttribute], _ name: String) -> String? {
-        attrs.first { $0.localName == name && $0.namespace == nil }?.value
+        attrs.first { $0.localName == name && $0.namespace == nil }?.value.xsdCollapsed
     }
 
     mutating func begin(_ attrs: [XMLAttribute], line: Int) throws(LabFileError) {
@@ -84,7 +86,7 @@ struct NeutralFormat: LabFormatHandler {
         if tokens == nil { tokens = NeutralTokens(reader) }
         let t = tokens!
         guard reader.localNameToken == t.result, reader.namespaceToken == t.namespace else { return false }
-        let id = try LabDocumentParser.call { () throws(XMLError) in try reader.attribute(t.id) } ?? ""
+        let id = try LabDocumentParser.call { () throws(XMLError) in try reader.attribute(t.id) }?.xsdCollapsed ?? ""
         // One scratch record reused for every Result (no per-record field array).
         scratch.reset(line: line)
         try NeutralFields.read(reader, tokens: t, into: &scratch)
@@ -106,7 +108,7 @@ struct NeutralFormat: LabFormatHandler {
             switch try record(fields, id: id, run: run) {
             case .result(let r): staged = r
             case .retract: report.retracted.append(id)
-            case .skip(let why): report.skipped.append("\(id): \(why)")
+            case .skip(let why): report.skipped.append(SkippedRecord(id: id, line: line, reason: why))
             }
         } catch {
             report.rejected.append(RejectedRecord(id: id, code: error.code, message: error.message, line: line))
@@ -118,7 +120,9 @@ struct NeutralFormat: LabFormatHandler {
     }
 
     mutating func assay(_ a: XMLNode) throws(LabFileError) {
-        guard let id = a.attribute("id"), let kit = a.attribute("kit"), let unitText = a.attribute("unit") else {
+        guard let id = a.attribute("id")?.xsdCollapsed, let kit = a.attribute("kit"),
+            let unitText = a.attribute("unit")?.xsdCollapsed
+        else {
             throw LabFileError(code: .xmlMissingHeader, message: "an Assay needs id, kit and unit", line: a.line)
         }
         guard let unit = ConcentrationUnit(rawValue: unitText) else {
@@ -128,7 +132,7 @@ struct NeutralFormat: LabFormatHandler {
         }
         func num(_ name: String) throws(LabFileError) -> Double? {
             guard let s = a.attribute(name) else { return nil }
-            guard let v = Double(s.trimmed), v.isFinite, v >= 0 else {
+            guard let v = Double(s.xsdCollapsed), v.isFinite, v >= 0 else {
                 throw LabFileError(
                     code: .xmlMissingHeader, message: "Assay \(id) \(name) is not a number", line: a.line)
             }
@@ -320,7 +324,12 @@ struct NeutralFields {
         var localName: String { NeutralFields.outcomeNames[kind.rawValue] }
         var attributes: [XMLAttribute]
         var text: String
-        func attribute(_ name: String) -> String? { attributes.first { $0.localName == name }?.value }
+        /// An attribute's value; every outcome attribute but `reason` (`xs:string`) is of a
+        /// collapsing type (unit, limit, detected, code).
+        func attribute(_ name: String) -> String? {
+            let v = attributes.first { $0.localName == name }?.value
+            return name == "reason" ? v : v?.xsdCollapsed
+        }
     }
 
     var texts = [String?](repeating: nil, count: names.count)

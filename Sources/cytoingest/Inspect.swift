@@ -1,4 +1,5 @@
 import ArgumentParser
+import CytoModel
 import FCSParser
 import Foundation
 import Pipeline
@@ -232,11 +233,6 @@ struct InspectReport: Codable, Equatable {
         }
         return out
     }
-}
-
-func formatShort(_ v: Double) -> String {
-    if v == v.rounded() && abs(v) < 1e15 { return String(Int64(v)) }
-    return String(format: "%.6g", v)
 }
 
 func table(_ rows: [[String]], indent: String) -> String {

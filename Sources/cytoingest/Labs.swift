@@ -113,6 +113,7 @@ struct LabsCheck: ParsableCommand {
             s += k == 0 ? "\n" : ",\n"
             s += "        {\n          \"code\" : \(JSONText.string(x.code.rawValue)),\n"
             if let id = x.id { s += "          \"id\" : \(JSONText.string(id)),\n" }
+            if let line = x.line { s += "          \"line\" : \(line),\n" }
             s += "          \"message\" : \(JSONText.string(x.message))\n        }"
         }
         s += r.rejected.isEmpty ? "],\n" : "\n      ],\n"
@@ -120,7 +121,15 @@ struct LabsCheck: ParsableCommand {
     }
 
     static func jsonFileTail(_ r: LabFileReport, results: Int) -> String {
-        (results == 0 ? "],\n" : "\n      ],\n") + "      \"status\" : \(JSONText.string(r.status.rawValue))\n    }"
+        var s = (results == 0 ? "],\n" : "\n      ],\n") + "      \"skipped\" : ["
+        for (k, x) in r.skipped.enumerated() {
+            s += k == 0 ? "\n" : ",\n"
+            s += "        {\n          \"id\" : \(x.id.map(JSONText.string) ?? "null"),\n"
+            s += "          \"line\" : \(x.line.map(String.init) ?? "null"),\n"
+            s += "          \"reason\" : \(JSONText.string(x.reason))\n        }"
+        }
+        s += r.skipped.isEmpty ? "],\n" : "\n      ],\n"
+        return s + "      \"status\" : \(JSONText.string(r.status.rawValue))\n    }"
     }
 
 }

@@ -17,10 +17,16 @@ indirect enum ConfigurationKeys: Sendable {
     static let profile: ConfigurationKeys = .object([
         "name": .value, "recordPath": .value, "dateFormat": .value, "timeZone": .value, "decimalSeparator": .value,
         "thousandsSeparator": .value, "statusMap": .map(.value), "testCodes": .map(.value),
+        "qualifierMap": .map(.value),
         "fields": .object([
             "patient": .value, "specimen": .value, "testCode": .value, "collected": .value, "resulted": .value,
-            "result": .value, "unit": .value, "status": .value, "analyzer": .value, "resultID": .value,
+            "result": .value, "qualifier": .value, "unit": .value, "status": .value, "analyzer": .value,
+            "assay": .value, "resultID": .value, "lod": .value, "lloq": .value, "uloq": .value,
         ]),
+        "constants": .object([
+            "testCode": .value, "unit": .value, "assay": .value, "analyzer": .value, "status": .value,
+        ]),
+        "limits": .object(["lod": .value, "lloq": .value, "uloq": .value, "iuPerCopy": .value]),
         "analyzers": .map(
             .object(["name": .value, "lod": .value, "lloq": .value, "uloq": .value, "iuPerCopy": .value])),
     ])

@@ -134,11 +134,20 @@ public struct PipelineConfiguration: Sendable, Codable {
                 throw ConfigurationError(path: path(ctx.codingPath), message: "must be a \(type), not null")
             case .dataCorrupted(let ctx):
                 // An enumeration's unknown value: say which values there are.
-                let key = ctx.codingPath.last?.stringValue
+                var key = ctx.codingPath.last?.stringValue
+                // Maps keyed by the user (qualifier, status, test codes): name the map.
+                if let k = ctx.codingPath.dropLast().last?.stringValue,
+                    ["qualifierMap", "statusMap", "testCodes"].contains(k)
+                {
+                    key = k
+                }
                 let choices: [String: [String]] = [
                     "mode": GatingMode.allCases.map(\.rawValue), "method": CountingMethod.allCases.map(\.rawValue),
                     "baselineRule": BaselineRule.allCases.map(\.rawValue), "gates": Population.allCases.map(\.rawValue),
                     "flowjo": Population.allCases.map(\.rawValue),
+                    "qualifierMap": ["quantified", "below_limit", "above_limit", "not_detected", "failed"],
+                    "statusMap": ["preliminary", "final", "corrected", "amended", "cancelled", "entered-in-error"],
+                    "testCodes": MappingProfile.TestKind.allCases.map(\.rawValue),
                 ]
                 if let key, let values = choices[key] {
                     throw ConfigurationError(
@@ -211,9 +220,19 @@ public struct PipelineConfiguration: Sendable, Codable {
         guard v.percentPoints >= 0, v.absoluteRelative >= 0, v.absoluteLowCells >= 0, v.lowAbsolute >= 0 else {
             throw ConfigurationError(path: "$.validation", message: "tolerances must be non-negative")
         }
+        var roots: [String: Int] = [:]
         for (i, p) in labs.profiles.enumerated() {
             do { try p.validate() } catch {
                 throw ConfigurationError(path: "$.labs.profiles[\(i)]", message: error.message)
+            }
+            // A file is matched to its profile by the root element: two profiles on one root
+            // would be an ambiguous mapping.
+            if let other = roots.updateValue(i, forKey: p.rootElement) {
+                throw ConfigurationError(
+                    path: "$.labs.profiles[\(i)].recordPath",
+                    message:
+                        "root element \(p.rootElement) is also profiles[\(other)]'s: a file could map either way; merge them or keep one"
+                )
             }
         }
     }
