@@ -191,7 +191,11 @@ public struct SampleAnalyzer: Sendable {
                 try gate(source, engines: engines, request: request, observe: observe, into: &analysis)
             }
         } catch {
-            let r = Self.rejection(error)
+            var r = Self.rejection(error)
+            if case .success(let (patient, day)) = identity {
+                r.patient = patient
+                r.collectedDays = day
+            }
             analysis.failure = r
             analysis.outcome = .failure(r)
             return analysis
@@ -208,7 +212,10 @@ public struct SampleAnalyzer: Sendable {
                         set, patient: patient, day: day, counts: counts, flags: flags, adaptive: analysis.adaptive,
                         request: request, profile: profile))
             } catch {
-                analysis.outcome = .failure(Self.rejection(error))
+                var r = Self.rejection(error)
+                r.patient = patient
+                r.collectedDays = day
+                analysis.outcome = .failure(r)
             }
         }
         return analysis

@@ -32,6 +32,46 @@ public struct MonthlyRecord: Sendable, Hashable, Codable {
     public var deltaLog10: Double?
     public var onInfusionCd4Abs: Double?
     public var onInfusionHivRnaLog10: Double?
+    /// The other values of the month's on-infusion sample and lab result (beside CD4/uL and
+    /// log10 RNA above), with their sources: kept, never the primary monthly value.
+    public var onInfusion = OnInfusion()
+
+    /// On-infusion values of a month (domain.md section 7, peri-infusion rule).
+    public struct OnInfusion: Sendable, Hashable, Codable {
+        public var cd4Collected: String?
+        public var cd4Pct: Double?
+        public var cd8Abs: Double?
+        public var cd8Pct: Double?
+        public var cd4cd8Ratio: Double?
+        public var cd8HladrPct: Double?
+        public var cd4Cd25Pct: Double?
+        public var hivCollected: String?
+        public var hivRnaCopies: Double?
+        public var hivRnaCensor: Censor?
+        public var hivRnaLimit: Double?
+        /// The on-infusion FCS file and lab result id.
+        public var sources: [String] = []
+
+        public init(
+            cd4Collected: String? = nil, cd4Pct: Double? = nil, cd8Abs: Double? = nil, cd8Pct: Double? = nil,
+            cd4cd8Ratio: Double? = nil, cd8HladrPct: Double? = nil, cd4Cd25Pct: Double? = nil,
+            hivCollected: String? = nil, hivRnaCopies: Double? = nil, hivRnaCensor: Censor? = nil,
+            hivRnaLimit: Double? = nil, sources: [String] = []
+        ) {
+            self.cd4Collected = cd4Collected
+            self.cd4Pct = cd4Pct
+            self.cd8Abs = cd8Abs
+            self.cd8Pct = cd8Pct
+            self.cd4cd8Ratio = cd4cd8Ratio
+            self.cd8HladrPct = cd8HladrPct
+            self.cd4Cd25Pct = cd4Cd25Pct
+            self.hivCollected = hivCollected
+            self.hivRnaCopies = hivRnaCopies
+            self.hivRnaCensor = hivRnaCensor
+            self.hivRnaLimit = hivRnaLimit
+            self.sources = sources
+        }
+    }
     public var missing: [String]
     public var qc: [QCFlag]
     /// Source files and lab result ids behind the values.

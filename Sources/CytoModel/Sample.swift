@@ -132,10 +132,16 @@ public struct SampleResult: Sendable, Hashable, Codable {
 public struct SampleRejection: Error, Sendable, Hashable, Codable, CustomStringConvertible {
     public var code: RejectionCode
     public var message: String
+    /// The patient and collection day when the file named them before it was rejected (so a
+    /// monthly record can say "file rejected" rather than "not collected"). Never in messages.
+    public var patient: String?
+    public var collectedDays: Int?
     public var description: String { "\(message) [\(code)]" }
 
-    public init(code: RejectionCode, message: String) {
+    public init(code: RejectionCode, message: String, patient: String? = nil, collectedDays: Int? = nil) {
         self.code = code
         self.message = message
+        self.patient = patient
+        self.collectedDays = collectedDays
     }
 }

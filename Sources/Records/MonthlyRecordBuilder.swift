@@ -23,11 +23,51 @@ public struct MonthlyRecordBuilder: Sendable {
 
     func target(_ p: RegistryPatient, _ m: Int) -> Int { p.day0 + Int((rules.monthDays * Double(m)).rounded()) }
 
-    /// Window of month m >= 1 in days from day 0: [T - 14, T + 13] for 28-day months (tiling).
-    func window(_ m: Int) -> (Int, Int) {
-        let t = Int((rules.monthDays * Double(m)).rounded())
-        let half = Int((rules.monthDays / 2).rounded())
-        return (t - half, t + Int(rules.monthDays.rounded()) - half - 1)
+    /// The first day of month m's window: round(monthDays x m - monthDays / 2).
+    func boundary(_ m: Int) -> Int { Int((rules.monthDays * Double(m) - rules.monthDays / 2).rounded()) }
+
+    /// Window of month m >= 1 in days from day 0: [B(m), B(m + 1) - 1]. Consecutive windows
+    /// share their boundary, so they tile for any monthDays ([14, 41] for 28-day months;
+    /// [15, 45], [46, 75], ... for 30.4375): every day from B(1) on is in exactly one window.
+    public func window(_ m: Int) -> (Int, Int) { (boundary(m), boundary(m + 1) - 1) }
+
+    /// Why an analyte of a month has no value (domain.md section 7): the wording of
+    /// `MonthlyRecord.missing`, `<analyte>: <reason>`.
+    public enum MissingReason: Sendable, Hashable, CustomStringConvertible {
+        /// Nothing dated in the window.
+        case notCollected
+        /// A file dated in the window was rejected (its code).
+        case fileRejected(RejectionCode)
+        /// A file dated in the window was excluded by a QC rule (a `QC-` rejection code, or a
+        /// stored sample's flag that withholds the value, e.g. LOW-BEADS for absolute counts).
+        case excludedByQC(String)
+        /// Only on-infusion samples or results in the window (their values are in `onInfusion`).
+        case onInfusionOnly
+        case failed
+        case notPerformed
+
+        public var description: String {
+            switch self {
+            case .notCollected: "not collected"
+            case .fileRejected(let code): "file rejected (\(code.rawValue))"
+            case .excludedByQC(let why): "excluded by QC (\(why))"
+            case .onInfusionOnly: "on-infusion only"
+            case .failed: "failed"
+            case .notPerformed: "not performed"
+            }
+        }
+    }
+
+    /// Why nothing was chosen among a window's candidates: on-infusion only, else the rejection
+    /// of a file dated in the window (QC codes as exclusions), else not collected.
+    static func reason(candidates: Int, rejections: [SampleRejection]) -> MissingReason {
+        if candidates > 0 { return .onInfusionOnly }
+        if let r = rejections.min(by: {
+            ($0.collectedDays ?? 0, $0.code.rawValue) < ($1.collectedDays ?? 0, $1.code.rawValue)
+        }) {
+            return r.code.rawValue.hasPrefix("QC-") ? .excludedByQC(r.code.rawValue) : .fileRejected(r.code)
+        }
+        return .notCollected
     }
 
     /// Specimen-level resolution: latest corrected, else latest-resulted valid final, else a
@@ -79,13 +119,17 @@ public struct MonthlyRecordBuilder: Sendable {
         }
     }
 
-    public func build(patients: [RegistryPatient], samples: [SampleResult], labs: [StoredLabResult]) -> [MonthlyRecord]
-    {
+    /// `rejections`: rejected FCS files that named their patient and day (for exact reasons).
+    public func build(
+        patients: [RegistryPatient], samples: [SampleResult], labs: [StoredLabResult],
+        rejections: [SampleRejection] = []
+    ) -> [MonthlyRecord] {
         var out: [MonthlyRecord] = []
         let resolved = Self.resolve(labs)
         for p in patients.sorted(by: { $0.id < $1.id }) {
             let ps = samples.filter { $0.patient == p.id }
             let pl = resolved.filter { $0.result.patient == p.id }
+            let pr = rejections.filter { $0.patient == p.id && $0.collectedDays != nil }
             let sampleCands = ps.map { s in
                 (
                     s,
@@ -103,7 +147,9 @@ public struct MonthlyRecordBuilder: Sendable {
                         onInfusion: onInfusion(r.result.collected.localDays, p))
                 )
             }
-            let lastDay = (sampleCands.map(\.1.day) + labCands.map(\.1.day)).max() ?? 0
+            // Rejected files count: a month whose only file was rejected exists and says so.
+            let lastDay =
+                (sampleCands.map(\.1.day) + labCands.map(\.1.day) + pr.map { $0.collectedDays! - p.day0 }).max() ?? 0
             var lastMonth = 0
             while window(lastMonth + 1).0 <= lastDay { lastMonth += 1 }
 
@@ -152,7 +198,11 @@ public struct MonthlyRecordBuilder: Sendable {
                         r.qc = Array(Set(bs.flatMap(\.qcFlags))).sorted { $0.rawValue < $1.rawValue }
                         r.sources += bs.map(\.file)
                     } else {
-                        r.missing.append("cd4: not collected")
+                        let rej = pr.filter {
+                            let d = $0.collectedDays! - p.day0
+                            return d >= rules.baselineFromDay && d <= rules.baselineToDay
+                        }
+                        r.missing.append("cd4: \(Self.reason(candidates: 0, rejections: rej))")
                     }
                     if let last = bl.last {
                         r.hivCollected = last.result.collected.isoDate
@@ -165,11 +215,12 @@ public struct MonthlyRecordBuilder: Sendable {
                         r.hivRnaAssay = last.result.assay?.name
                         r.sources += bl.map(\.result.id)
                     } else {
-                        r.missing.append("hivRna: not collected")
+                        r.missing.append("hivRna: \(MissingReason.notCollected)")
                     }
                     r.candidates = baseSamples.count + baseLabs.count
                 } else {
                     let sIn = sampleCands.filter { $0.1.day >= from && $0.1.day <= to }
+                    let rIn = pr.filter { ($0.collectedDays! - p.day0) >= from && ($0.collectedDays! - p.day0) <= to }
                     let lIn = labCands.filter { $0.1.day >= from && $0.1.day <= to }
                     r.candidates = sIn.count + lIn.count
                     let t = target(p, m) - p.day0
@@ -185,16 +236,30 @@ public struct MonthlyRecordBuilder: Sendable {
                         r.method = s.method
                         r.qc = s.qcFlags
                         r.sources.append(s.file)
+                        if s.cd4Abs == nil {
+                            // The sample stands, its absolute count does not: say which rule withheld it.
+                            let withheld = s.qcFlags.first { [.lowBeads, .noBeadLot, .noCBC].contains($0) }
+                            r.missing.append(
+                                "cd4Abs: \(MissingReason.excludedByQC(withheld?.rawValue ?? "no absolute count"))")
+                        }
                         if let (cy, since) = cycle(s.collectedDays, p) {
                             r.cycle = cy
                             r.daysSinceCycleStart = since
                         }
                         _ = c
                     } else {
-                        r.missing.append(sIn.isEmpty ? "cd4: not collected" : "cd4: only on-infusion samples")
+                        r.missing.append("cd4: \(Self.reason(candidates: sIn.count, rejections: rIn))")
                     }
                     if let (s, _) = Self.pick(sIn.filter { $0.1.onInfusion }, target: t) {
                         r.onInfusionCd4Abs = s.cd4Abs
+                        r.onInfusion.cd4Collected = s.collected
+                        r.onInfusion.cd4Pct = s.cd4Pct
+                        r.onInfusion.cd8Abs = s.cd8Abs
+                        r.onInfusion.cd8Pct = s.cd8Pct
+                        r.onInfusion.cd4cd8Ratio = s.cd4cd8Ratio
+                        r.onInfusion.cd8HladrPct = s.cd8HladrPct
+                        r.onInfusion.cd4Cd25Pct = s.cd4Cd25Pct
+                        r.onInfusion.sources.append(s.file)
                     }
                     let validLabs = lIn.filter { $0.0.result.outcome.censor != nil }
                     if let (l, _) = Self.pick(validLabs.filter { !$0.1.onInfusion }, target: t) {
@@ -206,14 +271,19 @@ public struct MonthlyRecordBuilder: Sendable {
                         r.hivRnaAssay = l.result.assay?.name
                         r.sources.append(l.result.id)
                     } else if lIn.contains(where: { $0.0.result.outcome == .failed }) {
-                        r.missing.append("hivRna: failed")
+                        r.missing.append("hivRna: \(MissingReason.failed)")
                     } else if lIn.contains(where: { $0.0.result.outcome == .notPerformed }) {
-                        r.missing.append("hivRna: not performed")
+                        r.missing.append("hivRna: \(MissingReason.notPerformed)")
                     } else {
-                        r.missing.append(lIn.isEmpty ? "hivRna: not collected" : "hivRna: only on-infusion results")
+                        r.missing.append("hivRna: \(lIn.isEmpty ? MissingReason.notCollected : .onInfusionOnly)")
                     }
                     if let (l, _) = Self.pick(validLabs.filter { $0.1.onInfusion }, target: t) {
                         r.onInfusionHivRnaLog10 = l.result.log10
+                        r.onInfusion.hivCollected = l.result.collected.isoDate
+                        r.onInfusion.hivRnaCopies = l.result.copies
+                        r.onInfusion.hivRnaCensor = l.result.censor
+                        r.onInfusion.hivRnaLimit = l.result.limit
+                        r.onInfusion.sources.append(l.result.id)
                     }
                 }
                 r.doseMIUPerDay = p.doseMIUPerDay

@@ -29,12 +29,20 @@ public struct StoredRejection: Sendable, Hashable, Codable {
     public var record: String?
     public var code: RejectionCode
     public var message: String
+    /// A rejected FCS file's patient and collection day, when the file named them.
+    public var patient: String?
+    public var collectedDays: Int?
 
-    public init(file: String, record: String? = nil, code: RejectionCode, message: String) {
+    public init(
+        file: String, record: String? = nil, code: RejectionCode, message: String, patient: String? = nil,
+        collectedDays: Int? = nil
+    ) {
         self.file = file
         self.record = record
         self.code = code
         self.message = message
+        self.patient = patient
+        self.collectedDays = collectedDays
     }
 }
 
@@ -54,7 +62,7 @@ public protocol RecordStore: AnyObject {
     /// `keepResult`: a newer version of an ingested file that cannot be read; the earlier result
     /// stands and the rejection is listed beside it.
     func commitRejection(
-        path: String, sha256: String, size: Int64, mtime: Double, code: RejectionCode, message: String,
+        path: String, sha256: String, size: Int64, mtime: Double, rejection: SampleRejection,
         analysisSHA256: String, keepResult: Bool
     ) throws
     /// Records a file whose content is already stored under `original` (listed as a rejection).

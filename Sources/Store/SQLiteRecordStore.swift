@@ -160,6 +160,29 @@ public final class SQLiteRecordStore: RecordStore {
             // last built from).
             try db.execute(sql: "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
         }
+        m.registerMigration("v6") { db in
+            // A rejected file's patient and day (why a month is empty), every on-infusion value
+            // of a month with its sources. Records are derived: they are rebuilt on the next run.
+            try db.execute(
+                sql: """
+                    ALTER TABLE rejections ADD COLUMN patient TEXT;
+                    ALTER TABLE rejections ADD COLUMN collected_days INTEGER;
+                    CREATE INDEX rejections_patient ON rejections(patient, collected_days);
+                    ALTER TABLE monthly_records ADD COLUMN on_infusion_cd4_collected TEXT;
+                    ALTER TABLE monthly_records ADD COLUMN on_infusion_cd4_pct REAL;
+                    ALTER TABLE monthly_records ADD COLUMN on_infusion_cd8_abs REAL;
+                    ALTER TABLE monthly_records ADD COLUMN on_infusion_cd8_pct REAL;
+                    ALTER TABLE monthly_records ADD COLUMN on_infusion_cd4_cd8_ratio REAL;
+                    ALTER TABLE monthly_records ADD COLUMN on_infusion_cd8_hladr_pct REAL;
+                    ALTER TABLE monthly_records ADD COLUMN on_infusion_cd4_cd25_pct REAL;
+                    ALTER TABLE monthly_records ADD COLUMN on_infusion_hiv_collected TEXT;
+                    ALTER TABLE monthly_records ADD COLUMN on_infusion_hiv_rna_copies REAL;
+                    ALTER TABLE monthly_records ADD COLUMN on_infusion_hiv_rna_censor TEXT;
+                    ALTER TABLE monthly_records ADD COLUMN on_infusion_hiv_rna_limit REAL;
+                    ALTER TABLE monthly_records ADD COLUMN on_infusion_sources TEXT NOT NULL DEFAULT '[]';
+                    DELETE FROM meta WHERE key = 'records_basis';
+                    """)
+        }
         return m
     }
 
@@ -281,7 +304,7 @@ public final class SQLiteRecordStore: RecordStore {
     }
 
     public func commitRejection(
-        path: String, sha256: String, size: Int64, mtime: Double, code: RejectionCode, message: String,
+        path: String, sha256: String, size: Int64, mtime: Double, rejection: SampleRejection,
         analysisSHA256: String, keepResult: Bool
     ) throws {
         try queue.write { db in
@@ -299,8 +322,11 @@ public final class SQLiteRecordStore: RecordStore {
             }
             try db.execute(
                 sql:
-                    "INSERT INTO rejections (file, record, sha256, kind, code, message) VALUES (?, '', ?, 'fcs', ?, ?)",
-                arguments: [path, sha256, code.rawValue, message])
+                    "INSERT INTO rejections (file, record, sha256, kind, code, message, patient, collected_days) VALUES (?, '', ?, 'fcs', ?, ?, ?, ?)",
+                arguments: [
+                    path, sha256, rejection.code.rawValue, rejection.message, rejection.patient,
+                    rejection.collectedDays,
+                ])
         }
     }
 
@@ -521,10 +547,10 @@ public final class SQLiteRecordStore: RecordStore {
     static func writeRecords(_ records: [MonthlyRecord], _ db: Database) throws {
         try db.execute(sql: "DELETE FROM monthly_records")
         for r in records {
+            let columns = Self.monthlyRecordColumns + ", " + Self.onInfusionColumns
             try db.cachedStatement(
-                sql:
-                    "INSERT INTO monthly_records (\(Self.monthlyRecordColumns)) VALUES (\(Self.placeholders(Self.monthlyRecordColumns)))"
-            ).execute(arguments: try Self.recordArguments(r))
+                sql: "INSERT INTO monthly_records (\(columns)) VALUES (\(Self.placeholders(columns)))"
+            ).execute(arguments: try Self.recordArguments(r) + Self.onInfusionArguments(r))
         }
     }
 
@@ -583,27 +609,35 @@ public final class SQLiteRecordStore: RecordStore {
 
     public func records(patient: String?) throws -> [MonthlyRecord] {
         try queue.read { db in
+            let columns = Self.monthlyRecordColumns + ", " + Self.onInfusionColumns
             let rows =
                 patient == nil
-                ? try Row.fetchAll(
-                    db, sql: "SELECT \(Self.monthlyRecordColumns) FROM monthly_records ORDER BY patient, month")
+                ? try Row.fetchAll(db, sql: "SELECT \(columns) FROM monthly_records ORDER BY patient, month")
                 : try Row.fetchAll(
-                    db,
-                    sql: "SELECT \(Self.monthlyRecordColumns) FROM monthly_records WHERE patient = ? ORDER BY month",
+                    db, sql: "SELECT \(columns) FROM monthly_records WHERE patient = ? ORDER BY month",
                     arguments: [patient])
-            return try rows.map { try Self.record($0) }
+            return try rows.map {
+                var r = try Self.record($0)
+                r.onInfusion = try Self.onInfusion($0)
+                return r
+            }
         }
     }
 
     public func rejections() throws -> [StoredRejection] {
         try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT file, record, code, message FROM rejections ORDER BY kind, file, record")
-                .map {
-                    let record: String = $0["record"]
-                    return StoredRejection(
-                        file: $0["file"], record: record.isEmpty ? nil : record,
-                        code: RejectionCode(rawValue: $0["code"]), message: $0["message"])
-                }
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT file, record, code, message, patient, collected_days FROM rejections ORDER BY kind, file, record"
+            )
+            .map {
+                let record: String = $0["record"]
+                return StoredRejection(
+                    file: $0["file"], record: record.isEmpty ? nil : record,
+                    code: RejectionCode(rawValue: $0["code"]), message: $0["message"], patient: $0["patient"],
+                    collectedDays: $0["collected_days"])
+            }
         }
     }
 

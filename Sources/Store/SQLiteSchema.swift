@@ -20,6 +20,13 @@ extension SQLiteRecordStore {
         delta_cd4_abs, delta_cd4_pct, delta_log10, on_infusion_cd4_abs, on_infusion_hiv_rna_log10, missing, qc, sources, candidates
         """
 
+    /// The columns schema v6 added (every on-infusion value and its sources).
+    static let onInfusionColumns = """
+        on_infusion_cd4_collected, on_infusion_cd4_pct, on_infusion_cd8_abs, on_infusion_cd8_pct, on_infusion_cd4_cd8_ratio,
+        on_infusion_cd8_hladr_pct, on_infusion_cd4_cd25_pct, on_infusion_hiv_collected, on_infusion_hiv_rna_copies,
+        on_infusion_hiv_rna_censor, on_infusion_hiv_rna_limit, on_infusion_sources
+        """
+
     static func placeholders(_ columns: String) -> String {
         Array(repeating: "?", count: columns.split(separator: ",").count).joined(separator: ", ")
     }
@@ -122,6 +129,27 @@ extension SQLiteRecordStore {
             try json(r.qc), try json(r.sources), r.candidates,
         ]
         return StatementArguments(values)
+    }
+
+    static func onInfusionArguments(_ r: MonthlyRecord) throws -> StatementArguments {
+        let o = r.onInfusion
+        let values: [(any DatabaseValueConvertible)?] = [
+            o.cd4Collected, o.cd4Pct, o.cd8Abs, o.cd8Pct, o.cd4cd8Ratio, o.cd8HladrPct, o.cd4Cd25Pct, o.hivCollected,
+            o.hivRnaCopies, o.hivRnaCensor?.rawValue, o.hivRnaLimit, try json(o.sources),
+        ]
+        return StatementArguments(values)
+    }
+
+    static func onInfusion(_ row: Row) throws -> MonthlyRecord.OnInfusion {
+        let censor: String? = row["on_infusion_hiv_rna_censor"]
+        return MonthlyRecord.OnInfusion(
+            cd4Collected: row["on_infusion_cd4_collected"], cd4Pct: row["on_infusion_cd4_pct"],
+            cd8Abs: row["on_infusion_cd8_abs"], cd8Pct: row["on_infusion_cd8_pct"],
+            cd4cd8Ratio: row["on_infusion_cd4_cd8_ratio"], cd8HladrPct: row["on_infusion_cd8_hladr_pct"],
+            cd4Cd25Pct: row["on_infusion_cd4_cd25_pct"], hivCollected: row["on_infusion_hiv_collected"],
+            hivRnaCopies: row["on_infusion_hiv_rna_copies"], hivRnaCensor: censor.flatMap(Censor.init(rawValue:)),
+            hivRnaLimit: row["on_infusion_hiv_rna_limit"],
+            sources: try decode([String].self, row["on_infusion_sources"]))
     }
 
     static func record(_ row: Row) throws -> MonthlyRecord {
@@ -242,6 +270,8 @@ extension SQLiteRecordStore {
                 }
                 object["method"] = m.rawValue
             }
+            // v2 documents predate the on-infusion values of v6 (added empty; rebuilt next run).
+            if object["onInfusion"] == nil { object["onInfusion"] = ["sources": [Any]()] }
             let r = try JSONDecoder().decode(
                 MonthlyRecord.self, from: try JSONSerialization.data(withJSONObject: object))
             try db.execute(

@@ -4,8 +4,6 @@ import Foundation
 import Pipeline
 import Store
 
-enum TableFormat: String, ExpressibleByArgument { case table, csv, json }
-
 func jsonData<T: Encodable>(_ value: T) throws -> String {
     String(decoding: try jsonEncoder(nonFiniteAsStrings: true).encode(value), as: UTF8.self)
 }
@@ -14,10 +12,18 @@ func cell(_ v: Double?, _ digits: Int = 1) -> String { v.map { String(format: "%
 
 struct RecordsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "records", abstract: "Print the per-patient monthly records.")
+        commandName: "records", abstract: "Print the per-patient monthly records.",
+        discussion: """
+            Columns and rules: docs/records.md. Analysis-ready files for statisticians and lab \
+            systems: cytoingest export.
+
+            Examples:
+              cytoingest records
+              cytoingest records --patient P001 --format json
+            """)
     @OptionGroup var store: StoreOptions
     @Option(help: "Only this patient.") var patient: String?
-    @Option(help: "table, csv or json.") var format: TableFormat = .table
+    @Option(help: "text, csv or json.") var format: OutputFormat = .text
 
     struct Document: Encodable {
         var schemaVersion = 1
@@ -32,6 +38,7 @@ struct RecordsCommand: ParsableCommand {
             case baseline, responder, qc, sources, stratum, missing, cd4Collected, hivCollected, onInfusionCd4Abs,
                 onInfusionHivRnaLog10
             case deltaCd4Abs, deltaLog10, cycle, daysSinceCycleStart, doseMIUPerDay, hivRnaLimit, hivRnaAssay
+            case deltaCd4Pct, windowFromDay, windowToDay, onInfusion, candidates
         }
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: K.self)
@@ -65,28 +72,56 @@ struct RecordsCommand: ParsableCommand {
             try c.encode(r.doseMIUPerDay, forKey: .doseMIUPerDay)
             try c.encode(r.hivRnaLimit, forKey: .hivRnaLimit)
             try c.encode(r.hivRnaAssay, forKey: .hivRnaAssay)
+            try c.encode(r.deltaCd4Pct, forKey: .deltaCd4Pct)
+            try c.encode(r.windowFromDay, forKey: .windowFromDay)
+            try c.encode(r.windowToDay, forKey: .windowToDay)
+            try c.encode(r.onInfusion, forKey: .onInfusion)
+            try c.encode(r.candidates, forKey: .candidates)
         }
     }
 
     static let header = [
-        "patient", "month", "target", "CD4/uL", "CD4%", "CD8/uL", "CD8%", "CD4/CD8", "%CD8+DR+", "%CD4+CD25+",
-        "RNA copies/mL", "log10", "censor", "responder", "qc",
+        "patient", "month", "target", "stratum", "CD4 drawn", "CD4/uL", "dCD4/uL", "CD4%", "CD8/uL", "CD8%",
+        "CD4/CD8", "%CD8+DR+", "%CD4+CD25+", "RNA drawn", "RNA copies/mL", "log10", "dlog10", "responder", "qc",
+        "why empty",
     ]
+
+    /// HIV RNA as a lab reads it: the value, or the censoring mark with its limit.
+    static func rna(_ r: MonthlyRecord) -> String {
+        switch r.hivRnaCensor {
+        case .lt?: "<\(cell(r.hivRnaLimit, 0))"
+        case .gt?: ">\(cell(r.hivRnaLimit, 0))"
+        case .nd?: "ND"
+        default: cell(r.hivRnaCopies, 0)
+        }
+    }
+
+    static func signed(_ v: Double?, _ digits: Int) -> String {
+        guard let v else { return "" }
+        return (v > 0 ? "+" : "") + String(format: "%.\(digits)f", v)
+    }
 
     static func row(_ r: MonthlyRecord) -> [String] {
         [
-            r.patient, String(r.month), r.targetDate, cell(r.cd4Abs, 0), cell(r.cd4Pct), cell(r.cd8Abs, 0),
-            cell(r.cd8Pct), cell(r.cd4cd8Ratio, 2),
-            cell(r.cd8HladrPct), cell(r.cd4Cd25Pct),
-            r.hivRnaCensor == .lt
-                ? "<\(cell(r.hivRnaLimit, 0))" : (r.hivRnaCensor == .nd ? "not detected" : cell(r.hivRnaCopies, 0)),
-            cell(r.hivRnaLog10, 2), r.hivRnaCensor?.rawValue ?? "", r.responder.map { $0 ? "yes" : "no" } ?? "",
-            r.qc.map(\.rawValue).joined(separator: ";"),
+            r.patient, r.baseline ? "0 (baseline)" : String(r.month), r.targetDate, r.stratum ?? "",
+            r.cd4Collected ?? "", cell(r.cd4Abs, 0), signed(r.deltaCd4Abs, 0), cell(r.cd4Pct), cell(r.cd8Abs, 0),
+            cell(r.cd8Pct), cell(r.cd4cd8Ratio, 2), cell(r.cd8HladrPct), cell(r.cd4Cd25Pct), r.hivCollected ?? "",
+            rna(r), cell(r.hivRnaLog10, 2), signed(r.deltaLog10, 2), r.responder.map { $0 ? "yes" : "no" } ?? "",
+            r.qc.map(\.rawValue).joined(separator: ";"), r.missing.joined(separator: "; "),
         ]
     }
 
+    /// What the marks mean (printed under the text table).
+    static let legend = """
+
+        RNA copies/mL: <N below the assay's limit N (censor lt; log10 is that of N); >N above the assay's \
+        range (gt); ND target not detected (nd, no value). d = change from baseline (month 0). \
+        QC flags and codes: docs/codes.md; empty months: docs/records.md.
+
+        """
+
     static func table(_ records: [MonthlyRecord]) -> String {
-        cytoingest.table([header] + records.map(row), indent: "")
+        cytoingest.table([header] + records.map(row), indent: "") + legend
     }
 
     func run() throws {
@@ -94,17 +129,23 @@ struct RecordsCommand: ParsableCommand {
         switch format {
         case .json: print(try jsonData(Document(records: records.map(Entry.init))))
         case .csv:
-            print(Self.header.joined(separator: ","))
+            print(Self.header.map(csvField).joined(separator: ","))
             for r in records { print(Self.row(r).map(csvField).joined(separator: ",")) }
-        case .table: print(Self.table(records), terminator: "")
+        case .text: print(Self.table(records), terminator: "")
         }
     }
 }
 
 struct SamplesCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "samples", abstract: "Print the per-file results.")
+    static let configuration = CommandConfiguration(
+        commandName: "samples", abstract: "Print the per-file results.",
+        discussion: """
+            Examples:
+              cytoingest samples
+              cytoingest samples --format csv > samples.csv
+            """)
     @OptionGroup var store: StoreOptions
-    @Option(help: "table, csv or json.") var format: TableFormat = .table
+    @Option(help: "text, csv or json.") var format: OutputFormat = .text
 
     struct Document: Encodable {
         var schemaVersion = 1
@@ -169,16 +210,23 @@ struct SamplesCommand: ParsableCommand {
         case .csv:
             print(header.joined(separator: ","))
             for r in rows { print(r.map(csvField).joined(separator: ",")) }
-        case .table: print(table([header] + rows, indent: ""), terminator: "")
+        case .text: print(table([header] + rows, indent: ""), terminator: "")
         }
     }
 }
 
 struct RejectionsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "rejections", abstract: "Print rejected files and records.")
+        commandName: "rejections", abstract: "Print rejected files and records.",
+        discussion: """
+            Every code's meaning: docs/codes.md.
+
+            Examples:
+              cytoingest rejections
+              cytoingest rejections --format json
+            """)
     @OptionGroup var store: StoreOptions
-    @Option(help: "table, csv or json.") var format: TableFormat = .table
+    @Option(help: "text, csv or json.") var format: OutputFormat = .text
 
     struct Document: Encodable {
         var schemaVersion = 1
@@ -206,7 +254,7 @@ struct RejectionsCommand: ParsableCommand {
         case .csv:
             print(header.joined(separator: ","))
             for r in rows { print(r.map(csvField).joined(separator: ",")) }
-        case .table: print(table([header] + rows, indent: ""), terminator: "")
+        case .text: print(table([header] + rows, indent: ""), terminator: "")
         }
     }
 }

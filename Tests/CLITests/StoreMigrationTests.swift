@@ -53,19 +53,26 @@ struct StoreMigrationTests {
         ] {
             let r = try CLIProcess.run([command, "--config", config, "--database", db, "--format", "json"])
             #expect(r.status == 0, "\(command): \(r.stderr)")
-            if command == "samples" {
-                // Byte-identical but for the fields added since (instrument, file status, rejected version).
-                let added = ["instrument", "fileStatus", "rejectedVersion"]
+            if command == "samples" || command == "records" {
+                // Byte-identical but for the fields added since (samples: instrument, file status,
+                // rejected version; records: the on-infusion values of schema v6, empty here, and the
+                // window, candidates and change in CD4 % now printed).
+                let added =
+                    command == "samples"
+                    ? ["instrument", "fileStatus", "rejectedVersion"]
+                    : ["onInfusion", "deltaCd4Pct", "windowFromDay", "windowToDay", "candidates"]
                 func entries(_ text: String) throws -> [NSDictionary] {
                     let doc = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
-                    return try #require(doc["samples"] as? [[String: Any]]).map { e in
+                    return try #require(doc[command] as? [[String: Any]]).map { e in
                         NSDictionary(dictionary: e.filter { !added.contains($0.key) })
                     }
                 }
-                #expect(try entries(r.stdout) == entries(try Self.expected(file)), "samples after migration")
+                #expect(try entries(r.stdout) == entries(try Self.expected(file)), "\(command) after migration")
                 #expect(
-                    r.stdout.contains("\"instrument\" : \"default\"")
-                        && r.stdout.contains("\"fileStatus\" : \"ingested\""))
+                    command == "records"
+                        || r.stdout.contains("\"instrument\" : \"default\"")
+                            && r.stdout.contains("\"fileStatus\" : \"ingested\"")
+                )
             } else {
                 #expect(r.stdout == (try Self.expected(file)), "\(command) after migration")
             }

@@ -265,8 +265,12 @@ struct DriftCohortTests {
         #expect(check.fcs.allSatisfy { $0.problem == nil }, "\(check.fcs.compactMap(\.problem))")
         let summary = try await IngestPipeline(config: config).run()
         #expect(summary.newFiles == 36 && summary.rejectedFiles == 1 && summary.hadRejections, "\(summary)")
-        let samples = try RecordStores.sqlite(path: dir.appendingPathComponent("drift.sqlite").path).samples()
+        let store = try RecordStores.sqlite(path: dir.appendingPathComponent("drift.sqlite").path)
+        let samples = try store.samples()
         #expect(samples.count == 35)
+        // The rejected file keeps its patient and day, so its month says "excluded by QC", not "not collected".
+        let rejected = try #require(try store.rejections().first { $0.code == .lowLymphocytes })
+        #expect(rejected.patient != nil && rejected.collectedDays != nil)
         #expect(Set(samples.map(\.instrument)) == ["default", "CytoFLEX"])
         // The template of the second instrument names detectors: it resolves through the panel.
         var template = config

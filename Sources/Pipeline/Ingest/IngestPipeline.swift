@@ -236,7 +236,7 @@ public final class IngestPipeline: @unchecked Sendable {
                 let unreadable = r.code.rawValue.hasPrefix("FCS-") || r.code == .fileIO
                 let keep = unreadable && old?.status == .ingested && old?.sha256 != sha
                 try store.commitRejection(
-                    path: f.key, sha256: sha, size: f.size, mtime: f.mtime, code: r.code, message: r.message,
+                    path: f.key, sha256: sha, size: f.size, mtime: f.mtime, rejection: r,
                     analysisSHA256: analysis, keepResult: keep)
                 summary.rejectedFiles += 1
                 events(.fileRejected(path: f.key, code: r.code))
@@ -359,10 +359,17 @@ public final class IngestPipeline: @unchecked Sendable {
             // Patient by patient: only one patient's lab results are in memory at a time.
             let builder = MonthlyRecordBuilder(rules: config.records)
             let samplesByPatient = Dictionary(grouping: try store.samples(), by: \.patient)
+            let rejectionsByPatient = Dictionary(
+                grouping: try store.rejections().compactMap { r in
+                    r.patient.map {
+                        SampleRejection(code: r.code, message: r.message, patient: $0, collectedDays: r.collectedDays)
+                    }
+                }, by: { $0.patient! })
             var records: [MonthlyRecord] = []
             for p in registry.values.sorted(by: { $0.id < $1.id }) {
                 records += builder.build(
-                    patients: [p], samples: samplesByPatient[p.id] ?? [], labs: try store.labResults(patient: p.id))
+                    patients: [p], samples: samplesByPatient[p.id] ?? [], labs: try store.labResults(patient: p.id),
+                    rejections: rejectionsByPatient[p.id] ?? [])
             }
             let before = try store.records(patient: nil)
             try store.replaceRecords(records, basis: basis)
