@@ -105,6 +105,18 @@ public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, Cust
     public static let fcsNotFound = RejectionCode(rawValue: "E-FCS-NOT-FOUND")
     /// validation: The FCS file of a manual sample could not be read or gated.
     public static let read = RejectionCode(rawValue: "E-READ")
+    /// command: An output file (report, membership CSV, export) cannot be written.
+    public static let output = RejectionCode(rawValue: "E-OUTPUT")
+    /// command: The store does not exist yet: `cytoingest run` creates it.
+    public static let noStore = RejectionCode(rawValue: "E-NO-STORE")
+    /// command: The FCS file has no data set of the number asked for.
+    public static let noDataSet = RejectionCode(rawValue: "E-NO-DATA-SET")
+    /// command: No ingested file matches the name given, or several do.
+    public static let notIngested = RejectionCode(rawValue: "E-NOT-INGESTED")
+    /// command: Another run holds the store's lock (exit 75: retry later).
+    public static let locked = RejectionCode(rawValue: "E-LOCKED")
+    /// command: The store failed (disk full, I/O, a damaged database): nothing of the input is blamed.
+    public static let storeFailure = RejectionCode(rawValue: "E-STORE")
 
     /// Every fixed code with the scope and meaning `docs/codes.md` gives.
     public static let catalogue: [(code: RejectionCode, scope: String, meaning: String)] = [
@@ -165,6 +177,15 @@ public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, Cust
         (.manualDuplicate, "manual results", "The same sample and population twice."),
         (.fcsNotFound, "validation", "The FCS file of a manual sample was not found."),
         (.read, "validation", "The FCS file of a manual sample could not be read or gated."),
+        (.output, "command", "An output file (report, membership CSV, export) cannot be written."),
+        (.noStore, "command", "The store does not exist yet: `cytoingest run` creates it."),
+        (.noDataSet, "command", "The FCS file has no data set of the number asked for."),
+        (.notIngested, "command", "No ingested file matches the name given, or several do."),
+        (.locked, "command", "Another run holds the store's lock (exit 75: retry later)."),
+        (
+            .storeFailure, "command",
+            "The store failed (disk full, I/O, a damaged database): nothing of the input is blamed."
+        ),
     ]
 }
 

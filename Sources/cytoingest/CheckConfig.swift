@@ -18,7 +18,7 @@ struct CheckConfigCommand: ParsableCommand {
     )
 
     @Option(help: "Configuration file.") var config: String = "pipeline.json"
-    @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+    @Option(help: "Output format: text, csv (one row per input file) or json.") var format: OutputFormat = .text
 
     struct Document: Encodable {
         var schemaVersion = 1
@@ -46,6 +46,21 @@ struct CheckConfigCommand: ParsableCommand {
                 patients: check.patients,
                 fcs: check.fcs, labs: check.labs)
             print(String(decoding: try jsonEncoder().encode(doc), as: UTF8.self))
+        case .csv:
+            print("kind,file,instrument_or_format,status,results,rejected_records,problem")
+            for f in check.fcs {
+                print(
+                    ["fcs", f.file, f.instrument, f.problem == nil ? "ok" : "problem", "", "", f.problem ?? ""].map(
+                        csvField
+                    ).joined(separator: ","))
+            }
+            for l in check.labs {
+                print(
+                    [
+                        "lab", l.file, l.format ?? "", l.status, String(l.results), String(l.rejectedRecords),
+                        l.problem ?? "",
+                    ].map(csvField).joined(separator: ","))
+            }
         case .text:
             print("configuration \(config): \(check.errors.isEmpty ? "loaded" : "\(check.errors.count) error(s)")")
             for (folder, n) in check.folders.sorted(by: { $0.key < $1.key }) {

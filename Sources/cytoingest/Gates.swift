@@ -13,6 +13,10 @@ struct GatesCommand: ParsableCommand {
             --gating-ml OUT.xml` to the stored counts, and the validation report draws it. For \
             a file gated by the template, the template strategy is printed. Exits 65 when the \
             file is not in the store.
+
+            Examples:
+              cytoingest gates P001_M01.fcs.gz
+              cytoingest gates P001_M01.fcs.gz --output P001_M01.gates.xml
             """
     )
 
@@ -31,11 +35,11 @@ struct GatesCommand: ParsableCommand {
             $0 == file || URL(fileURLWithPath: $0).lastPathComponent == URL(fileURLWithPath: file).lastPathComponent
         }
         guard matches.count == 1, let path = matches.first else {
-            printError(
+            throw runtimeFailure(
+                .notIngested, file: file,
                 matches.isEmpty
-                    ? "no ingested file matches \(file)"
-                    : "\(matches.count) ingested files match \(file); give the path")
-            throw exitDataError
+                    ? "no ingested file has this name (cytoingest samples lists them)"
+                    : "\(matches.count) ingested files have this name; give the path")
         }
         let xml: String
         if let stored = try s.appliedGates(file: path) {

@@ -9,7 +9,13 @@ struct Inspect: ParsableCommand {
         abstract: "Summarise FCS files: version, data sets, events, parameters, spillover, warnings.",
         discussion: """
             With no FILE, inspects the FCS inputs (files or folders) listed under inputs.fcs in the \
-            configuration. Exits 65 when any file cannot be read; the other files are still reported.
+            configuration. Errors go to stderr as error[CODE]: file: reason (byte N); exits 65 when \
+            any file cannot be read; the other files are still reported.
+
+            Examples:
+              cytoingest inspect sample.fcs
+              cytoingest inspect --keywords --config pipeline.json fcs/
+              cytoingest inspect --format csv --stats *.fcs > inventory.csv
             """
     )
 
@@ -19,11 +25,17 @@ struct Inspect: ParsableCommand {
     @Option(help: "Configuration whose inputs.fcs lists files or folders to inspect when no FILE is given.")
     var config: String = "pipeline.json"
 
-    @Option(help: "Output format: text or json.")
+    @Option(help: "Output format: text, csv (one row per data set) or json.")
     var format: OutputFormat = .text
 
     @Flag(help: "Add per-parameter min/max/sum of stored values and the first/last 3 events.")
     var stats = false
+
+    @Flag(
+        help:
+            "Show the keywords the configuration reads (patient, date, time, bead and volume keywords, $CYT), with each file's values or 'missing'."
+    )
+    var keywords = false
 
     @Option(help: "Trust these DATA offsets when HEADER and TEXT disagree: automatic, header or text.")
     var offsets: String = "automatic"
@@ -42,19 +54,95 @@ struct Inspect: ParsableCommand {
         options.dataOffsets = FCSReader.Options.DataOffsets(rawValue: offsets)!
         options.allowTruncatedData = allowTruncated
         let paths = files.isEmpty ? try Self.configuredInputs(config) : files
-        let reports = paths.map { InspectReport.make(path: $0, options: options, stats: stats) }
+        let needed = keywords ? try Self.neededKeywords(config) : []
+        var reports = paths.map { InspectReport.make(path: $0, options: options, stats: stats) }
+        if keywords {
+            for i in reports.indices {
+                reports[i].configured = needed.map { setting, key in
+                    InspectReport.Configured(
+                        setting: setting, keyword: key,
+                        value: reports[i].datasets.first.flatMap { ds in
+                            ds.keywords.first { $0.key.uppercased() == key.uppercased() }?.value
+                        })
+                }
+            }
+        }
+        for r in reports {
+            if let e = r.error {
+                reportError(
+                    code: "FCS-\(e.code)", file: r.file,
+                    e.message + (e.offset.map { " (byte \($0))" } ?? "") + (Self.hint(e.code).map { "; \($0)" } ?? ""))
+            }
+        }
         switch format {
         case .json:
             let doc = InspectDocument(files: reports)
             print(String(decoding: try InspectReport.encoder.encode(doc), as: UTF8.self))
+        case .csv:
+            var header = [
+                "file", "data_set", "version", "events", "parameters", "datatype", "byteord", "spillover", "warnings",
+                "error_code", "error_byte",
+            ]
+            header += needed.map { "\($0.setting)=\($0.keyword)" }
+            print(header.map(csvField).joined(separator: ","))
+            for r in reports {
+                let sets: [(Int, InspectReport.DataSet?)] =
+                    r.datasets.isEmpty ? [(0, nil)] : r.datasets.enumerated().map { ($0.offset + 1, $0.element) }
+                for (n, ds) in sets {
+                    var row: [String] = [r.file, ds == nil ? "" : String(n), r.version ?? ""]
+                    if let ds {
+                        row += [
+                            String(ds.events), String(ds.parameters.count), ds.datatype, ds.byteord ?? "",
+                            ds.spillover ?? "", String(ds.warnings.count),
+                        ]
+                    } else {
+                        row += ["", "", "", "", "", ""]
+                    }
+                    row += [r.error?.code ?? "", r.error?.offset.map { String($0) } ?? ""]
+                    row += (r.configured ?? []).map { $0.value ?? "" }
+                    print(row.map(csvField).joined(separator: ","))
+                }
+            }
         case .text:
-            for r in reports { print(r.humanText(), terminator: "") }
+            for r in reports where r.error == nil { print(r.humanText(), terminator: "") }
         }
         if reports.contains(where: { $0.error != nil }) { throw exitDataError }
     }
 }
 
 extension Inspect {
+    /// What a reader's warning or error code means for this command's flags.
+    static func hint(_ code: String) -> String? {
+        switch code {
+        case FCSWarning.Code.dataOffsetsDisagree.rawValue:
+            "choose with --offsets header or --offsets text"
+        case FCSError.Code.truncatedData.rawValue: "read the complete events with --allow-truncated"
+        default: nil
+        }
+    }
+
+    /// The keywords a configuration reads from every file: (setting, keyword).
+    static func neededKeywords(_ configPath: String) throws -> [(setting: String, keyword: String)] {
+        let config: PipelineConfiguration
+        do { config = try PipelineConfiguration.load(path: configPath) } catch {
+            throw configurationFailure(error, file: configPath)
+        }
+        var out: [(String, String)] = []
+        if let k = config.identity.patientKeyword { out.append(("identity.patientKeyword", k)) }
+        out.append(("identity.dateKeyword", config.identity.dateKeyword))
+        if let k = config.identity.timeKeyword { out.append(("identity.timeKeyword", k)) }
+        if config.counting.method == .beads {
+            if let k = config.counting.beadsPerTubeKeyword { out.append(("counting.beadsPerTubeKeyword", k)) }
+            if let k = config.counting.beadLotKeyword { out.append(("counting.beadLotKeyword", k)) }
+        }
+        if let k = config.counting.bloodVolumeKeyword { out.append(("counting.bloodVolumeKeyword", k)) }
+        if !config.gating.instruments.isEmpty {
+            out.append(("gating.instruments[].cyt", "$CYT"))
+            out.append(("gating.instruments[].cytsn", "$CYTSN"))
+        }
+        return out
+    }
+
     /// The files named by `inputs.fcs` in a configuration: files as given, folders expanded to
     /// their `.fcs`, `.lmd` and `.gz` files (sorted). Relative paths are taken from the
     /// configuration's folder.
@@ -106,10 +194,18 @@ struct InspectReport: Codable, Equatable {
         var tail: [[Double]]?
         var warnings: [FCSWarning]
     }
+    /// A keyword the configuration reads, and this file's value (first data set).
+    struct Configured: Codable, Equatable {
+        var setting: String
+        var keyword: String
+        @Null var value: String?
+    }
     var file: String
     var version: String?
     var error: ErrorInfo?
     var datasets: [DataSet]
+    /// With --keywords.
+    var configured: [Configured]?
 
     static var encoder: JSONEncoder { jsonEncoder(nonFiniteAsStrings: true) }
 
@@ -229,7 +325,15 @@ struct InspectReport: Codable, Equatable {
             if ds.parameters.first?.stats != nil { header += ["min", "max", "sum"] }
             out += table([header] + rows, indent: "    ")
             out += "    spillover: \(ds.spillover ?? "none")\n"
-            for w in ds.warnings { out += "    warning: \(w.description)\n" }
+            for w in ds.warnings {
+                out += "    warning: \(w.description)\(Inspect.hint(w.code.rawValue).map { "; \($0)" } ?? "")\n"
+            }
+        }
+        if let configured {
+            let rows = configured.map { [$0.setting, $0.keyword, $0.value ?? "MISSING"] }
+            out +=
+                "  keywords the configuration reads:\n"
+                + table([["setting", "keyword", "value"]] + rows, indent: "    ")
         }
         return out
     }

@@ -7,6 +7,10 @@ import Pipeline
 struct LabsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "labs", abstract: "HIV RNA lab XML (neutral export, FHIR R4, mapped vendor formats).",
+        discussion: """
+            Examples:
+              cytoingest labs check lab-exports/*.xml
+            """,
         subcommands: [LabsCheck.self])
 }
 
@@ -14,13 +18,21 @@ struct LabsCheck: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Parse lab XML files without storing; print each result or the errors.",
-        discussion: "Exit 0 when every file is accepted, 65 when any file or record is rejected."
+        discussion: """
+            Mapping profiles for a lab's own XML: docs/lab-profiles.md. File errors also go to \
+            stderr as error[CODE]: file: reason (line N). Exit 0 when every file is accepted, 65 \
+            when any file or record is rejected.
+
+            Examples:
+              cytoingest labs check lab-exports/*.xml
+              cytoingest labs check --config pipeline.json VL-2024-03.xml --format csv
+            """
     )
 
     @Argument(help: "Lab XML files (.xml or .xml.gz).")
     var files: [String]
 
-    @Option(help: "Output format: text or json.")
+    @Option(help: "Output format: text, csv (one row per result, rejected or skipped record) or json.")
     var format: OutputFormat = .text
 
     @Option(help: "Configuration giving mapping profiles (labs.profiles) and the FHIR patient identifier system.")
@@ -44,13 +56,20 @@ struct LabsCheck: ParsableCommand {
         let out = FileHandle.standardOutput
         var anyRejected = false
         if format == .json { out.write(Data("{\n  \"files\" : [".utf8)) }
+        if format == .csv { out.write(Data((FormattingSink.csvHeader + "\n").utf8)) }
         for (k, path) in files.enumerated() {
-            var sink = FormattingSink(json: format == .json)
+            var sink = FormattingSink(format: format, file: path)
             var report = LabImporter.importFile(path: path, options: options, sink: &sink)
             if report.status == .rejected { sink.clear() }
             report.results = []
             anyRejected = anyRejected || report.status != .accepted
+            if let e = report.error {
+                reportError(code: e.code.rawValue, file: path, e.message + (e.line.map { " (line \($0))" } ?? ""))
+            }
             switch format {
+            case .csv:
+                sink.write(to: out)
+                out.write(Data(FormattingSink.csvTail(report).utf8))
             case .json:
                 out.write(Data(((k == 0 ? "\n" : ",\n") + Self.jsonFileHead(report)).utf8))
                 sink.write(to: out)
@@ -137,7 +156,8 @@ struct LabsCheck: ParsableCommand {
 /// Formats results as they are staged: text lines or JSON objects (id, patient, specimen,
 /// collected, outcome, copies, log10, censor, limit, assay; keys sorted), appended to one byte buffer.
 struct FormattingSink: LabResultSink {
-    let json: Bool
+    let format: OutputFormat
+    let file: String
     var bytes: [UInt8] = []
     var count = 0
     /// Formatted results beyond `spillBytes` wait in an unlinked temporary file, so memory does
@@ -145,7 +165,39 @@ struct FormattingSink: LabResultSink {
     var spill: FileHandle?
     static let spillBytes = 4 << 20
 
-    init(json: Bool) { self.json = json }
+    init(format: OutputFormat, file: String) {
+        self.format = format
+        self.file = file
+    }
+
+    static let csvHeader =
+        "file,record_status,line,id,patient,specimen,collected,outcome,copies,log10,censor,limit,assay,code,reason"
+
+    static func csvRow(_ fields: [String]) -> String { fields.map(csvField).joined(separator: ",") + "\n" }
+
+    /// The file's rejected and skipped records (and a rejected file) as CSV rows.
+    static func csvTail(_ r: LabFileReport) -> String {
+        var s = ""
+        if let e = r.error {
+            s += csvRow([
+                r.file, "file rejected", e.line.map(String.init) ?? "", "", "", "", "", "", "", "", "", "", "",
+                e.code.rawValue, e.message,
+            ])
+        }
+        for x in r.rejected {
+            s += csvRow([
+                r.file, "rejected", x.line.map(String.init) ?? "", x.id ?? "", "", "", "", "", "", "", "", "", "",
+                x.code.rawValue, x.message,
+            ])
+        }
+        for x in r.skipped {
+            s += csvRow([
+                r.file, "skipped", x.line.map(String.init) ?? "", x.id ?? "", "", "", "", "", "", "", "", "", "", "",
+                x.reason,
+            ])
+        }
+        return s
+    }
 
     mutating func flush() {
         guard bytes.count >= Self.spillBytes else { return }
@@ -177,7 +229,14 @@ struct FormattingSink: LabResultSink {
     }
 
     mutating func stage(_ x: HIVRNAResult) {
-        if json {
+        if format == .csv {
+            let fields: [String] = [
+                file, "result", String(x.line), x.id, x.patient, x.specimen, x.collected.isoDate, x.outcome.rawValue,
+                x.copies.map(formatShort) ?? "", x.log10.map { String(format: "%.3f", $0) } ?? "",
+                x.censor?.rawValue ?? "", x.limit.map(formatShort) ?? "", x.assay?.name ?? "", "", "",
+            ]
+            bytes.append(contentsOf: Self.csvRow(fields).utf8)
+        } else if format == .json {
             var s = count == 0 ? "\n" : ",\n"
             s += "        {\n"
             s += "          \"assay\" : \(x.assay.map { JSONText.string($0.name) } ?? "null"),\n"

@@ -15,6 +15,10 @@ struct ReportCommand: ParsableCommand {
             CD4 vs CD25) with the gates applied. Self-contained: works offline, no script. With no \
             FILE, reports the samples ingested in the store. Exits 65 when a file cannot be read \
             (the others are still reported).
+
+            Examples:
+              cytoingest report --output samples.html
+              cytoingest report --output one.html fcs/P001_M01.fcs
             """
     )
 
@@ -27,6 +31,7 @@ struct ReportCommand: ParsableCommand {
     var files: [String] = []
 
     func run() throws {
+        try checkWritable(output)
         let cfg = try store.load().0
         let analyzer = try cfg.makeAnalyzer()
         var paths = files
@@ -42,13 +47,13 @@ struct ReportCommand: ParsableCommand {
                 let gated = try GatedSample.load(path: path, analyzer: analyzer, flowJo: nil, displayName: name)
                 entries.append((name, gated, try? gated.result?.get()))
             } catch {
-                printError("\(name): \(error.message) [\(error.code)]")
+                reportError(code: error.code.rawValue, file: name, error.message)
                 failed = true
             }
         }
         let html = ReportRenderer(gating: cfg.gating, validation: cfg.validation).samplesPage(entries)
         do { try Data(html.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
-            throw ValidationError("cannot write \(output): \(error.localizedDescription)")
+            throw runtimeFailure(.output, file: output, error.localizedDescription)
         }
         print("wrote \(output): \(entries.count) samples")
         if failed { throw exitDataError }

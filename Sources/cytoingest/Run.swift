@@ -95,7 +95,8 @@ struct StoreOptions: ParsableArguments {
     func openStore() throws -> (PipelineConfiguration, any RecordStore) {
         let (c, database) = try load()
         guard FileManager.default.fileExists(atPath: database) else {
-            throw ValidationError("no store at \(database); run `cytoingest run` first")
+            throw runtimeFailure(
+                .noStore, file: database, "no store here yet; `cytoingest run --config \(config)` creates it")
         }
         return (c, try RecordStores.sqlite(path: database))
     }
@@ -115,6 +116,11 @@ struct RunCommand: AsyncParsableCommand {
             file are retried). Exit codes: 0 all good; 65 rejections are outstanding in the \
             store (new or earlier: see `cytoingest rejections`); 75 the store is busy with \
             another run (retry, or pass --wait); 78 configuration error; 1 other failure.
+
+            Examples:
+              cytoingest run
+              cytoingest run --config /srv/lab/pipeline.json --log-format json --quiet
+              cytoingest run --reprocess --rejected
             """
     )
 
@@ -158,7 +164,19 @@ struct RunCommand: AsyncParsableCommand {
         do {
             summary = try await pipeline.run { progress.handle($0) }
         } catch let e as PipelineError {
-            printError("cytoingest run: \(e.message)")
+            let code: RejectionCode =
+                switch e.kind {
+                case .locked: .locked
+                case .configuration: .labConfiguration
+                case .store: .storeFailure
+                case .io: .fileIO
+                }
+            if logFormat == .json {
+                emitLogLine(
+                    LogLine(level: "error", event: "run", file: database, message: e.message, codeText: code.rawValue))
+            } else {
+                reportError(code: code.rawValue, file: database, e.message)
+            }
             throw ExitCode(e.exitCode)
         } catch let e as ConfigurationError {
             throw configurationFailure(e, file: store.config, json: logFormat == .json)

@@ -9,7 +9,13 @@ struct SynthCommand: AsyncParsableCommand {
         commandName: "synth",
         abstract:
             "Write a synthetic CD4/activation cohort with known truth (FCS, labels, lab XML, registry, Gating-ML, truth.json).",
-        discussion: "The same options and seed give byte-identical output."
+        discussion: """
+            The same options and seed give byte-identical output.
+
+            Examples:
+              cytoingest synth /tmp/cohort --seed 7 --patients 4 --months 6
+              cytoingest synth /tmp/cohort --instruments 2 --drift strong --qc-faults 3
+            """
     )
 
     @Argument(help: "Output folder (created).")
@@ -121,13 +127,15 @@ struct SynthCommand: AsyncParsableCommand {
             var workspaces: [FlowJoWorkspace] = []
             for w in flowJoWorkspaces {
                 do { workspaces.append(try FlowJoWorkspace.read(path: w)) } catch {
-                    printError(error.description)
+                    reportError(code: "GATING-\(error.code.rawValue)", file: w, error.message)
                     throw exitDataError
                 }
             }
             let files: [FlowJoStandIns.File]
             do { files = try FlowJoStandIns.make(workspaces: workspaces, events: events, seed: seed) } catch {
-                printError(error.description)
+                reportError(
+                    code: "GATING-\(error.code.rawValue)", file: flowJoWorkspaces.joined(separator: ", "), error.message
+                )
                 throw exitDataError
             }
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -17,6 +17,10 @@ struct ValidateCommand: ParsableCommand {
             count/percent/absolute) is compared with the pipeline's results. FCS files are looked \
             up beside the workspace, under --fcs and under inputs.fcs. Exits 0 when everything \
             passes, 65 otherwise.
+
+            Examples:
+              cytoingest validate --manual fixtures/cohort/manual-gating.csv --report validation.html
+              cytoingest validate --manual study.wsp --fcs /data/fcs --format csv
             """
     )
 
@@ -43,6 +47,7 @@ struct ValidateCommand: ParsableCommand {
     var flowJoBinning = false
 
     func run() throws {
+        if let report { try checkWritable(report) }
         let cfg: PipelineConfiguration
         do { cfg = try PipelineConfiguration.load(path: config) } catch {
             throw configurationFailure(error, file: config)
@@ -60,26 +65,41 @@ struct ValidateCommand: ParsableCommand {
             do {
                 result = validator.validate(workspace: try FlowJoWorkspace.read(path: manual))
             } catch {
-                printError(error.description)
+                reportError(
+                    code: "GATING-\(error.code.rawValue)", file: manual,
+                    error.message + (error.line.map { " (line \($0))" } ?? ""))
                 throw exitDataError
             }
         } else {
             do {
                 result = validator.validate(manual: try ManualResultsCSV.read(path: manual), source: manual)
             } catch {
-                printError(error.description)
+                reportError(
+                    code: error.code.rawValue, file: manual, (error.line.map { "line \($0): " } ?? "") + error.message)
                 throw exitDataError
             }
         }
         if let report {
             let html = ReportRenderer(gating: cfg.gating, validation: cfg.validation).validationPage(result)
             do { try Data(html.utf8).write(to: URL(fileURLWithPath: report), options: .atomic) } catch {
-                throw ValidationError("cannot write \(report): \(error.localizedDescription)")
+                throw runtimeFailure(.output, file: report, error.localizedDescription)
             }
         }
         switch format {
         case .json:
             print(String(decoding: try jsonEncoder().encode(ValidationDocument(result)), as: UTF8.self))
+        case .csv:
+            print(
+                "sample,population,automated_pct,manual_pct,delta_pct,automated_per_ul,manual_per_ul,delta_per_ul,pass,failures"
+            )
+            for s in result.samples {
+                let fields: [String] = [
+                    s.sample, s.population, cell(s.automated, 4), cell(s.manual, 4), cell(s.deltaPct, 4),
+                    cell(s.automatedAbs, 2), cell(s.manualAbs, 2), cell(s.deltaAbs, 2), s.pass ? "yes" : "no",
+                    (s.failures + (s.note.map { [$0] } ?? [])).joined(separator: "; "),
+                ]
+                print(fields.map(csvField).joined(separator: ","))
+            }
         case .text:
             print(Self.text(result), terminator: "")
         }

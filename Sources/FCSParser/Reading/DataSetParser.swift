@@ -29,7 +29,26 @@ struct DataSetParser {
 
     private var setLabel: String { index == 0 ? "" : " of data set \(index + 1)" }
 
+    /// The TEXT parsed so far (for the byte offsets of keyword errors).
+    private var parsedText: FCSText?
+
+    /// Parses the data set. Every error names a byte offset: a keyword's error the offset of
+    /// its value in TEXT (else of TEXT), any other the data set's start.
     mutating func parse() throws(FCSError) -> (FCSDataSet, next: Int64?) {
+        do {
+            return try parseSegments()
+        } catch {
+            var e = error
+            if e.byteOffset == nil {
+                e.byteOffset = e.keyword.flatMap { parsedText?.valueOffset($0) } ?? textStart ?? base
+            }
+            throw e
+        }
+    }
+
+    private var textStart: Int64?
+
+    private mutating func parseSegments() throws(FCSError) -> (FCSDataSet, next: Int64?) {
         // HEADER
         let headerBytes = try source.readBytes(at: base, count: FCSHeader.length)
         if headerBytes.count < FCSHeader.length && index > 0 && headerBytes.count < 6 {
@@ -75,6 +94,8 @@ struct DataSetParser {
             expectParameters: true)
         warnings += parsed.warnings
         var text = parsed.text
+        parsedText = text
+        textStart = textAbs.start
 
         // Supplemental TEXT
         if let stext = try optionalRange(text, "$BEGINSTEXT", "$ENDSTEXT"), stext != textRel {
@@ -550,7 +571,7 @@ struct DataSetParser {
             guard let c, let v else {
                 throw FCSError(
                     .dataOutOfBounds,
-                    "dataOffsets .\(options.dataOffsets.rawValue) was asked for but \(name) gives no DATA offsets",
+                    "the DATA offsets of \(name) were asked for but \(name) gives none",
                     segment: .data)
             }
             switch v {
@@ -573,7 +594,7 @@ struct DataSetParser {
                 chosenPlusOne = ph
                 if headerCandidate!.start != textCandidate!.start {
                     warn(
-                        .dataOffsetsDisagree, "\(both); both fit, HEADER used. Use dataOffsets .text to read the other",
+                        .dataOffsetsDisagree, "\(both); both fit, HEADER used (TEXT's can be chosen)",
                         byteOffset: base + headerCandidate!.start)
                 } else {
                     chosenPlusOne = ph || pt
@@ -583,7 +604,7 @@ struct DataSetParser {
                 chosenPlusOne = p
                 if textCandidate != nil {
                     warn(
-                        .dataOffsetsDisagree, "\(both); HEADER used. Use dataOffsets .text to force TEXT",
+                        .dataOffsetsDisagree, "\(both); HEADER used (TEXT's can be chosen)",
                         byteOffset: base + headerCandidate!.start)
                 }
             case (_, .fits(let p)):
@@ -591,7 +612,7 @@ struct DataSetParser {
                 chosenPlusOne = p
                 if headerCandidate != nil {
                     warn(
-                        .dataOffsetsDisagree, "\(both); TEXT used. Use dataOffsets .header to force HEADER",
+                        .dataOffsetsDisagree, "\(both); TEXT used (HEADER's can be chosen)",
                         byteOffset: base + textCandidate!.start)
                 }
             default:
@@ -625,7 +646,7 @@ struct DataSetParser {
             guard options.allowTruncatedData else {
                 throw FCSError(
                     .truncatedData,
-                    "the file is truncated: DATA needs \(expected ?? 0) bytes from byte \(absStart) but the file has \(size.map { $0 - absStart } ?? 0); it holds \(available) of \(tot) events. Use allowTruncatedData to read those",
+                    "the file is truncated: DATA needs \(expected ?? 0) bytes from byte \(absStart) but the file has \(size.map { $0 - absStart } ?? 0); it holds \(available) of \(tot) events (they can be read on request)",
                     byteOffset: size, segment: .data)
             }
             warn(.truncatedData, "the file is truncated: \(available) of \(tot) events read", byteOffset: size)

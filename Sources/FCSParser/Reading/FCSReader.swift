@@ -102,7 +102,7 @@ public final class FCSReader {
                 if sets.count >= options.maxDataSets {
                     throw FCSError(
                         .nextDataLoop,
-                        "more than \(options.maxDataSets) data sets; raise Options.maxDataSets if this is real",
+                        "more than \(options.maxDataSets) data sets (the reader's limit)",
                         byteOffset: next, keyword: "$NEXTDATA")
                 }
                 base = next

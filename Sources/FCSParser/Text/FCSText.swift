@@ -36,6 +36,17 @@ public struct FCSKeyword: Sendable, Hashable {
 public struct FCSText: Sendable, Hashable {
     public private(set) var keywords: [FCSKeyword] = []
     private var index: [String: Int] = [:]
+    /// Absolute byte offset of each keyword's value in the file (parsed segments only), for
+    /// messages; not part of the text's identity.
+    private var valueOffsets: [Int64?] = []
+
+    public static func == (a: FCSText, b: FCSText) -> Bool { a.keywords == b.keywords }
+    public func hash(into h: inout Hasher) { h.combine(keywords) }
+
+    /// Where the value of `key` starts in the file, when the segment was parsed from it.
+    public func valueOffset(_ key: String) -> Int64? {
+        index[key.uppercased()].flatMap { valueOffsets[$0] }
+    }
 
     public init() {}
 
@@ -45,11 +56,12 @@ public struct FCSText: Sendable, Hashable {
 
     /// Adds a keyword; returns false (and keeps the first) when the key is already present.
     @discardableResult
-    mutating func append(_ kw: FCSKeyword) -> Bool {
+    mutating func append(_ kw: FCSKeyword, valueOffset: Int64? = nil) -> Bool {
         let norm = kw.key.uppercased()
         if index[norm] != nil { return false }
         index[norm] = keywords.count
         keywords.append(kw)
+        valueOffsets.append(valueOffset)
         return true
     }
 
@@ -90,6 +102,8 @@ struct TextSegmentParser {
 
     private struct Split {
         var tokens: [[UInt8]]
+        /// Index in the segment of each token's first byte.
+        var starts: [Int] = []
         var startsWithDelimiter: Int = 0
         var unterminated = false
     }
@@ -145,6 +159,7 @@ struct TextSegmentParser {
             var cur: [UInt8] = []
             var tokenStart = true
             var i = body.startIndex
+            var start = i
             while i < body.endIndex {
                 let b = body[i]
                 if b == delim {
@@ -157,6 +172,8 @@ struct TextSegmentParser {
                         continue
                     }
                     s.tokens.append(cur)
+                    s.starts.append(start)
+                    start = i + 1
                     cur = []
                     tokenStart = true
                 } else {
@@ -167,6 +184,7 @@ struct TextSegmentParser {
             }
             if !cur.isEmpty || !tokenStart {
                 s.tokens.append(cur)
+                s.starts.append(start)
                 s.unterminated = true
             }
             return s
@@ -176,9 +194,12 @@ struct TextSegmentParser {
             let body = bytes[1..<emptyEnd]
             var s = Split(tokens: [])
             var cur: [UInt8] = []
-            for b in body {
+            var start = body.startIndex
+            for (i, b) in zip(body.indices, body) {
                 if b == delim {
                     s.tokens.append(cur)
+                    s.starts.append(start)
+                    start = i + 1
                     cur = []
                 } else {
                     cur.append(b)
@@ -186,6 +207,7 @@ struct TextSegmentParser {
             }
             if !cur.isEmpty {
                 s.tokens.append(cur)
+                s.starts.append(start)
                 s.unterminated = true
             }
             return s
@@ -247,7 +269,7 @@ struct TextSegmentParser {
                     warnings.append(
                         FCSWarning(
                             .textEmptyValues,
-                            "doubled delimiters in \(segment.rawValue) read as empty values (non-compliant writer); the standard reading gave inconsistent keywords. Use textInterpretation .standard to force the standard reading",
+                            "doubled delimiters in \(segment.rawValue) read as empty values (non-compliant writer); the standard reading gave inconsistent keywords",
                             byteOffset: offset))
                 } else {
                     chosen = a
@@ -272,7 +294,7 @@ struct TextSegmentParser {
         guard chosen.tokens.count % 2 == 0 else {
             throw FCSError(
                 .malformedText,
-                "\(segment.rawValue) holds an odd number of delimited fields (\(chosen.tokens.count)); a keyword has no value. Try textInterpretation .emptyValues or .standard",
+                "\(segment.rawValue) holds an odd number of delimited fields (\(chosen.tokens.count)); a keyword has no value",
                 byteOffset: offset, segment: segment)
         }
         var text = FCSText()
@@ -287,7 +309,7 @@ struct TextSegmentParser {
             }
             let key = String(decoding: keyBytes.map { $0 < 0x80 ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
             let kw = FCSKeyword(key: key, rawValue: chosen.tokens[k + 1])
-            if !text.append(kw) {
+            if !text.append(kw, valueOffset: offset + Int64(chosen.starts[k + 1])) {
                 warnings.append(
                     FCSWarning(
                         .duplicateKeyword, "keyword \(key) appears more than once; the first value is kept",
