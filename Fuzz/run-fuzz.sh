@@ -44,8 +44,9 @@ case "$target" in
       Sources/FCSParser/*/*.swift Fuzz/FCSReaderFuzz.swift -o "$work/fuzz"
     ;;
   labs)
-    seeds=(fixtures/cohort/labs/*.xml)
+    seeds=(fixtures/cohort/labs/*.xml fixtures/labs/*.xml)
     if [ -d ../shared/corpus/hivrna ]; then seeds+=(../shared/corpus/hivrna/*.xml); fi
+    if [ -d ../shared/corpus/drift-cohort/hivrna ]; then seeds+=(../shared/corpus/drift-cohort/hivrna/*.xml); fi
     seed "${seeds[@]}"
     # The Labs module over SafeXML and the shared model (CytoModel).
     modules

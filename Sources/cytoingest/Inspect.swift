@@ -237,7 +237,7 @@ struct InspectReport: Codable, Equatable {
                 report.datasets.append(ds)
             }
         } catch {
-            report.error = ErrorInfo(code: error.code.rawValue, message: error.description, offset: error.byteOffset)
+            report.error = ErrorInfo(code: error.code.rawValue, message: error.message, offset: error.byteOffset)
         }
         return report
     }
