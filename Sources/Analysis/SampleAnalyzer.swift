@@ -21,6 +21,10 @@ public struct AnalysisRequest: Sendable {
     /// The file's bytes when the caller has read them already (the ingest hashes and decodes
     /// from one read); nil: the file is read from `path`.
     public var bytes: [UInt8]?
+    /// Receives each byte of the file once, in order, as it is read for the analysis (and the
+    /// rest after it): a one-pass hash of a file too large to hold. `SampleAnalysis.sinkComplete`
+    /// says whether the sink saw the whole file.
+    public var byteSink: (@Sendable ([UInt8]) -> Void)?
 
     public init(path: String, displayName: String, sha256: String = "") {
         self.path = path
@@ -68,6 +72,8 @@ public struct SampleAnalysis: Sendable {
 
     /// The derived values, when there are any.
     public var result: SampleResult? { try? outcome.get() }
+    /// With `AnalysisRequest.byteSink`: every byte of the file went to the sink.
+    public var sinkComplete = false
 }
 
 /// The analysis of one FCS file: identify the patient and day, map channels through the panel,
@@ -110,15 +116,33 @@ public struct SampleAnalyzer: Sendable {
     /// - Parameter observe: sees every gated block (`masks[0]` the applied strategy when
     ///   `automated`, then the companions), for statistics over all events.
     public func analyze(_ request: AnalysisRequest, observe: ((GatedBlock) -> Void)? = nil) -> SampleAnalysis {
+        var opened: FCSReader?
+        var analysis = analyze(request, observe: observe, opened: &opened)
+        if request.byteSink != nil, let opened {
+            analysis.sinkComplete = (try? opened.finishSink()) != nil
+        }
+        return analysis
+    }
+
+    func analyze(
+        _ request: AnalysisRequest, observe: ((GatedBlock) -> Void)?, opened: inout FCSReader?
+    )
+        -> SampleAnalysis
+    {
         var analysis = SampleAnalysis(
             path: request.path, file: request.displayName,
             outcome: .failure(SampleRejection(code: .internalError, message: "not analysed")))
         let reader: FCSReader
         let set: FCSDataSet
         do {
-            reader =
-                try request.bytes.map { b throws(FCSError) in try FCSReader(bytes: b, name: request.path) }
-                ?? FCSReader(path: request.path)
+            if let b = request.bytes {
+                reader = try FCSReader(bytes: b, name: request.path)
+            } else if let sink = request.byteSink {
+                reader = try FCSReader(path: request.path, sink: sink)
+            } else {
+                reader = try FCSReader(path: request.path)
+            }
+            opened = reader
             set = reader.dataSets[0]
         } catch {
             let r = Self.rejection(error)
@@ -259,6 +283,18 @@ public struct SampleAnalyzer: Sendable {
     }
 
     /// A coded rejection for any error of the analysis.
+    /// The rejection of a file refused on its HEADER and TEXT alone (not FCS, impossible offsets,
+    /// truncated DATA), found without reading its events; nil when they read, or when the file
+    /// cannot be opened (the caller's read says why).
+    public static func precheck(path: String) -> SampleRejection? {
+        do {
+            _ = try FCSReader(path: path)
+            return nil
+        } catch {
+            return error.code == .io ? nil : rejection(error)
+        }
+    }
+
     static func rejection(_ error: any Error) -> SampleRejection {
         switch error {
         case let e as SampleRejection: e

@@ -117,6 +117,8 @@ public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, Cust
     public static let locked = RejectionCode(rawValue: "E-LOCKED")
     /// command: The store failed (disk full, I/O, a damaged database): nothing of the input is blamed.
     public static let storeFailure = RejectionCode(rawValue: "E-STORE")
+    /// command: The store is not one this program writes (a newer schema, an older one opened read-only, not a store).
+    public static let storeSchema = RejectionCode(rawValue: "E-STORE-SCHEMA")
 
     /// Every fixed code with the scope and meaning `docs/codes.md` gives.
     public static let catalogue: [(code: RejectionCode, scope: String, meaning: String)] = [
@@ -185,6 +187,10 @@ public struct RejectionCode: RawRepresentable, Sendable, Hashable, Codable, Cust
         (
             .storeFailure, "command",
             "The store failed (disk full, I/O, a damaged database): nothing of the input is blamed."
+        ),
+        (
+            .storeSchema, "command",
+            "The store is not one this program writes (a newer schema, an older one opened read-only, not a store)."
         ),
     ]
 }

@@ -356,6 +356,10 @@ enum RecordChecks {
                     code: .recordValueOutOfRange,
                     message: "value \(v) is above the plausibility ceiling of 1E+9 copies/mL")
             }
+            // A quantified value is above zero whatever the assay says (no log10 of zero).
+            if outcome == .quantified, v <= 0 {
+                throw RecordError(code: .recordValueOutOfRange, message: "quantified value must be above zero")
+            }
             if outcome == .quantified, let a = assay {
                 if let lloq = a.lloq, v < lloq {
                     throw RecordError(
@@ -367,8 +371,6 @@ enum RecordChecks {
                         code: .recordValueOutOfRange,
                         message: "quantified value \(v) is above ULOQ \(uloq) x dilution \(d)")
                 }
-            } else if outcome == .quantified, v <= 0 {
-                throw RecordError(code: .recordValueOutOfRange, message: "quantified value must be above zero")
             }
             if let log10, abs(log10 - Foundation.log10(v)) > 0.01 {
                 throw RecordError(

@@ -1,5 +1,6 @@
 import CytoModel
 import Foundation
+import GRDB
 
 /// What the store knows of an input file.
 public struct StoredFileState<Status: Sendable & Hashable>: Sendable, Hashable {
@@ -73,8 +74,12 @@ public protocol RecordStore: AnyObject {
     func outstanding() throws -> (rejections: Int, flaggedSamples: Int)
     /// Another stored path with this content, if any.
     func storedPath(sha256: String, excluding path: String) throws -> String?
-    /// Refreshes size/mtime of an unchanged file (same hash).
+    /// Refreshes size/mtime of an unchanged file (same hash), and forgets that it could not be read.
     func touchFile(path: String, size: Int64, mtime: Double, lab: Bool) throws
+    /// Lists an input that could not be read (permission, I/O, not a regular file) as rejected
+    /// (`E-FILE-IO`, with the reason), without touching what is stored of it: the next run tries
+    /// it again, and an earlier result of the file stands.
+    func commitUnreadable(path: String, reason: String, lab: Bool) throws
     func markMissing(_ paths: [String], lab: Bool) throws
     /// Imports a lab file inside one transaction: `body` stages results through the sink;
     /// returning a rejected report rolls everything back and records the rejection.
@@ -111,5 +116,63 @@ extension RecordStore {
 /// Opens stores: the one place that knows the implementations.
 public enum RecordStores {
     /// The embedded SQLite store at `path` (created and migrated when needed).
-    public static func sqlite(path: String) throws -> any RecordStore { try SQLiteRecordStore(path: path) }
+    public static func sqlite(path: String, busyTimeout: Double = 5) throws -> any RecordStore {
+        try SQLiteRecordStore(path: path, busyTimeout: busyTimeout)
+    }
+
+    /// The schema version this program writes.
+    public static var schemaVersion: Int { SQLiteRecordStore.schemaVersion }
+
+    /// An existing store at this program's schema, opened read-only (never created or migrated).
+    public static func sqliteReadOnly(path: String) throws -> any RecordStore {
+        try SQLiteRecordStore(path: path, readOnly: true)
+    }
+}
+
+/// A failure of the store itself (never a property of an input): what kind, the store's path,
+/// and the cause in words (never a query's parameters).
+public struct StoreFailure: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// Another program holds a write lock longer than the busy timeout: retry later.
+        case busy
+        /// Disk full, I/O error, read-only file system, a damaged database: retry once fixed.
+        case io
+        /// Written by a newer program: refused, nothing is written (a configuration matter).
+        case newerSchema
+        /// An older schema opened read-only: `cytoingest migrate` upgrades it.
+        case olderSchema
+        /// The file is not a CytoIngest store (empty, another database, not SQLite).
+        case notAStore
+        /// No store at the path (read-only commands never create one).
+        case missing
+    }
+
+    public var kind: Kind
+    public var path: String
+    public var message: String
+    public var description: String { "the store \(path): \(message)" }
+
+    public init(kind: Kind, path: String, message: String) {
+        self.kind = kind
+        self.path = path
+        self.message = message
+    }
+
+    /// The store failure an error of the SQLite layer is, if it is one.
+    public init?(_ error: any Error, path: String) {
+        if let e = error as? StoreFailure {
+            self = e
+            return
+        }
+        guard let db = error as? DatabaseError else { return nil }
+        let kind: Kind
+        switch db.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED: kind = .busy
+        case .SQLITE_NOTADB: kind = .notAStore
+        default: kind = .io
+        }
+        // SQLite's words for the code, and its message: never the statement or its arguments.
+        let words = db.message ?? "\(db.resultCode)"
+        self.init(kind: kind, path: path, message: "\(words) (SQLite \(db.extendedResultCode.rawValue))")
+    }
 }

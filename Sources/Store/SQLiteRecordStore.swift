@@ -8,11 +8,38 @@ public final class SQLiteRecordStore: RecordStore {
     let queue: DatabaseQueue
     public let path: String
 
-    public init(path: String) throws {
+    /// The schema version this program writes (`PRAGMA user_version`; one per migration).
+    public static let schemaVersion = 6
+
+    /// Opens (creating and migrating when `readOnly` is false) the store at `path`.
+    /// - A new store is created readable and writable by its owner only (0600); SQLite gives its
+    ///   `-wal` and `-shm` files the same mode.
+    /// - A store written by a newer program (an unknown migration, or a higher `user_version`)
+    ///   is refused before anything is written to it.
+    /// - Read-only: the file must be a store at this program's schema; nothing is created or
+    ///   migrated (`cytoingest migrate` upgrades an older one).
+    /// - `busyTimeout`: how long a write waits for another program's lock before failing
+    ///   (`StoreFailure.busy`).
+    public init(path: String, readOnly: Bool = false, busyTimeout: Double = 5) throws {
         self.path = path
+        let exists = FileManager.default.fileExists(atPath: path)
+        if readOnly {
+            guard exists else { throw StoreFailure(kind: .missing, path: path, message: "no store here") }
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            guard size > 0 else {
+                throw StoreFailure(kind: .notAStore, path: path, message: "the file is empty: not a CytoIngest store")
+            }
+        } else if !exists {
+            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            else {
+                throw StoreFailure(
+                    kind: .io, path: path, message: "cannot create the store: \(String(cString: strerror(errno)))")
+            }
+        }
         var config = Configuration()
         config.foreignKeysEnabled = true
-        config.busyMode = .timeout(5)
+        config.readonly = readOnly
+        config.busyMode = .timeout(busyTimeout)
         // WAL with synchronous=NORMAL: a commit appends to the log without an fsync; the log is
         // synced at checkpoints. After a power loss the newest commits may be missing, never half
         // there (the database stays consistent), and a missing commit only means its input file
@@ -24,13 +51,58 @@ public final class SQLiteRecordStore: RecordStore {
             // nothing; the log is checkpointed by SQLite's automatic checkpoints during writes.
             _ = unsafe cytoingest_no_checkpoint_on_close(UnsafeMutableRawPointer(db.sqliteConnection))
         }
-        queue = try DatabaseQueue(path: path, configuration: config)
-        try queue.writeWithoutTransaction { db in
-            if try String.fetchOne(db, sql: "PRAGMA journal_mode") != "wal" {
-                try db.execute(sql: "PRAGMA journal_mode = WAL")
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+            // Refuse what this program did not write, before writing anything.
+            try queue.read { db in
+                let isStore = try db.tableExists("grdb_migrations")
+                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                let known = Set(Self.migrator.migrations)
+                let applied = isStore ? try Self.migrator.appliedIdentifiers(db) : []
+                if version > Self.schemaVersion || !applied.isSubset(of: known) {
+                    throw StoreFailure(
+                        kind: .newerSchema, path: path,
+                        message:
+                            "the store was written by a newer CytoIngest (schema \(version > Self.schemaVersion ? "\(version)" : applied.subtracting(known).sorted().joined(separator: ", "))); this program (schema \(Self.schemaVersion)) does not write to it"
+                    )
+                }
+                if readOnly {
+                    let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
+                    guard isStore || tables == 0 else {
+                        throw StoreFailure(
+                            kind: .notAStore, path: path, message: "the database is not a CytoIngest store")
+                    }
+                    guard isStore else {
+                        throw StoreFailure(
+                            kind: .notAStore, path: path, message: "an empty database, not a CytoIngest store")
+                    }
+                    guard try Self.migrator.hasCompletedMigrations(db) else {
+                        throw StoreFailure(
+                            kind: .olderSchema, path: path,
+                            message:
+                                "the store is at an older schema; `cytoingest migrate` upgrades it (a backup first)")
+                    }
+                }
             }
+        } catch let e as StoreFailure {
+            throw e
+        } catch {
+            throw StoreFailure(error, path: path) ?? error
         }
-        try Self.migrator.migrate(queue)
+        guard !readOnly else { return }
+        do {
+            try queue.writeWithoutTransaction { db in
+                if try String.fetchOne(db, sql: "PRAGMA journal_mode") != "wal" {
+                    try db.execute(sql: "PRAGMA journal_mode = WAL")
+                }
+            }
+            try Self.migrator.migrate(queue)
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)")
+            }
+        } catch {
+            throw StoreFailure(error, path: path) ?? error
+        }
     }
 
     static var migrator: DatabaseMigrator {
@@ -382,6 +454,8 @@ public final class SQLiteRecordStore: RecordStore {
             let table = lab ? "lab_files" : "fcs_files"
             try db.execute(
                 sql: "UPDATE \(table) SET size = ?, mtime = ? WHERE path = ?", arguments: [size, mtime, path])
+            try db.execute(
+                sql: "DELETE FROM rejections WHERE file = ? AND record = ?", arguments: [path, Self.unreadableRecord])
             if !lab {
                 // A file that came back after being missing is ingested again (its sample was kept).
                 try db.execute(
@@ -391,6 +465,25 @@ public final class SQLiteRecordStore: RecordStore {
             }
         }
     }
+
+    public func commitUnreadable(path: String, reason: String, lab: Bool) throws {
+        try queue.write { db in
+            try Self.invalidateRecords(db)
+            let table = lab ? "lab_files" : "fcs_files"
+            // A stored file is looked at again next run (its time no longer matches).
+            try db.execute(sql: "UPDATE \(table) SET mtime = -1 WHERE path = ?", arguments: [path])
+            try db.execute(
+                sql:
+                    "INSERT OR REPLACE INTO rejections (file, record, sha256, kind, code, message) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    path, Self.unreadableRecord, String(repeating: "0", count: 64), lab ? "lab" : "fcs",
+                    RejectionCode.fileIO.rawValue, reason,
+                ])
+        }
+    }
+
+    /// The `record` key of an unreadable input's rejection (beside the file's own, if any).
+    static let unreadableRecord = "(unreadable)"
 
     public func markMissing(_ paths: [String], lab: Bool) throws {
         guard !paths.isEmpty else { return }
@@ -421,8 +514,19 @@ public final class SQLiteRecordStore: RecordStore {
         /// is one INSERT, with no per-result lookups.
         var known: (stored: Set<String>, retracted: Set<String>)?
 
-        /// Statements compiled once per lab file (GRDB's statement cache), not once per result.
+        /// The store's own failure while staging (disk full, I/O): the importer reports it as a
+        /// file error, but it is no property of the file. It rolls the file back, unrecorded.
+        var failure: (any Error)?
+
         func stage(_ r: HIVRNAResult) throws {
+            do { try insert(r) } catch {
+                failure = failure ?? error
+                throw error
+            }
+        }
+
+        /// Statements compiled once per lab file (GRDB's statement cache), not once per result.
+        func insert(_ r: HIVRNAResult) throws {
             if known == nil {
                 known = (
                     Set(try String.fetchAll(db, sql: "SELECT id FROM lab_results")),
@@ -462,6 +566,7 @@ public final class SQLiteRecordStore: RecordStore {
     }
 
     struct Rollback: Error {}
+    struct UnreadableLabFile: Error { var reason: String }
 
     public func commitLabFile(
         path: String, sha256: String, size: Int64, mtime: Double,
@@ -482,6 +587,11 @@ public final class SQLiteRecordStore: RecordStore {
                 try db.execute(sql: "DELETE FROM rejections WHERE file = ? AND kind = 'lab'", arguments: [path])
                 let sink = TransactionSink(db: db, path: path)
                 var report = body { try sink.stage($0) }
+                if let failure = sink.failure { throw failure }
+                if report.status == .rejected && report.error?.code == .fileIO {
+                    // Unreadable now (permission, I/O): not a property of the content.
+                    throw UnreadableLabFile(reason: report.error?.message ?? "cannot be read")
+                }
                 if report.status == .rejected {
                     outcome = (report, 0, 0)
                     throw Rollback()
@@ -504,6 +614,13 @@ public final class SQLiteRecordStore: RecordStore {
                     sql: "UPDATE lab_files SET status = ? WHERE path = ?", arguments: [report.status.rawValue, path])
                 outcome = (report, sink.stored, sink.conflicts.count)
             }
+        } catch let e as UnreadableLabFile {
+            try commitUnreadable(path: path, reason: e.reason, lab: true)
+            var report = LabFileReport(
+                file: path, status: .rejected, error: LabFileError(code: .fileIO, message: e.reason), results: [],
+                rejected: [], retracted: [], skipped: [], warnings: [])
+            report.format = nil
+            return (report, 0, 0)
         } catch is Rollback {
             // Nothing of the file is stored; record the rejection in its own transaction.
             let report = outcome!.0

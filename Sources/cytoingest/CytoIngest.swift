@@ -23,7 +23,7 @@ struct CytoIngest: AsyncParsableCommand {
             RunCommand.self, CheckConfigCommand.self, RecordsCommand.self, SamplesCommand.self, RejectionsCommand.self,
             Inspect.self,
             GateCommand.self, SynthCommand.self, LabsCommand.self, ValidateCommand.self, ReportCommand.self,
-            GatesCommand.self, ExportCommand.self,
+            GatesCommand.self, ExportCommand.self, MigrateCommand.self,
         ]
     )
 }

@@ -223,9 +223,26 @@ func printError(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))
 }
 
-/// The one error style of every command, on stderr: `error[CODE]: file: reason`.
+/// The one error style of every command, on stderr: `error[CODE]: file: reason` (control
+/// characters in the file name and reason spelled out: one error is one line).
 func reportError(code: String, file: String, _ reason: String) {
-    printError("error[\(code)]: \(file): \(reason)")
+    printError("error[\(code)]: \(displayText(file)): \(displayText(reason))")
+}
+
+/// Text as a terminal log shows it: C0/C1 control characters and DEL as `\u{..}`, a backslash
+/// doubled, so that no name forges a line or sends an escape sequence.
+func displayText(_ s: String) -> String {
+    var out = ""
+    for u in s.unicodeScalars {
+        if u == "\\" {
+            out += "\\\\"
+        } else if u.value < 0x20 || (0x7F...0x9F).contains(u.value) {
+            out += "\\u{\(String(u.value, radix: 16))}"
+        } else {
+            out.unicodeScalars.append(u)
+        }
+    }
+    return out
 }
 
 /// A failure while running (not a usage error: no usage text): reported in the one error style,

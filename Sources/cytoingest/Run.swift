@@ -91,14 +91,60 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
-    /// The configuration and its existing store (read-only commands never create one).
+    /// The configuration and its existing store, opened read-only: never created, migrated or
+    /// written (a missing or empty file is no store: exit 66; another schema: exit 78).
     func openStore() throws -> (PipelineConfiguration, any RecordStore) {
         let (c, database) = try load()
-        guard FileManager.default.fileExists(atPath: database) else {
-            throw runtimeFailure(
-                .noStore, file: database, "no store here yet; `cytoingest run --config \(config)` creates it")
+        do {
+            return (c, try RecordStores.sqliteReadOnly(path: database))
+        } catch let f as StoreFailure {
+            throw storeFailure(f, database: database)
         }
-        return (c, try RecordStores.sqlite(path: database))
+    }
+
+    func storeFailure(_ f: StoreFailure, database: String) -> ExitCode {
+        switch f.kind {
+        case .missing, .notAStore:
+            return runtimeFailure(
+                .noStore, file: database, "\(f.message); `cytoingest run --config \(config)` creates a store")
+        case .olderSchema, .newerSchema:
+            reportError(code: RejectionCode.storeSchema.rawValue, file: database, f.message)
+            return ExitCode(78)
+        case .busy:
+            reportError(code: RejectionCode.locked.rawValue, file: database, f.message)
+            return ExitCode(75)
+        case .io:
+            reportError(code: RejectionCode.storeFailure.rawValue, file: database, f.message)
+            return ExitCode(75)
+        }
+    }
+}
+
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate", abstract: "Upgrade a store written by an earlier CytoIngest to this program's schema.",
+        discussion: """
+            Read-only commands (records, samples, rejections, export, ...) never change a store; \
+            `run` and `migrate` upgrade it, in one transaction per step. A store written by a newer \
+            program is refused (exit 78) and left as it is. Back the store up first (docs/nightly.md).
+
+            Examples:
+              cytoingest migrate
+              cytoingest migrate --database /srv/lab/cytoingest.sqlite
+            """)
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        let (_, database) = try store.load()
+        guard FileManager.default.fileExists(atPath: database) else {
+            throw runtimeFailure(.noStore, file: database, "no store here; `cytoingest run` creates one")
+        }
+        do {
+            _ = try RecordStores.sqlite(path: database)
+        } catch let f as StoreFailure {
+            throw store.storeFailure(f, database: database)
+        }
+        printError("\(database): at schema \(RecordStores.schemaVersion)")
     }
 }
 
@@ -169,6 +215,7 @@ struct RunCommand: AsyncParsableCommand {
                 case .locked: .locked
                 case .configuration: .labConfiguration
                 case .store: .storeFailure
+                case .schema: .storeSchema
                 case .io: .fileIO
                 }
             if logFormat == .json {
@@ -182,9 +229,20 @@ struct RunCommand: AsyncParsableCommand {
             throw configurationFailure(e, file: store.config, json: logFormat == .json)
         } catch let e as ConfigurationProblems {
             throw configurationFailure(e, file: store.config, json: logFormat == .json)
+        } catch {
+            // Anything else is a defect or the machine's: one coded line naming the store.
+            if logFormat == .json {
+                emitLogLine(
+                    LogLine(
+                        level: "error", event: "run", file: database, message: "\(error)",
+                        codeText: RejectionCode.internalError.rawValue))
+            } else {
+                reportError(code: RejectionCode.internalError.rawValue, file: database, "\(error)")
+            }
+            throw ExitCode(1)
         }
         if !quiet && logFormat == .text {
-            let records = try RecordStores.sqlite(path: database).records(patient: nil)
+            let records = try RecordStores.sqliteReadOnly(path: database).records(patient: nil)
             print(RecordsCommand.table(records), terminator: "")
         }
         if summary.hadRejections { throw exitDataError }
@@ -204,6 +262,10 @@ final class Progress: @unchecked Sendable {
     init(json: Bool) { self.json = json }
 
     func text(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+
+    /// A path as a text log shows it: control characters (line breaks, escapes) spelled out, so a
+    /// file name cannot forge log lines or drive the terminal.
+    static func shown(_ path: String) -> String { displayText(path) }
 
     func handle(_ e: RunEvent) {
         lock.lock()
@@ -226,10 +288,14 @@ final class Progress: @unchecked Sendable {
             if json {
                 emitLogLine(LogLine(level: "warning", event: "rejected", file: path, code: code))
             } else {
-                text("\(tty ? "\r\u{1B}[2K" : "")rejected \(path): \(code)\n")
+                text("\(tty ? "\r\u{1B}[2K" : "")rejected \(Self.shown(path)): \(code)\n")
             }
         case .fileSkipped(let path, let reason):
-            if json { emitLogLine(LogLine(event: "skipped", file: path, reason: reason)) }
+            if json {
+                emitLogLine(LogLine(event: "skipped", file: path, reason: reason))
+            } else {
+                text("\(tty ? "\r\u{1B}[2K" : "")skipped \(Self.shown(path)): \(reason)\n")
+            }
         case .labFile(let path, let status):
             if json {
                 emitLogLine(

@@ -13,6 +13,8 @@ struct CLIConventionTests {
         let db = dir.appendingPathComponent("store.sqlite").path
         try FileManager.default.copyItem(
             atPath: Paths.fixtures.appendingPathComponent("store/release-v2.sqlite").path, toPath: db)
+        let migrate = try CLIProcess.run(["migrate", "--config", config, "--database", db])
+        #expect(migrate.status == 0, "\(migrate.stderr)")
         return db
     }
 

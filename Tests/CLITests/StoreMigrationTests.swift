@@ -48,6 +48,13 @@ struct StoreMigrationTests {
         try FileManager.default.copyItem(
             atPath: Paths.fixtures.appendingPathComponent("store/release-v2.sqlite").path, toPath: db)
         let config = Paths.repoRoot.appendingPathComponent("pipeline.json").path
+        // Read-only commands never migrate: they say how to, and leave the store as it is.
+        let before = try Data(contentsOf: URL(fileURLWithPath: db))
+        let refused = try CLIProcess.run(["records", "--config", config, "--database", db])
+        #expect(refused.status == 78 && refused.stderr.contains("cytoingest migrate"), "\(refused.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: db)) == before, "a read-only command wrote to the store")
+        let migrate = try CLIProcess.run(["migrate", "--config", config, "--database", db])
+        #expect(migrate.status == 0, "\(migrate.stderr)")
         for (command, file) in [
             ("records", "records.json"), ("samples", "samples.json"), ("rejections", "rejections.json"),
         ] {

@@ -445,3 +445,25 @@ struct WriterKernelTests {
                 == enc.encodeRowsScalar(columns: columns, from: 11, count: 300))
     }
 }
+
+@Suite("One-pass hashing source")
+struct SinkingSourceTests {
+    @Test("the sink sees every byte of the file once, in order, whatever the reader read (twin: the file's bytes)")
+    func sinkSeesTheFile() throws {
+        for name in [
+            "pass/f32_le_fcs3.1.fcs", "pass/two_datasets.fcs", "pass/crc_fcs3.1.fcs", "quirks/analysis_segment.fcs",
+        ] {
+            let url = Paths.fixtures.appendingPathComponent("fcs/" + name)
+            let whole = [UInt8](try Data(contentsOf: url))
+            for readEvents in [false, true] {
+                nonisolated(unsafe) var seen: [UInt8] = []
+                let reader = try FCSReader(path: url.path) { seen += $0 }
+                if readEvents {
+                    for set in reader.dataSets { _ = try reader.readEvents(dataSet: set.index) }
+                }
+                try reader.finishSink()
+                #expect(seen == whole, "\(name), events read: \(readEvents)")
+            }
+        }
+    }
+}

@@ -148,6 +148,14 @@ struct LabProfileTests {
         #expect(m.skipped.first?.line == 5 && m.skipped.first?.reason.contains("preliminary") == true)
     }
 
+    @Test("found by the fuzzer: a quantified zero without assay limits is rejected, never log10 = -inf")
+    func quantifiedZero() throws {
+        let o = try Self.options(profile: try Self.batchProfile)
+        let doc = Self.batch(Self.result("P1", "<Value>00</Value>"), limits: "")
+        let r = LabImporter.check(bytes: Array(doc.utf8), name: "z.xml", options: o)
+        #expect(r.results.isEmpty && r.rejected.first?.code == "E-REC-VALUE-OUT-OF-RANGE", "\(r.results) \(r.rejected)")
+    }
+
     @Test("paths: deeper record paths, ../../@ and absolute ancestor paths, child attributes")
     func deeperPaths() throws {
         let profile = """

@@ -303,24 +303,109 @@ package final class DescriptorStream: SequentialStream {
         return produced
     }
 
-    /// Decompresses the whole stream once to learn its size, then rewinds.
-    package func measure() throws(FCSError) -> Int64 {
+    /// Largest decompressed size read when the HEADER and TEXT give no bound (several data sets).
+    package static let maxInflated: Int64 = 16 << 30
+
+    /// Decompresses the stream once to learn its size, at most `limit` bytes, then rewinds. Past
+    /// a limit the FCS segments claim (`claimed`), the rest is never needed and the size is the
+    /// limit; past the global cap the file is refused.
+    package func measure(upTo limit: Int64, name: String, claimed: Bool) throws(FCSError) -> Int64 {
         var total: Int64 = 0
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 18, alignment: 64)
         defer { unsafe buf.deallocate() }
-        while true {
-            let n = try unsafe self.read(into: buf)
+        while total < limit {
+            let want = Int(Swift.min(Int64(buf.count), limit - total))
+            let n = try unsafe self.read(into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<want]))
             if n == 0 { break }
             total += Int64(n)
+        }
+        if total >= limit && !claimed {
+            var one: UInt8 = 0
+            let more = try unsafe withUnsafeMutableBytes(of: &one) { (raw) throws(FCSError) -> Int in
+                try unsafe self.read(into: raw)
+            }
+            if more > 0 {
+                throw FCSError(
+                    .gzip, "the gzip stream decompresses to more than \(limit >> 30) GiB; refused", file: name,
+                    byteOffset: limit)
+            }
         }
         try rewind()
         return total
     }
 }
 
+/// Hands every byte of the input to `sink` once, in order, while the reader reads what it needs
+/// (gaps it skips are read for the sink; `finish` reads what it never asked for): the file's hash
+/// in the same pass as its decoding. Safe twin: the file's own bytes (tests compare).
+package final class SinkingByteSource: ByteSource {
+    let base: any ByteSource
+    let sink: ([UInt8]) -> Void
+    /// Bytes before this offset went to the sink.
+    var next: Int64 = 0
+
+    package var size: Int64? { base.size }
+
+    package init(base: any ByteSource, sink: @escaping ([UInt8]) -> Void) {
+        self.base = base
+        self.sink = sink
+    }
+
+    package func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(FCSError) -> Int {
+        if offset > next { try feed(upTo: offset) }
+        let n = try unsafe base.read(at: offset, into: buffer)
+        if n > 0, offset <= next, offset + Int64(n) > next {
+            let from = Int(next - offset)
+            unsafe sink(Array(UnsafeRawBufferPointer(rebasing: buffer[from..<n])))
+            next = offset + Int64(n)
+        }
+        return n
+    }
+
+    /// Reads `[next, end)` (or to the end of the input) for the sink only.
+    func feed(upTo end: Int64) throws(FCSError) {
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { unsafe buf.deallocate() }
+        while next < end {
+            let want = Int(Swift.min(Int64(buf.count), end - next))
+            let n = try unsafe base.read(at: next, into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<want]))
+            if n == 0 { break }
+            unsafe sink(Array(UnsafeRawBufferPointer(rebasing: buf[0..<n])))
+            next += Int64(n)
+        }
+    }
+
+    /// Sends the rest of the input to the sink.
+    package func finish() throws(FCSError) { try feed(upTo: .max) }
+}
+
 // MARK: - Opening inputs
 
 package enum InputOpener {
+    /// How far the data sets of a stream reach, from its HEADER and TEXT (plus the CRC and 1 MiB
+    /// of slack); nil when they do not say (several data sets, or segments the reader will refuse
+    /// with their own error).
+    static func inflationLimit(_ s: any ByteSource) throws(FCSError) -> Int64? {
+        let head = try s.readBytes(at: 0, count: FCSHeader.length)
+        var warnings: [FCSWarning] = []
+        let header = try FCSHeader.parse(head, base: 0, warnings: &warnings)
+        guard let t = header.text, t.start >= Int64(FCSHeader.length), t.end > t.start, t.length <= 99_999_999 else {
+            return nil
+        }
+        let textBytes = try s.readBytes(at: t.start, count: Int(t.length))
+        guard textBytes.count == Int(t.length),
+            let parsed = try? TextSegmentParser.parse(
+                textBytes, offset: t.start, segment: .text, interpretation: .automatic, expectParameters: true)
+        else { return nil }
+        func number(_ key: String) -> Int64? { parsed.text[key].flatMap { Int64($0.trimmingSpaces) } }
+        if let next = number("$NEXTDATA"), next != 0 { return nil }
+        var end = t.end
+        for r in [header.data, header.analysis] { if let r { end = Swift.max(end, r.end) } }
+        for key in ["$ENDDATA", "$ENDANALYSIS", "$ENDSTEXT"] { if let v = number(key) { end = Swift.max(end, v) } }
+        guard end < GzipStream.maxInflated else { return nil }
+        return end + 1 + 8 + (1 << 20)
+    }
+
     /// Opens a path: `.gz` files (by magic bytes) decompress as a stream, other files use pread.
     package static func open(path: String) throws(FCSError) -> any ByteSource {
         let fd = unsafe Glibc.open(path, O_RDONLY | O_CLOEXEC)
@@ -343,7 +428,12 @@ package enum InputOpener {
             let n = unsafe withUnsafeMutableBytes(of: &magic) { unsafe pread(fd, $0.baseAddress, 2, 0) }
             if n == 2 && magic.0 == 0x1f && magic.1 == 0x8b {
                 let gz = try GzipStream(fd: fd, owns: owns, seekable: true, name: name)
-                let size = try gz.measure()
+                // Cheap checks first: the HEADER and TEXT say how far the data sets reach; the
+                // stream is never inflated beyond that (a gzip bomb is "not FCS" in microseconds,
+                // or stops at what its HEADER and TEXT claim).
+                let limit = try inflationLimit(SequentialByteSource(stream: gz, size: nil, name: name))
+                try gz.rewind()
+                let size = try gz.measure(upTo: limit ?? GzipStream.maxInflated, name: name, claimed: limit != nil)
                 return SequentialByteSource(stream: gz, size: size, name: name)
             }
             return FileByteSource(fd: fd, owns: owns, size: Int64(st.st_size), name: name)

@@ -65,6 +65,20 @@ public final class FCSReader {
         try self.init(source: source, name: path, options: options)
     }
 
+    /// Reads a regular (not gzip) file while `sink` receives each of its bytes once, in order;
+    /// `finishSink()` after the last read sends the rest. One read both decodes and hashes a file.
+    public convenience init(
+        path: String, options: Options = Options(), sink: @escaping ([UInt8]) -> Void
+    ) throws(FCSError) {
+        let source = try InputOpener.open(path: path)
+        try self.init(source: SinkingByteSource(base: source, sink: sink), name: path, options: options)
+    }
+
+    /// Sends the bytes the reader never read to the sink of `init(path:options:sink:)`.
+    public func finishSink() throws(FCSError) {
+        try (source as? SinkingByteSource)?.finish()
+    }
+
     /// Reads from an open descriptor (not closed by the reader). Regular files are read in
     /// place; pipes are read as a forward-only stream.
     public convenience init(fileDescriptor: Int32, name: String, options: Options = Options()) throws(FCSError) {

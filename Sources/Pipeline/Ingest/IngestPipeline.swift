@@ -13,7 +13,9 @@ import Darwin
 
 /// Errors of a run, with the process exit code they map to.
 public struct PipelineError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case locked, configuration, store, io }
+    /// locked: another run or program holds the store; store: the store failed (disk full, I/O);
+    /// schema: the store is not one this program writes (newer, or not a store).
+    public enum Kind: Sendable { case locked, configuration, store, schema, io }
     public init(kind: Kind, message: String) {
         self.kind = kind
         self.message = message
@@ -21,8 +23,30 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible {
     public var kind: Kind
     public var message: String
     public var description: String { message }
-    /// 75 (EX_TEMPFAIL) for a busy store, 1 otherwise.
-    public var exitCode: Int32 { kind == .locked ? 75 : 1 }
+    /// 75 (EX_TEMPFAIL) for a busy or failing store (retry later: nothing of the input was
+    /// blamed), 78 (EX_CONFIG) for a store this program does not write, 1 otherwise.
+    public var exitCode: Int32 {
+        switch kind {
+        case .locked, .store: 75
+        case .configuration, .schema: 78
+        case .io: 1
+        }
+    }
+
+    /// The run error a store failure is.
+    init(_ f: StoreFailure) {
+        switch f.kind {
+        case .busy:
+            self.init(
+                kind: .locked,
+                message: "\(f.message): another program holds a write lock; retry later, or pass --wait")
+        case .io:
+            self.init(
+                kind: .store,
+                message: "\(f.message); nothing of the inputs was recorded as rejected, the next run retries")
+        case .newerSchema, .notAStore, .olderSchema, .missing: self.init(kind: .schema, message: f.message)
+        }
+    }
 }
 
 /// What a run did.
@@ -98,6 +122,11 @@ public final class IngestPipeline: @unchecked Sendable {
         public var reprocess: Reprocess = .none
         /// Skip files modified less than this many seconds ago (still being written).
         public var settleSeconds = 0.0
+        /// How long a store write waits for another program's lock (with `wait`: an hour).
+        public var busySeconds = 5.0
+        /// Files up to this size are hashed and decoded from one read held in memory; larger
+        /// plain files are hashed by the decoding read itself (one pass, nothing held).
+        public var inMemoryLimit = IngestPipeline.inMemoryLimit
         public init() {}
     }
 
@@ -117,11 +146,18 @@ public final class IngestPipeline: @unchecked Sendable {
     final class RunLock {
         let handle: FileHandle
         init(path: String, wait: Bool) throws {
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            guard FileManager.default.fileExists(atPath: folder) else {
+                throw PipelineError(
+                    kind: .configuration,
+                    message: "the store's folder \(folder) does not exist (store.sqlite or --database)")
+            }
             if !FileManager.default.fileExists(atPath: path) {
                 _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
             }
             guard let h = FileHandle(forUpdatingAtPath: path) else {
-                throw PipelineError(kind: .io, message: "cannot open the lock file \(path)")
+                throw PipelineError(
+                    kind: .store, message: "cannot open the lock file \(path): \(String(cString: strerror(errno)))")
             }
             handle = h
             if flock(h.fileDescriptor, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0 {
@@ -157,13 +193,80 @@ public final class IngestPipeline: @unchecked Sendable {
 
     /// Runs the job. `events` receives progress and log events.
     public func run(events: @escaping @Sendable (RunEvent) -> Void = { _ in }) async throws -> RunSummary {
-        let start = Date()
         let lock = try RunLock(path: databasePath + ".lock", wait: options.wait)
         defer { _ = lock }
-        let store: any RecordStore
-        do { store = try RecordStores.sqlite(path: databasePath) } catch {
-            throw PipelineError(kind: .store, message: "cannot open the store \(databasePath): \(error)")
+        do {
+            return try await runLocked(events: events)
+        } catch let e as PipelineError {
+            throw e
+        } catch {
+            // A failure of the store is the store's, never an input's: the run stops, exit 75.
+            if let f = StoreFailure(error, path: databasePath) { throw PipelineError(f) }
+            throw error
         }
+    }
+
+    /// What a task found: the content is the stored one (only its size or time changed), or
+    /// the file's analysis.
+    enum Found: Sendable {
+        case sameContent
+        /// A stored duplicate whose content did not change: not analysed again.
+        case sameDuplicate
+        case analysed(Result<SampleResult, SampleRejection>)
+        /// The file could not be read (permission, I/O): rejected for this run only.
+        case unreadable(String)
+    }
+
+    /// A SHA-256 fed from the decoding read (any thread, in order).
+    final class StreamHasher: @unchecked Sendable {
+        private let lock = NSLock()
+        private var hasher = SHA256Hasher()
+        func update(_ bytes: [UInt8]) {
+            lock.lock()
+            hasher.update(Data(bytes))
+            lock.unlock()
+        }
+        func hex() -> String {
+            lock.lock()
+            defer { lock.unlock() }
+            return hasher.hex()
+        }
+    }
+
+    /// Analyses a large plain file while hashing it in the same read. Nil when the file is gzip
+    /// (its compressed bytes are hashed cheaply first) or the read did not reach the end (the
+    /// caller's own read then says why).
+    static func analyseLarge(
+        _ f: InputFile, _ old: StoredFileState<FileStatus>?, _ isForced: Bool, _ analysisSHA: String,
+        _ analyzer: SampleAnalyzer
+    ) -> (sha: String, found: Found)? {
+        guard (try? FileHash.isGzip(path: f.path)) == false else { return nil }
+        let hasher = StreamHasher()
+        var request = AnalysisRequest(path: f.path, displayName: f.key)
+        request.byteSink = { hasher.update($0) }
+        let result = analyzer.analyze(request)
+        guard result.sinkComplete else { return nil }
+        let sha = hasher.hex()
+        if let old, old.sha256 == sha || old.rejectedSHA256 == sha, old.status != .duplicate, !isForced,
+            old.analysisSHA256 == analysisSHA
+        {
+            return (sha, .sameContent)
+        }
+        if let old, old.status == .duplicate, old.sha256 == sha, !isForced { return (sha, .sameDuplicate) }
+        return (
+            sha,
+            .analysed(
+                result.outcome.map {
+                    var s = $0
+                    s.sha256 = sha
+                    return s
+                })
+        )
+    }
+
+    func runLocked(events: @escaping @Sendable (RunEvent) -> Void) async throws -> RunSummary {
+        let start = Date()
+        let store = try RecordStores.sqlite(path: databasePath, busyTimeout: options.wait ? 3600 : options.busySeconds)
         let runID = try store.beginRun(configSHA256: config.sha256)
         var summary = RunSummary()
 
@@ -197,6 +300,12 @@ public final class IngestPipeline: @unchecked Sendable {
                 }
             }
         }
+        // Inputs that cannot be read as files: each rejected with its path; the run goes on.
+        for (note, lab) in fcsListing.unreadable.map({ ($0, false) }) + labListing.unreadable.map({ ($0, true) }) {
+            try store.commitUnreadable(path: config.storeKey(note.entry), reason: note.message, lab: lab)
+            summary.rejectedFiles += 1
+            events(.fileRejected(path: config.storeKey(note.entry), code: .fileIO))
+        }
         let files = discover(fcsListing.files)
         // Files whose size or time changed, or that are new: hashed (and, when new or changed,
         // analysed) in parallel from one read each; decisions and commits in listing order.
@@ -211,14 +320,6 @@ public final class IngestPipeline: @unchecked Sendable {
                 continue
             }
             work.append((f, old, old.map { forced(f, $0) } ?? false))
-        }
-        /// What a task found: the content is the stored one (only its size or time changed), or
-        /// the file's analysis.
-        enum Found: Sendable {
-            case sameContent
-            /// A stored duplicate whose content did not change: not analysed again.
-            case sameDuplicate
-            case analysed(Result<SampleResult, SampleRejection>)
         }
         let total = work.count
         var done = 0
@@ -246,6 +347,7 @@ public final class IngestPipeline: @unchecked Sendable {
                         total: total, events: 0))
             }
         }
+        let memoryLimit = options.inMemoryLimit
         try await withThrowingTaskGroup(of: (Int, String, Found).self) { group in
             var next = 0
             func add() {
@@ -254,8 +356,28 @@ public final class IngestPipeline: @unchecked Sendable {
                 let (f, old, isForced) = work[k]
                 next += 1
                 group.addTask {
+                    // Cheap checks first: a plain file's HEADER and TEXT are checked before it is
+                    // read whole (a damaged or foreign file is refused without hashing gigabytes).
+                    // gzip inputs are inflated no further than their HEADER and TEXT claim.
+                    do throws(UnreadableInput) {
+                        if try !FileHash.isGzip(path: f.path), let refused = SampleAnalyzer.precheck(path: f.path) {
+                            return (k, try FileHash.headSHA256(path: f.path), .analysed(.failure(refused)))
+                        }
+                    } catch {
+                        return (k, FileHash.unreadable, .unreadable(error.reason))
+                    }
+                    // A large plain file: hashed by the read that decodes it (one pass).
+                    if f.size > memoryLimit, let found = Self.analyseLarge(f, old, isForced, analysis, analyzer) {
+                        return (k, found.sha, found.found)
+                    }
                     // One read: hashed, and decoded from memory when the analysis is needed.
-                    let (sha, bytes) = try FileHash.read(path: f.path, keepUpTo: Self.inMemoryLimit)
+                    let sha: String
+                    let bytes: [UInt8]?
+                    do throws(UnreadableInput) {
+                        (sha, bytes) = try FileHash.read(path: f.path, keepUpTo: memoryLimit)
+                    } catch {
+                        return (k, FileHash.unreadable, .unreadable(error.reason))
+                    }
                     if let old, old.sha256 == sha || old.rejectedSHA256 == sha, old.status != .duplicate, !isForced,
                         old.analysisSHA256 == analysis
                     {
@@ -282,6 +404,11 @@ public final class IngestPipeline: @unchecked Sendable {
                     cursor += 1
                     done += 1
                     switch found {
+                    case .unreadable(let reason):
+                        try store.commitUnreadable(path: f.key, reason: reason, lab: false)
+                        summary.rejectedFiles += 1
+                        events(.fileRejected(path: f.key, code: .fileIO))
+                        events(.fileDone(path: f.key, outcome: "unreadable", done: done, total: total, events: 0))
                     case .sameContent:
                         try store.touchFile(path: f.key, size: f.size, mtime: f.mtime, lab: false)
                         if old!.sha256 == sha && old!.rejectedSHA256 != nil {
@@ -333,7 +460,13 @@ public final class IngestPipeline: @unchecked Sendable {
                 summary.labFilesUnchanged += 1
                 continue
             }
-            let sha = try FileHash.sha256(path: f.path)
+            let sha: String
+            do throws(UnreadableInput) { sha = try FileHash.sha256(path: f.path) } catch {
+                try store.commitUnreadable(path: f.key, reason: error.reason, lab: true)
+                summary.labFilesRejected += 1
+                events(.fileRejected(path: f.key, code: .fileIO))
+                continue
+            }
             if let old, old.sha256 == sha, old.status != .missing {
                 try store.touchFile(path: f.key, size: f.size, mtime: f.mtime, lab: true)
                 summary.labFilesUnchanged += 1

@@ -25,6 +25,9 @@ public struct InputListing: Sendable {
     public var unmatched: [Note] = []
     /// Files passed over (hidden, partial, still being written), with the reason.
     public var skipped: [Note] = []
+    /// Inputs that cannot be read as files (FIFO, device, socket, a link loop, a folder or file
+    /// without permission): each is rejected with its path, and the run goes on.
+    public var unreadable: [Note] = []
 
     /// Lists `entries` (resolved by `resolve`); folders give their files ending in `suffixes`
     /// (at any depth); `exclude` patterns are matched against the path relative to `base` and
@@ -43,11 +46,14 @@ public struct InputListing: Sendable {
             } else if let type = Self.fileType(path) {
                 if type == .typeDirectory {
                     var visited = Set<String>()
-                    Self.walk(path, suffixes: suffixes, visited: &visited, into: &matched, skipped: &skipped)
+                    Self.walk(
+                        path, suffixes: suffixes, visited: &visited, into: &matched, skipped: &skipped,
+                        unreadable: &unreadable)
                 } else if type == .typeRegular {
                     matched = [path]
                 } else {
-                    skipped.append(Note(entry: entry, message: "not a regular file (FIFO, device or socket)"))
+                    unreadable.append(Note(entry: path, message: "not a regular file (FIFO, device or socket)"))
+                    continue
                 }
             } else {
                 unmatched.append(Note(entry: entry, message: "no such file or folder (\(path)); is the share mounted?"))
@@ -85,7 +91,7 @@ public struct InputListing: Sendable {
                 found.insert(file)
                 kept += 1
             }
-            if kept == 0 {
+            if kept == 0 && !unreadable.contains(where: { $0.entry.hasPrefix(path) }) {
                 unmatched.append(
                     Note(
                         entry: entry,
@@ -103,31 +109,46 @@ public struct InputListing: Sendable {
     }
 
     static func walk(
-        _ dir: String, suffixes: [String], visited: inout Set<String>, into out: inout [String], skipped: inout [Note]
+        _ dir: String, suffixes: [String], visited: inout Set<String>, into out: inout [String], skipped: inout [Note],
+        unreadable: inout [Note]
     ) {
         let real = URL(fileURLWithPath: dir).resolvingSymlinksInPath().path
-        guard visited.insert(real).inserted else { return }  // a symbolic-link loop: once is enough
+        guard visited.insert(real).inserted else { return }  // a folder reached twice through links: once is enough
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
-            skipped.append(Note(entry: dir, message: "the folder cannot be read"))
+            unreadable.append(Note(entry: dir, message: "the folder cannot be read (permission?)"))
             return
         }
         for name in names.sorted() {
             let path = dir + "/" + name
             if name.hasPrefix(".") { continue }
+            let lower = name.lowercased()
+            let isInput = suffixes.contains(where: { lower.hasSuffix($0) })
             switch fileType(path) {
-            case .typeDirectory?: walk(path, suffixes: suffixes, visited: &visited, into: &out, skipped: &skipped)
+            case .typeDirectory?:
+                walk(
+                    path, suffixes: suffixes, visited: &visited, into: &out, skipped: &skipped, unreadable: &unreadable)
             case .typeRegular?:
-                let lower = name.lowercased()
-                if suffixes.contains(where: { lower.hasSuffix($0) }) {
+                if isInput {
                     out.append(path)
                 } else if let partial = partialSuffixes.first(where: { lower.hasSuffix($0) }),
                     suffixes.contains(where: { String(lower.dropLast(partial.count)).hasSuffix($0) })
                 {
                     skipped.append(Note(entry: path, message: "partial file (still being copied?)"))
                 }
+            case nil where isInput:
+                // stat failed: a link to nowhere or to itself (a loop), or no permission.
+                unreadable.append(Note(entry: path, message: "cannot be read: \(statError(path))"))
+            case _? where isInput:
+                unreadable.append(Note(entry: path, message: "not a regular file (FIFO, device or socket)"))
             default: break
             }
         }
+    }
+
+    /// Why `stat` fails on a path, in errno's words.
+    static func statError(_ path: String) -> String {
+        var st = stat()
+        return stat(path, &st) == 0 ? "unknown" : String(cString: strerror(errno))
     }
 
     /// Files matching a glob: `*` within a name, `**` any number of folders.
