@@ -142,8 +142,7 @@ struct ProfileFormat: LabFormatHandler {
                 code: .recordBadFormat, message: "\(field) '\(s.prefix(30))' does not match \(profile.dateFormat)")
         }
         if dateOnly {
-            let c = Calendar(identifier: .gregorian)
-            var cal = c
+            var cal = Calendar(identifier: .gregorian)
             cal.timeZone = zone
             let p = cal.dateComponents([.year, .month, .day], from: d)
             let days = CivilDate.days(year: p.year!, month: p.month!, day: p.day!)

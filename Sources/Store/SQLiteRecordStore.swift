@@ -616,10 +616,9 @@ public final class SQLiteRecordStore: RecordStore {
             }
         } catch let e as UnreadableLabFile {
             try commitUnreadable(path: path, reason: e.reason, lab: true)
-            var report = LabFileReport(
+            let report = LabFileReport(
                 file: path, status: .rejected, error: LabFileError(code: .fileIO, message: e.reason), results: [],
                 rejected: [], retracted: [], skipped: [], warnings: [])
-            report.format = nil
             return (report, 0, 0)
         } catch is Rollback {
             // Nothing of the file is stored; record the rejection in its own transaction.

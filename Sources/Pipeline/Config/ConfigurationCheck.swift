@@ -43,6 +43,10 @@ public struct ConfigurationCheck: Sendable {
             fcsListing.configurationErrors(setting: "$.inputs.fcs")
             + labListing.configurationErrors(setting: "$.inputs.labs")
         skipped = fcsListing.skipped + labListing.skipped
+        // Inputs a run would reject as unreadable (E-FILE-IO), listed before the night.
+        skipped += (fcsListing.unreadable + labListing.unreadable).map {
+            InputListing.Note(entry: $0.entry, message: "will be rejected (E-FILE-IO): \($0.message)")
+        }
         for f in fcsListing.files + labListing.files {
             folders[config.storeKey(URL(fileURLWithPath: f).deletingLastPathComponent().path), default: 0] += 1
         }
