@@ -23,8 +23,13 @@ struct ReliabilityCLITests {
     /// Runs the CLI, as `nobody` when this process is root (root reads every file whatever its mode).
     static func run(_ args: [String], in dir: URL, asNobody: Bool = false) throws -> CLIProcess {
         guard asNobody, getuid() == 0 else { return try CLIProcess.run(args, in: dir) }
+        // A copy of the program inside the workspace: the build folder may sit where `nobody`
+        // cannot reach (a clone under /root).
+        let binary = dir.appendingPathComponent("cytoingest-under-test").path
+        if !FileManager.default.fileExists(atPath: binary) {
+            try FileManager.default.copyItem(atPath: try #require(Paths.cytoingestBinary), toPath: binary)
+        }
         _ = shell(["/usr/bin/chown", "-R", "nobody", dir.path])
-        let binary = try #require(Paths.cytoingestBinary)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
         p.arguments = ["-u", "nobody", "--", binary] + args
