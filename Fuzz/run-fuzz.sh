@@ -8,15 +8,16 @@
 #   Fuzz/run-fuzz.sh config [SECONDS] configuration loader and lab mapping profiles (pipeline.json,
 #                                     then a NUL byte and lab XML read through its profiles)
 # A third argument JOBS runs that many fuzzing processes at once (-jobs/-workers: a campaign on
-# every core). Every run also starts from the minimised corpus kept in Fuzz/corpus/TARGET; with
-# FUZZ_MERGE=1 the run's corpus is merged back into it (-merge=1: only inputs that add coverage).
+# every core). Every run also starts from the minimised corpus kept in Fuzz/corpus/TARGET.tar.gz;
+# with FUZZ_MERGE=1 the run's corpus (which started from it) is minimised into it again
+# (-merge=1: only inputs that add coverage).
 # Findings (crash-*, leak-*, timeout-*) land in Fuzz/work/TARGET/artifacts and fail the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${1:?usage: run-fuzz.sh fcs|labs|wsp|config [SECONDS] [JOBS]}"
 seconds="${2:-60}"
 jobs="${3:-1}"
-kept="Fuzz/corpus/$target"
+kept="Fuzz/corpus/$target.tar.gz"
 # A run whose corpus is kept (FUZZ_MERGE=1) is seeded only from this repository's own files, so
 # that nothing derived from ../shared (read in place, not ours to copy) enters Fuzz/corpus.
 own="${FUZZ_MERGE:-0}"
@@ -117,7 +118,7 @@ PY
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac
 test -x "$work/fuzz"
-if [ -d "$kept" ]; then cp "$kept"/* "$work/corpus/" 2>/dev/null || true; fi
+if [ -f "$kept" ]; then tar -xzf "$kept" -C "$work/corpus"; fi
 export SWIFT_BACKTRACE=enable=no
 export LSAN_OPTIONS="suppressions=$PWD/Fuzz/lsan.supp:print_suppressions=0"
 set +e
@@ -142,9 +143,11 @@ if [ "$status" -ne 0 ] || [ "$findings" -ne 0 ]; then
 fi
 if [ "${FUZZ_MERGE:-0}" = 1 ]; then
   # Keep only inputs that add coverage (the seeds are this repository's fixtures: not kept twice).
-  rm -rf "$work/merged" && mkdir -p "$work/merged" "$kept"
+  rm -rf "$work/merged" && mkdir -p "$work/merged" Fuzz/corpus
   rm -f "$work/corpus"/seed-*
-  "$work/fuzz" -merge=1 "$work/merged" "$kept" "$work/corpus" > "$work/merge.log" 2>&1
-  rm -rf "$kept" && mv "$work/merged" "$kept"
-  echo "$target corpus kept: $(ls "$kept" | wc -l) inputs, $(du -sh "$kept" | cut -f1)"
+  "$work/fuzz" -merge=1 "$work/merged" "$work/corpus" > "$work/merge.log" 2>&1
+  tail -1 "$work/merge.log"
+  # Kept compressed (the inputs are mostly text): one small file per target in the repository.
+  tar -czf "$kept" -C "$work/merged" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 .
+  echo "$target corpus kept: $(ls "$work/merged" | wc -l) inputs, $(du -sh "$work/merged" | cut -f1) ($(du -h "$kept" | cut -f1) compressed)"
 fi
