@@ -31,7 +31,7 @@ struct CLIConventionTests {
         #expect(v.status == 0 && v.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
         for command in [
             [], ["run"], ["check-config"], ["records"], ["samples"], ["rejections"], ["inspect"], ["gate"], ["synth"],
-            ["labs"], ["labs", "check"], ["validate"], ["report"], ["gates"], ["export"],
+            ["labs"], ["labs", "check"], ["validate"], ["report"], ["gates"], ["export"], ["migrate"],
         ] {
             let h = try CLIProcess.run(command + ["--help"])
             #expect(h.status == 0, "\(command)")
