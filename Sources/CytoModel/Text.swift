@@ -38,6 +38,13 @@ extension StringProtocol {
     }
 }
 
+/// A finite number as JSON and CSV readers take it back exactly: integral values without a
+/// fraction, others in Swift's shortest round-trip form.
+public func exactDecimal(_ v: Double) -> String {
+    if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+    return "\(v)"
+}
+
 /// A number in its shortest plain form: integral values without a fraction, others with six
 /// significant digits.
 public func formatShort(_ v: Double) -> String {

@@ -120,6 +120,9 @@ public enum RecordStores {
         try SQLiteRecordStore(path: path, busyTimeout: busyTimeout)
     }
 
+    /// The stored hash of an input whose content could not be read.
+    public static let unreadableSHA256 = String(repeating: "0", count: 64)
+
     /// The schema version this program writes.
     public static var schemaVersion: Int { SQLiteRecordStore.schemaVersion }
 

@@ -476,7 +476,7 @@ public final class SQLiteRecordStore: RecordStore {
                 sql:
                     "INSERT OR REPLACE INTO rejections (file, record, sha256, kind, code, message) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [
-                    path, Self.unreadableRecord, String(repeating: "0", count: 64), lab ? "lab" : "fcs",
+                    path, Self.unreadableRecord, RecordStores.unreadableSHA256, lab ? "lab" : "fcs",
                     RejectionCode.fileIO.rawValue, reason,
                 ])
         }

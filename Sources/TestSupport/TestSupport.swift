@@ -121,3 +121,16 @@ public enum CSV {
         }
     }
 }
+
+/// Runs a program to its end with its output discarded; its exit status, or -1 when it cannot start.
+@discardableResult
+public func runProgram(_ args: [String]) -> Int32 {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: args[0])
+    p.arguments = Array(args.dropFirst())
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    do { try p.run() } catch { return -1 }
+    p.waitUntilExit()
+    return p.terminationStatus
+}

@@ -293,7 +293,6 @@ enum JSONText {
 
     static func number(_ v: Double?) -> String {
         guard let v, v.isFinite else { return "null" }
-        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
-        return "\(v)"
+        return exactDecimal(v)
     }
 }

@@ -263,10 +263,6 @@ final class Progress: @unchecked Sendable {
 
     func text(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 
-    /// A path as a text log shows it: control characters (line breaks, escapes) spelled out, so a
-    /// file name cannot forge log lines or drive the terminal.
-    static func shown(_ path: String) -> String { displayText(path) }
-
     func handle(_ e: RunEvent) {
         lock.lock()
         defer { lock.unlock() }
@@ -288,13 +284,13 @@ final class Progress: @unchecked Sendable {
             if json {
                 emitLogLine(LogLine(level: "warning", event: "rejected", file: path, code: code))
             } else {
-                text("\(tty ? "\r\u{1B}[2K" : "")rejected \(Self.shown(path)): \(code)\n")
+                text("\(tty ? "\r\u{1B}[2K" : "")rejected \(displayText(path)): \(code)\n")
             }
         case .fileSkipped(let path, let reason):
             if json {
                 emitLogLine(LogLine(event: "skipped", file: path, reason: reason))
             } else {
-                text("\(tty ? "\r\u{1B}[2K" : "")skipped \(Self.shown(path)): \(reason)\n")
+                text("\(tty ? "\r\u{1B}[2K" : "")skipped \(displayText(path)): \(reason)\n")
             }
         case .labFile(let path, let status):
             if json {

@@ -29,30 +29,8 @@ struct ReliabilityCLITests {
         if !FileManager.default.fileExists(atPath: binary) {
             try FileManager.default.copyItem(atPath: try #require(Paths.cytoingestBinary), toPath: binary)
         }
-        _ = shell(["/usr/bin/chown", "-R", "nobody", dir.path])
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-        p.arguments = ["-u", "nobody", "--", binary] + args
-        p.currentDirectoryURL = dir
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return CLIProcess(
-            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-            stderr: String(decoding: e, as: UTF8.self))
-    }
-
-    @discardableResult
-    static func shell(_ args: [String]) -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: args[0])
-        p.arguments = Array(args.dropFirst())
-        do { try p.run() } catch { return -1 }
-        p.waitUntilExit()
-        return p.terminationStatus
+        runProgram(["/usr/bin/chown", "-R", "nobody", dir.path])
+        return try CLIProcess.run(executable: "/usr/sbin/runuser", ["-u", "nobody", "--", binary] + args, in: dir)
     }
 
     static func rejections(_ dir: URL, asNobody: Bool = false) throws -> [[String: Any]] {

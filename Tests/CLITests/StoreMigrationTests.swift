@@ -11,8 +11,13 @@ struct CLIProcess {
 
     static func run(_ arguments: [String], in directory: URL? = nil) throws -> CLIProcess {
         let binary = try #require(Paths.cytoingestBinary, "cytoingest binary not found beside the tests")
+        return try run(executable: binary, arguments, in: directory)
+    }
+
+    /// Runs any program (the binary through `runuser`, say) and collects its output.
+    static func run(executable: String, _ arguments: [String], in directory: URL? = nil) throws -> CLIProcess {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
+        p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
         if let directory { p.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe()

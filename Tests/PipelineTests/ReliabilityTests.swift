@@ -84,21 +84,9 @@ struct ReliabilityTests {
     }
 
     static func mount(_ path: String, size: String) -> Bool {
-        shell(["/usr/bin/mount", "-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path]) == 0
+        runProgram(["/usr/bin/mount", "-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path]) == 0
     }
-    static func unmount(_ path: String) -> Bool { shell(["/usr/bin/umount", path]) == 0 }
-
-    @discardableResult
-    static func shell(_ args: [String]) -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: args[0])
-        p.arguments = Array(args.dropFirst())
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return -1 }
-        p.waitUntilExit()
-        return p.terminationStatus
-    }
+    static func unmount(_ path: String) -> Bool { runProgram(["/usr/bin/umount", path]) == 0 }
 
     @Test("D3: a new store, its WAL files and the lock are readable by their owner only, whatever the umask")
     func privateStore() async throws {
@@ -220,7 +208,7 @@ struct ReliabilityTests {
         // Plain (not gzip) files, all "large" for this run.
         let fcs = dir.appendingPathComponent("cohort/fcs")
         for name in try FileManager.default.contentsOfDirectory(atPath: fcs.path) where name.hasSuffix(".gz") {
-            #expect(Self.shell(["/usr/bin/env", "gunzip", fcs.appendingPathComponent(name).path]) == 0)
+            #expect(runProgram(["/usr/bin/env", "gunzip", fcs.appendingPathComponent(name).path]) == 0)
         }
         var o = IngestPipeline.Options()
         o.inMemoryLimit = 0

@@ -59,8 +59,7 @@ public struct RecordExport {
 
     static func number(_ v: Double?) -> String {
         guard let v, v.isFinite else { return "" }
-        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
-        return "\(v)"
+        return exactDecimal(v)
     }
 
     static func reason(_ r: MonthlyRecord, _ prefixes: [String]) -> String {

@@ -1,5 +1,6 @@
 import CytoModel
 import Foundation
+import Store
 
 /// A file that cannot be read (permission, I/O error, vanished, not a regular file): a
 /// property of the machine, not of the content. The run rejects that file with its path and
@@ -17,7 +18,7 @@ public enum FileHash {
     }
 
     /// The stored hash of a file whose content could not be read.
-    public static let unreadable = String(repeating: "0", count: 64)
+    public static let unreadable = RecordStores.unreadableSHA256
 
     /// Opens a regular file for reading, or says why not (errno's words).
     static func open(_ path: String) throws(UnreadableInput) -> FileHandle {

@@ -233,26 +233,32 @@ public final class IngestPipeline: @unchecked Sendable {
         }
     }
 
-    /// Analyses a large plain file while hashing it in the same read. Nil when the file is gzip
-    /// (its compressed bytes are hashed cheaply first) or the read did not reach the end (the
-    /// caller's own read then says why).
+    /// What the stored state says of content `sha`: the stored content itself (only size or time
+    /// changed), an unchanged stored duplicate, or nil (analyse it).
+    static func storedVerdict(
+        _ sha: String, _ old: StoredFileState<FileStatus>?, _ isForced: Bool, _ analysisSHA: String
+    ) -> Found? {
+        guard let old, !isForced else { return nil }
+        if old.sha256 == sha || old.rejectedSHA256 == sha, old.status != .duplicate, old.analysisSHA256 == analysisSHA {
+            return .sameContent
+        }
+        if old.status == .duplicate, old.sha256 == sha { return .sameDuplicate }
+        return nil
+    }
+
+    /// Analyses a large plain (not gzip) file while hashing it in the same read. Nil when the read
+    /// did not reach the end (the caller's own read then says why).
     static func analyseLarge(
         _ f: InputFile, _ old: StoredFileState<FileStatus>?, _ isForced: Bool, _ analysisSHA: String,
         _ analyzer: SampleAnalyzer
     ) -> (sha: String, found: Found)? {
-        guard (try? FileHash.isGzip(path: f.path)) == false else { return nil }
         let hasher = StreamHasher()
         var request = AnalysisRequest(path: f.path, displayName: f.key)
         request.byteSink = { hasher.update($0) }
         let result = analyzer.analyze(request)
         guard result.sinkComplete else { return nil }
         let sha = hasher.hex()
-        if let old, old.sha256 == sha || old.rejectedSHA256 == sha, old.status != .duplicate, !isForced,
-            old.analysisSHA256 == analysisSHA
-        {
-            return (sha, .sameContent)
-        }
-        if let old, old.status == .duplicate, old.sha256 == sha, !isForced { return (sha, .sameDuplicate) }
+        if let verdict = storedVerdict(sha, old, isForced, analysisSHA) { return (sha, verdict) }
         return (
             sha,
             .analysed(
@@ -359,15 +365,19 @@ public final class IngestPipeline: @unchecked Sendable {
                     // Cheap checks first: a plain file's HEADER and TEXT are checked before it is
                     // read whole (a damaged or foreign file is refused without hashing gigabytes).
                     // gzip inputs are inflated no further than their HEADER and TEXT claim.
+                    let gzip: Bool
                     do throws(UnreadableInput) {
-                        if try !FileHash.isGzip(path: f.path), let refused = SampleAnalyzer.precheck(path: f.path) {
+                        gzip = try FileHash.isGzip(path: f.path)
+                        if !gzip, let refused = SampleAnalyzer.precheck(path: f.path) {
                             return (k, try FileHash.headSHA256(path: f.path), .analysed(.failure(refused)))
                         }
                     } catch {
                         return (k, FileHash.unreadable, .unreadable(error.reason))
                     }
                     // A large plain file: hashed by the read that decodes it (one pass).
-                    if f.size > memoryLimit, let found = Self.analyseLarge(f, old, isForced, analysis, analyzer) {
+                    if !gzip, f.size > memoryLimit,
+                        let found = Self.analyseLarge(f, old, isForced, analysis, analyzer)
+                    {
                         return (k, found.sha, found.found)
                     }
                     // One read: hashed, and decoded from memory when the analysis is needed.
@@ -378,14 +388,7 @@ public final class IngestPipeline: @unchecked Sendable {
                     } catch {
                         return (k, FileHash.unreadable, .unreadable(error.reason))
                     }
-                    if let old, old.sha256 == sha || old.rejectedSHA256 == sha, old.status != .duplicate, !isForced,
-                        old.analysisSHA256 == analysis
-                    {
-                        return (k, sha, .sameContent)
-                    }
-                    if let old, old.status == .duplicate, old.sha256 == sha, !isForced {
-                        return (k, sha, .sameDuplicate)
-                    }
+                    if let verdict = Self.storedVerdict(sha, old, isForced, analysis) { return (k, sha, verdict) }
                     var request = AnalysisRequest(path: f.path, displayName: f.key, sha256: sha)
                     request.bytes = bytes
                     return (k, sha, .analysed(analyzer.analyze(request).outcome))
