@@ -34,8 +34,16 @@ let package = Package(
         .library(name: "Synth", targets: ["Synth"]),
         .executable(name: "cytoingest", targets: ["cytoingest"]),
     ],
+    // The PostgreSQL store (shared deployments, many workers) is a trait: postgres-nio and SwiftNIO
+    // take minutes to build, so the default build and `swift test` stay SQLite-only
+    // (`swift build --traits PostgreSQL` builds it; docs/deploy.md).
+    traits: [
+        .trait(name: "PostgreSQL", description: "The PostgreSQL record store and `run --worker` (postgres-nio)"),
+        .default(enabledTraits: []),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
@@ -49,7 +57,10 @@ let package = Package(
         .target(name: "Records", dependencies: ["CytoModel"]),
         .target(
             name: "Store",
-            dependencies: ["CSQLiteShim", "CytoModel", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "CSQLiteShim", "CytoModel", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio", condition: .when(traits: ["PostgreSQL"])),
+            ]
         ),
         .target(name: "Review", dependencies: ["Analysis", "Gating", "FCSParser", "CytoModel", "Deflate"]),
         .target(

@@ -68,14 +68,14 @@ public protocol RecordStore: AnyObject {
     ) throws
     /// Records a file whose content is already stored under `original` (listed as a rejection).
     func commitDuplicate(path: String, sha256: String, size: Int64, mtime: Double, of original: String) throws
-    /// The file is back at the content of its stored result: forget the rejected newer version.
-    func clearRejectedVersion(path: String) throws
     /// Rejections on file and stored samples with QC flags (the nightly summary's counts).
     func outstanding() throws -> (rejections: Int, flaggedSamples: Int)
     /// Another stored path with this content, if any.
     func storedPath(sha256: String, excluding path: String) throws -> String?
-    /// Refreshes size/mtime of an unchanged file (same hash), and forgets that it could not be read.
-    func touchFile(path: String, size: Int64, mtime: Double, lab: Bool) throws
+    /// Refreshes size/mtime of an unchanged file (same hash), and forgets that it could not be read;
+    /// `clearRejected`: the file is back at the content of its stored result, so the rejected newer
+    /// version is forgotten too (one transaction).
+    func touchFile(path: String, size: Int64, mtime: Double, lab: Bool, clearRejected: Bool) throws
     /// Lists an input that could not be read (permission, I/O, not a regular file) as rejected
     /// (`E-FILE-IO`, with the reason), without touching what is stored of it: the next run tries
     /// it again, and an earlier result of the file stands.
@@ -104,6 +104,24 @@ public protocol RecordStore: AnyObject {
     func patients() throws -> [RegistryPatient]
     func beginRun(configSHA256: String) throws -> Int64
     func finishRun(_ id: Int64, summary: String) throws
+    /// The store failure an error of the store's engine is (disk full, lock, connection), if it is one.
+    func failure(_ error: any Error) -> StoreFailure?
+
+    // Shared deployments (`run --worker`; WorkQueue.swift).
+    /// One run at a time, or any number of workers (`shared`), per PostgreSQL store: a lock the
+    /// server holds for this connection until it closes (a killed process releases it). False
+    /// when another holds it. SQLite stores are locked by the run's lock file instead (true).
+    func lockRuns(shared: Bool, wait: Bool) throws -> Bool
+    /// The claim the next write stores a file's results under (and ends).
+    var claim: WorkClaim? { get set }
+    func enqueue(kind: String, paths: [String]) throws
+    func claimWork(worker: String, limit: Int, leaseSeconds: Double) throws -> [WorkClaim]
+    func renewClaims(_ claims: [WorkClaim], leaseSeconds: Double) throws
+    func completeClaim(_ c: WorkClaim) throws
+    func queuedWork() throws -> Int
+    func markAllPatientsIfRulesChanged(basis: String) throws
+    func rebuildNextPatient(_ build: (PatientInputs) throws -> [MonthlyRecord]) throws -> String?
+    func dirtyPatients() throws -> Int
 }
 
 extension RecordStore {
@@ -118,6 +136,50 @@ public enum RecordStores {
     /// The embedded SQLite store at `path` (created and migrated when needed).
     public static func sqlite(path: String, busyTimeout: Double = 5) throws -> any RecordStore {
         try SQLiteRecordStore(path: path, busyTimeout: busyTimeout)
+    }
+
+    /// The store at `location`, created and migrated when needed. `busyTimeout`: how long a write
+    /// waits for another program's lock.
+    public static func open(_ location: StoreLocation, busyTimeout: Double = 5) throws -> any RecordStore {
+        switch location {
+        case .sqlite(let path): return try SQLiteRecordStore(path: path, busyTimeout: busyTimeout)
+        case .postgres(let settings):
+            #if PostgreSQL
+            return try PostgresRecordStore(settings: settings, busyTimeout: busyTimeout)
+            #else
+            throw unsupported(settings)
+            #endif
+        }
+    }
+
+    /// An existing store at this program's schema, opened read-only (never created or migrated).
+    public static func openReadOnly(_ location: StoreLocation) throws -> any RecordStore {
+        switch location {
+        case .sqlite(let path): return try SQLiteRecordStore(path: path, readOnly: true)
+        case .postgres(let settings):
+            #if PostgreSQL
+            return try PostgresRecordStore(settings: settings, readOnly: true)
+            #else
+            throw unsupported(settings)
+            #endif
+        }
+    }
+
+    /// True when this build has the PostgreSQL store (the `PostgreSQL` package trait).
+    public static var hasPostgreSQL: Bool {
+        #if PostgreSQL
+        true
+        #else
+        false
+        #endif
+    }
+
+    static func unsupported(_ settings: PostgresSettings) -> StoreFailure {
+        StoreFailure(
+            kind: .unsupported, path: settings.description,
+            message:
+                "this cytoingest was built without PostgreSQL; build it with `swift build -c release --traits PostgreSQL` (docs/deploy.md)"
+        )
     }
 
     /// The stored hash of an input whose content could not be read.
@@ -148,6 +210,13 @@ public struct StoreFailure: Error, Sendable, CustomStringConvertible {
         case notAStore
         /// No store at the path (read-only commands never create one).
         case missing
+        /// The store needs what this build lacks (PostgreSQL without the trait).
+        case unsupported
+        /// The server refused the connection's credentials or the role lacks a privilege.
+        case access
+        /// A worker's claim on a file expired and another worker took it: this worker's write was
+        /// rolled back (the other one stores the file).
+        case claimLost
     }
 
     public var kind: Kind

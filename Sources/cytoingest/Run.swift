@@ -78,16 +78,26 @@ struct StoreOptions: ParsableArguments {
     @Option(help: "Configuration file.")
     var config: String = "pipeline.json"
 
-    @Option(help: "SQLite store (default: store.sqlite of the configuration).")
+    @Option(
+        help: ArgumentHelp(
+            "The store: an SQLite file, or postgres://user@host:port/database?sslmode=require (default: store of the configuration).",
+            discussion: "Never a password on the command line: PGPASSWORD, ~/.pgpass or store.postgres.passwordFile."))
     var database: String?
 
-    /// The configuration and the store's path; a configuration error exits 78 (one line each).
-    func load(json: Bool = false) throws -> (PipelineConfiguration, String) {
+    /// The configuration and the store's location; a configuration error exits 78 (one line each).
+    func load(json: Bool = false) throws -> (PipelineConfiguration, StoreLocation) {
+        let c: PipelineConfiguration
         do {
-            let c = try PipelineConfiguration.load(path: config)
-            return (c, database ?? c.resolve(c.store.sqlite))
+            c = try PipelineConfiguration.load(path: config)
         } catch {
             throw configurationFailure(error, file: config, json: json)
+        }
+        guard let database else { return (c, c.storeLocation) }
+        do {
+            return (c, try StoreLocation.parse(database))
+        } catch {
+            throw configurationFailure(
+                ConfigurationError(path: "--database", message: "\(error)"), file: config, json: json)
         }
     }
 
@@ -96,9 +106,9 @@ struct StoreOptions: ParsableArguments {
     func openStore() throws -> (PipelineConfiguration, any RecordStore) {
         let (c, database) = try load()
         do {
-            return (c, try RecordStores.sqliteReadOnly(path: database))
+            return (c, try RecordStores.openReadOnly(database))
         } catch let f as StoreFailure {
-            throw storeFailure(f, database: database)
+            throw storeFailure(f, database: database.description)
         }
     }
 
@@ -113,9 +123,12 @@ struct StoreOptions: ParsableArguments {
         case .busy:
             reportError(code: RejectionCode.locked.rawValue, file: database, f.message)
             return ExitCode(75)
-        case .io:
+        case .io, .claimLost:
             reportError(code: RejectionCode.storeFailure.rawValue, file: database, f.message)
             return ExitCode(75)
+        case .access, .unsupported:
+            reportError(code: RejectionCode.storeFailure.rawValue, file: database, f.message)
+            return ExitCode(78)
         }
     }
 }
@@ -135,12 +148,13 @@ struct MigrateCommand: ParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() throws {
-        let (_, database) = try store.load()
-        guard FileManager.default.fileExists(atPath: database) else {
+        let (_, location) = try store.load()
+        let database = location.description
+        if case .sqlite(let path) = location, !FileManager.default.fileExists(atPath: path) {
             throw runtimeFailure(.noStore, file: database, "no store here; `cytoingest run` creates one")
         }
         do {
-            _ = try RecordStores.sqlite(path: database)
+            _ = try RecordStores.open(location)
         } catch let f as StoreFailure {
             throw store.storeFailure(f, database: database)
         }
@@ -187,6 +201,19 @@ struct RunCommand: AsyncParsableCommand {
         name: .customLong("settle-seconds"), help: "Skip files modified in the last N seconds (still being written).")
     var settleSeconds: Double = 0
     @Argument(help: "With --reprocess: the files to derive again (paths or store keys).") var files: [String] = []
+    @Flag(
+        help:
+            "One worker of many over the same inputs and PostgreSQL store (docs/deploy.md): claims files, stores each once, rebuilds the changed patients' records; exits when nothing is left."
+    )
+    var worker = false
+    @Option(
+        name: .customLong("lease-seconds"),
+        help: "With --worker: how long a claim on a file lasts; a killed worker's files are claimed again after it.")
+    var leaseSeconds: Double = 600
+    @Option(
+        name: .customLong("worker-name"),
+        help: "With --worker: the worker's name in the queue and log (default host:pid).")
+    var workerName: String?
 
     func validate() throws {
         if (all || rejected || !files.isEmpty) && !reprocess {
@@ -195,20 +222,31 @@ struct RunCommand: AsyncParsableCommand {
         if reprocess && [all, rejected, !files.isEmpty].filter({ $0 }).count != 1 {
             throw ValidationError("--reprocess takes one of --all, --rejected or FILE...")
         }
+        if !worker && workerName != nil { throw ValidationError("--worker-name goes with --worker") }
+        guard leaseSeconds >= 1, leaseSeconds.isFinite else {
+            throw ValidationError("--lease-seconds must be 1 or more")
+        }
     }
 
     func run() async throws {
-        let (config, database) = try store.load(json: logFormat == .json)
+        let (config, location) = try store.load(json: logFormat == .json)
+        let database = location.description
         var options = IngestPipeline.Options()
         options.wait = wait
         options.verify = verify
         options.settleSeconds = settleSeconds
         if reprocess { options.reprocess = all ? .all : rejected ? .rejected : .files(files) }
-        let pipeline = IngestPipeline(config: config, databasePath: database, options: options)
-        let progress = Progress(json: logFormat == .json)
+        let pipeline = IngestPipeline(config: config, location: location, options: options)
+        let progress = Progress(json: logFormat == .json, worker: worker)
         let summary: RunSummary
         do {
-            summary = try await pipeline.run { progress.handle($0) }
+            if worker {
+                var settings = WorkerSettings(name: workerName)
+                settings.leaseSeconds = leaseSeconds
+                summary = try await pipeline.runWorker(settings) { progress.handle($0) }
+            } else {
+                summary = try await pipeline.run { progress.handle($0) }
+            }
         } catch let e as PipelineError {
             let code: RejectionCode =
                 switch e.kind {
@@ -241,8 +279,8 @@ struct RunCommand: AsyncParsableCommand {
             }
             throw ExitCode(1)
         }
-        if !quiet && logFormat == .text {
-            let records = try RecordStores.sqliteReadOnly(path: database).records(patient: nil)
+        if !quiet && !worker && logFormat == .text {
+            let records = try RecordStores.openReadOnly(location).records(patient: nil)
             print(RecordsCommand.table(records), terminator: "")
         }
         if summary.hadRejections { throw exitDataError }
@@ -254,12 +292,16 @@ struct RunCommand: AsyncParsableCommand {
 /// otherwise. No patient identifiers are printed.
 final class Progress: @unchecked Sendable {
     let json: Bool
+    let worker: Bool
     let tty = isatty(STDERR_FILENO) == 1
     let start = Date()
     let lock = NSLock()
     var events = 0
 
-    init(json: Bool) { self.json = json }
+    init(json: Bool, worker: Bool = false) {
+        self.json = json
+        self.worker = worker
+    }
 
     func text(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 
@@ -271,7 +313,7 @@ final class Progress: @unchecked Sendable {
             events += n
             if json {
                 emitLogLine(LogLine(event: "file", file: path, outcome: outcome, done: done, total: total))
-            } else if tty {
+            } else if tty && total > 0 {
                 let elapsed = Date().timeIntervalSince(start)
                 let rate = elapsed > 0 ? Double(events) / elapsed : 0
                 let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
@@ -292,6 +334,13 @@ final class Progress: @unchecked Sendable {
             } else {
                 text("\(tty ? "\r\u{1B}[2K" : "")skipped \(displayText(path)): \(reason)\n")
             }
+        case .fileReclaimed(let path, let attempt, let previous):
+            let words = "claimed again (attempt \(attempt)); \(previous ?? "another worker") did not finish it"
+            if json {
+                emitLogLine(LogLine(level: "warning", event: "reclaimed", file: path, message: words))
+            } else {
+                text("\(tty ? "\r\u{1B}[2K" : "")re-claimed \(displayText(path)): \(words)\n")
+            }
         case .labFile(let path, let status):
             if json {
                 emitLogLine(
@@ -311,6 +360,11 @@ final class Progress: @unchecked Sendable {
                         s.duplicateFiles,
                         s.missingFiles, s.skippedFiles, s.labFilesImported, s.labResultsStored, s.labRecordsRejected,
                         s.recordsUpdated, s.outstandingRejections, s.flaggedSamples, s.seconds))
+                if worker {
+                    text(
+                        "worker: \(s.reclaimedFiles) files re-claimed, \(s.patientsRebuilt) patients' records rebuilt\n"
+                    )
+                }
             }
         }
     }

@@ -61,7 +61,13 @@ indirect enum ConfigurationKeys: Sendable {
             "stratumThreshold": .value,
         ]),
         "labs": .object(["patientIdentifierSystem": .value, "profiles": .array(profile)]),
-        "store": .object(["sqlite": .value]),
+        "store": .object([
+            "sqlite": .value,
+            "postgres": .object([
+                "host": .value, "port": .value, "database": .value, "user": .value, "sslmode": .value,
+                "sslrootcert": .value, "passwordFile": .value, "connectTimeoutSeconds": .value,
+            ]),
+        ]),
         "validation": .object([
             "percentPoints": .value, "absoluteRelative": .value, "absoluteLowCells": .value, "lowAbsolute": .value,
             "flowjo": .populations,

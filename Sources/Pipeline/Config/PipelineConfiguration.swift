@@ -4,6 +4,7 @@ import Foundation
 import Labs
 import Records
 import Review
+import Store
 
 /// A configuration error naming the JSON path and what is wrong.
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
@@ -42,8 +43,18 @@ public struct PipelineConfiguration: Sendable, Codable {
         public var exclude: [String] = []
     }
 
+    /// The SQLite file (default), or a PostgreSQL database (`postgres`); not both.
     public struct Store: Sendable, Codable, Hashable {
         public var sqlite: String = "cytoingest.sqlite"
+        public var postgres: PostgresSettings?
+    }
+
+    /// Where the configured store is (relative paths from the configuration's folder).
+    public var storeLocation: StoreLocation {
+        guard var p = store.postgres else { return .sqlite(path: resolve(store.sqlite)) }
+        p.passwordFile = p.passwordFile.map(resolve)
+        p.sslrootcert = p.sslrootcert.map(resolve)
+        return .postgres(p)
     }
 
     public var version: Int
@@ -117,6 +128,10 @@ public struct PipelineConfiguration: Sendable, Codable {
             }
             // Strict: an unknown key is an error (the first, in key order), never ignored.
             if let unknown = ConfigurationKeys.root.check(user).first { throw unknown }
+            if let store = user["store"] as? [String: Any], store["sqlite"] != nil, store["postgres"] != nil {
+                throw ConfigurationError(
+                    path: "$.store", message: "names both sqlite and postgres: keep the one store this job writes to")
+            }
             let merged = try JSONSerialization.data(withJSONObject: merge(defaults(), user))
             return try JSONDecoder().decode(PipelineConfiguration.self, from: merged)
         } catch let e as ConfigurationError {
@@ -148,6 +163,7 @@ public struct PipelineConfiguration: Sendable, Codable {
                     "qualifierMap": ["quantified", "below_limit", "above_limit", "not_detected", "failed"],
                     "statusMap": ["preliminary", "final", "corrected", "amended", "cancelled", "entered-in-error"],
                     "testCodes": MappingProfile.TestKind.allCases.map(\.rawValue),
+                    "sslmode": PostgresSettings.SSLMode.allCases.map(\.rawValue),
                 ]
                 if let key, let values = choices[key] {
                     throw ConfigurationError(
@@ -166,6 +182,11 @@ public struct PipelineConfiguration: Sendable, Codable {
     }
 
     func validate() throws(ConfigurationError) {
+        if let p = store.postgres {
+            do { try p.validate() } catch {
+                throw ConfigurationError(path: "$.store.postgres", message: "\(error)")
+            }
+        }
         guard version == Self.currentVersion else {
             throw ConfigurationError(
                 path: "$.version", message: "must be \(Self.currentVersion) (this program's configuration version)")

@@ -44,6 +44,9 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible {
             self.init(
                 kind: .store,
                 message: "\(f.message); nothing of the inputs was recorded as rejected, the next run retries")
+        case .claimLost:
+            self.init(kind: .store, message: "\(f.message); the worker stops, the file is the other worker's")
+        case .access, .unsupported: self.init(kind: .configuration, message: f.message)
         case .newerSchema, .notAStore, .olderSchema, .missing: self.init(kind: .schema, message: f.message)
         }
     }
@@ -68,6 +71,10 @@ public struct RunSummary: Sendable, Codable {
     public var labResultsStored = 0
     public var labRecordsRejected = 0
     public var recordsUpdated = 0
+    /// Workers: files claimed again after another worker's lease ran out (it was killed, lost
+    /// its connection, or was slower than its lease), and patients whose records were rebuilt.
+    public var reclaimedFiles = 0
+    public var patientsRebuilt = 0
     /// Rejections on file after the run (new or earlier), and stored samples with QC flags.
     public var outstandingRejections = 0
     public var flaggedSamples = 0
@@ -83,6 +90,8 @@ public enum RunEvent: Sendable {
     case fileRejected(path: String, code: RejectionCode)
     case labFile(path: String, status: LabFileReport.Status)
     case fileSkipped(path: String, reason: String)
+    /// A worker claimed a file another worker had claimed and not finished.
+    case fileReclaimed(path: String, attempt: Int, previousWorker: String?)
     case summary(RunSummary)
 }
 
@@ -131,12 +140,18 @@ public final class IngestPipeline: @unchecked Sendable {
     }
 
     public let config: PipelineConfiguration
-    public let databasePath: String
+    /// The store (for messages: its path, or its URL without a password).
+    public let location: StoreLocation
+    public var databasePath: String { location.description }
     public let options: Options
 
-    public init(config: PipelineConfiguration, databasePath: String? = nil, options: Options = Options()) {
+    /// `databasePath`: an SQLite store other than the configured one; `location`: any store.
+    public init(
+        config: PipelineConfiguration, databasePath: String? = nil, location: StoreLocation? = nil,
+        options: Options = Options()
+    ) {
         self.config = config
-        self.databasePath = databasePath ?? config.resolve(config.store.sqlite)
+        self.location = location ?? databasePath.map { .sqlite(path: $0) } ?? config.storeLocation
         self.options = options
     }
 
@@ -193,15 +208,20 @@ public final class IngestPipeline: @unchecked Sendable {
 
     /// Runs the job. `events` receives progress and log events.
     public func run(events: @escaping @Sendable (RunEvent) -> Void = { _ in }) async throws -> RunSummary {
-        let lock = try RunLock(path: databasePath + ".lock", wait: options.wait)
+        // SQLite: one run at a time per store file (flock beside it). PostgreSQL: the server's
+        // advisory lock, held by the run's connection (runLocked).
+        var lock: RunLock?
+        if case .sqlite(let path) = location { lock = try RunLock(path: path + ".lock", wait: options.wait) }
         defer { _ = lock }
         do {
             return try await runLocked(events: events)
         } catch let e as PipelineError {
             throw e
+        } catch let f as StoreFailure {
+            throw PipelineError(f)
         } catch {
             // A failure of the store is the store's, never an input's: the run stops, exit 75.
-            if let f = StoreFailure(error, path: databasePath) { throw PipelineError(f) }
+            if case .sqlite(let path) = location, let f = StoreFailure(error, path: path) { throw PipelineError(f) }
             throw error
         }
     }
@@ -270,12 +290,18 @@ public final class IngestPipeline: @unchecked Sendable {
         )
     }
 
-    func runLocked(events: @escaping @Sendable (RunEvent) -> Void) async throws -> RunSummary {
-        let start = Date()
-        let store = try RecordStores.sqlite(path: databasePath, busyTimeout: options.wait ? 3600 : options.busySeconds)
-        let runID = try store.beginRun(configSHA256: config.sha256)
-        var summary = RunSummary()
+    /// What a run needs before it touches inputs: the registry in the store, the analyzer, the
+    /// listings checked.
+    struct Setup {
+        var registry: [String: RegistryPatient]
+        var analyzer: SampleAnalyzer
+        var analysis: String
+        var fcsListing: InputListing
+        var labListing: InputListing
+        var labOptions: LabImportOptions
+    }
 
+    func setup(_ store: any RecordStore, _ summary: inout RunSummary, _ events: (RunEvent) -> Void) throws -> Setup {
         let registry = try Registry.load(for: config)
         try store.replacePatients(Array(registry.values))
         let analyzer = try config.makeAnalyzer(registry: registry)
@@ -292,50 +318,83 @@ public final class IngestPipeline: @unchecked Sendable {
         for note in fcsListing.skipped + labListing.skipped {
             events(.fileSkipped(path: config.storeKey(note.entry), reason: note.message))
         }
+        return Setup(
+            registry: registry, analyzer: analyzer, analysis: config.analysisSHA256(analyzer), fcsListing: fcsListing,
+            labListing: labListing, labOptions: config.labImportOptions(enrolled: registry, now: options.now))
+    }
 
-        // FCS files: new, changed or re-derived ones are analysed in parallel, committed one by one.
-        let analysis = config.analysisSHA256(analyzer)
-        func forced(_ f: InputFile, _ old: StoredFileState<FileStatus>) -> Bool {
-            switch options.reprocess {
-            case .none: false
-            case .all: true
-            case .rejected: old.status == .rejected || old.rejectedSHA256 != nil
-            case .files(let names):
-                names.contains {
-                    $0 == f.key || config.resolve($0) == f.path || URL(fileURLWithPath: $0).path == f.path
-                }
+    /// Whether `--reprocess` asks for this file.
+    func forced(_ f: InputFile, _ old: StoredFileState<FileStatus>) -> Bool {
+        switch options.reprocess {
+        case .none: false
+        case .all: true
+        case .rejected: old.status == .rejected || old.rejectedSHA256 != nil
+        case .files(let names):
+            names.contains {
+                $0 == f.key || config.resolve($0) == f.path || URL(fileURLWithPath: $0).path == f.path
             }
         }
-        // Inputs that cannot be read as files: each rejected with its path; the run goes on.
-        for (note, lab) in fcsListing.unreadable.map({ ($0, false) }) + labListing.unreadable.map({ ($0, true) }) {
-            try store.commitUnreadable(path: config.storeKey(note.entry), reason: note.message, lab: lab)
-            summary.rejectedFiles += 1
-            events(.fileRejected(path: config.storeKey(note.entry), code: .fileIO))
+    }
+
+    /// Nil when the stored result of this FCS file is current (same size, time and analysis);
+    /// else whether `--reprocess` forces it.
+    func needsWork(_ f: InputFile, _ old: StoredFileState<FileStatus>?, analysis: String) -> Bool? {
+        if let old, old.status != .missing, old.status != .duplicate, !forced(f, old),
+            old.analysisSHA256 == analysis,
+            !options.verify, old.size == f.size, old.mtime == f.mtime
+        {
+            return nil
         }
-        let files = discover(fcsListing.files)
-        // Files whose size or time changed, or that are new: hashed (and, when new or changed,
-        // analysed) in parallel from one read each; decisions and commits in listing order.
-        var work: [(file: InputFile, old: StoredFileState<FileStatus>?, forced: Bool)] = []
-        for f in files {
-            let old = try store.fileState(f.key)
-            if let old, old.status != .missing, old.status != .duplicate, !forced(f, old),
-                old.analysisSHA256 == analysis,
-                !options.verify, old.size == f.size, old.mtime == f.mtime
-            {
-                summary.unchangedFiles += 1
-                continue
+        return old.map { forced(f, $0) } ?? false
+    }
+
+    /// Hashes a file and, when the stored state does not settle it, analyses it (any thread).
+    static func examine(
+        _ f: InputFile, _ old: StoredFileState<FileStatus>?, _ isForced: Bool, _ analysis: String,
+        _ analyzer: SampleAnalyzer, memoryLimit: Int
+    ) -> (String, Found) {
+        // Cheap checks first: a plain file's HEADER and TEXT are checked before it is read whole
+        // (a damaged or foreign file is refused without hashing gigabytes). gzip inputs are
+        // inflated no further than their HEADER and TEXT claim.
+        let gzip: Bool
+        do throws(UnreadableInput) {
+            gzip = try FileHash.isGzip(path: f.path)
+            if !gzip, let refused = SampleAnalyzer.precheck(path: f.path) {
+                return (try FileHash.headSHA256(path: f.path), .analysed(.failure(refused)))
             }
-            work.append((f, old, old.map { forced(f, $0) } ?? false))
+        } catch {
+            return (FileHash.unreadable, .unreadable(error.reason))
         }
-        let total = work.count
-        var done = 0
-        func commit(
-            _ f: InputFile, _ sha: String, _ old: StoredFileState<FileStatus>?,
-            _ result: Result<SampleResult, SampleRejection>
-        ) throws {
+        // A large plain file: hashed by the read that decodes it (one pass).
+        if !gzip, f.size > memoryLimit, let found = analyseLarge(f, old, isForced, analysis, analyzer) {
+            return (found.sha, found.found)
+        }
+        // One read: hashed, and decoded from memory when the analysis is needed.
+        let sha: String
+        let bytes: [UInt8]?
+        do throws(UnreadableInput) {
+            (sha, bytes) = try FileHash.read(path: f.path, keepUpTo: memoryLimit)
+        } catch {
+            return (FileHash.unreadable, .unreadable(error.reason))
+        }
+        if let verdict = storedVerdict(sha, old, isForced, analysis) { return (sha, verdict) }
+        var request = AnalysisRequest(path: f.path, displayName: f.key, sha256: sha)
+        request.bytes = bytes
+        return (sha, .analysed(analyzer.analyze(request).outcome))
+    }
+
+    /// Stores what `examine` found of one FCS file (one write, at most).
+    func store(
+        _ found: Found, sha: String, of f: InputFile, old: StoredFileState<FileStatus>?, into store: any RecordStore,
+        _ setup: Setup, _ summary: inout RunSummary, progress: (done: Int, total: Int),
+        _ events: (RunEvent) -> Void
+    ) throws {
+        let (done, total) = progress
+        func commit(_ result: Result<SampleResult, SampleRejection>) throws {
             switch result {
             case .success(let s):
-                try store.commitSample(path: f.key, size: f.size, mtime: f.mtime, sample: s, analysisSHA256: analysis)
+                try store.commitSample(
+                    path: f.key, size: f.size, mtime: f.mtime, sample: s, analysisSHA256: setup.analysis)
                 summary.events += s.events
                 events(.fileDone(path: f.key, outcome: "ingested", done: done, total: total, events: s.events))
             case .failure(let r):
@@ -344,7 +403,7 @@ public final class IngestPipeline: @unchecked Sendable {
                 let keep = unreadable && old?.status == .ingested && old?.sha256 != sha
                 try store.commitRejection(
                     path: f.key, sha256: sha, size: f.size, mtime: f.mtime, rejection: r,
-                    analysisSHA256: analysis, keepResult: keep)
+                    analysisSHA256: setup.analysis, keepResult: keep)
                 summary.rejectedFiles += 1
                 events(.fileRejected(path: f.key, code: r.code))
                 events(
@@ -353,6 +412,157 @@ public final class IngestPipeline: @unchecked Sendable {
                         total: total, events: 0))
             }
         }
+        switch found {
+        case .unreadable(let reason):
+            try store.commitUnreadable(path: f.key, reason: reason, lab: false)
+            summary.rejectedFiles += 1
+            events(.fileRejected(path: f.key, code: .fileIO))
+            events(.fileDone(path: f.key, outcome: "unreadable", done: done, total: total, events: 0))
+        case .sameContent:
+            try store.touchFile(
+                path: f.key, size: f.size, mtime: f.mtime, lab: false,
+                clearRejected: old!.sha256 == sha && old!.rejectedSHA256 != nil)
+            summary.unchangedFiles += 1
+        case .sameDuplicate:
+            if try store.storedPath(sha256: sha, excluding: f.key) != nil {
+                summary.duplicateFiles += 1
+            } else {
+                // Its original is gone: this copy is now the one to keep.
+                summary.supersededFiles += 1
+                let request = AnalysisRequest(path: f.path, displayName: f.key, sha256: sha)
+                try commit(setup.analyzer.analyze(request).outcome)
+            }
+        case .analysed(let result):
+            if let old, old.sha256 == sha || old.rejectedSHA256 == sha, old.status != .duplicate {
+                summary.rederivedFiles += 1
+            } else if let original = try store.storedPath(sha256: sha, excluding: f.key) {
+                if old?.status != .duplicate || old?.sha256 != sha {
+                    try store.commitDuplicate(path: f.key, sha256: sha, size: f.size, mtime: f.mtime, of: original)
+                    events(.fileRejected(path: f.key, code: .duplicateFile))
+                }
+                summary.duplicateFiles += 1
+                return
+            } else if old != nil {
+                summary.supersededFiles += 1
+            } else {
+                summary.newFiles += 1
+            }
+            try commit(result)
+        }
+    }
+
+    /// One lab file: unchanged, unreadable, or imported in one transaction.
+    func ingestLab(
+        _ f: InputFile, into store: any RecordStore, _ setup: Setup, _ summary: inout RunSummary,
+        _ events: (RunEvent) -> Void
+    ) throws {
+        let old = try store.labFileState(f.key)
+        if let old, !options.verify, old.size == f.size, old.mtime == f.mtime, old.status != .missing {
+            summary.labFilesUnchanged += 1
+            return
+        }
+        let sha: String
+        do throws(UnreadableInput) { sha = try FileHash.sha256(path: f.path) } catch {
+            try store.commitUnreadable(path: f.key, reason: error.reason, lab: true)
+            summary.labFilesRejected += 1
+            events(.fileRejected(path: f.key, code: .fileIO))
+            return
+        }
+        if let old, old.sha256 == sha, old.status != .missing {
+            try store.touchFile(path: f.key, size: f.size, mtime: f.mtime, lab: true, clearRejected: false)
+            summary.labFilesUnchanged += 1
+            return
+        }
+        let options = setup.labOptions
+        let (report, stored, _) = try store.commitLabFile(path: f.key, sha256: sha, size: f.size, mtime: f.mtime) {
+            stage in
+            var sink = ClosureSink(stage)
+            return LabImporter.importFile(path: f.path, options: options, sink: &sink)
+        }
+        if report.status == .rejected { summary.labFilesRejected += 1 } else { summary.labFilesImported += 1 }
+        summary.labResultsStored += stored
+        summary.labRecordsRejected += report.rejected.count
+        events(.labFile(path: f.key, status: report.status))
+    }
+
+    /// Stored files no longer listed are marked missing (their results stay).
+    func markMissing(
+        fcs: [InputFile], labs: [InputFile], in store: any RecordStore, _ summary: inout RunSummary
+    ) throws {
+        let present = Set(fcs.map(\.key))
+        let missing = try store.filePaths().filter { !present.contains($0) }
+        for p in missing where try store.fileState(p)?.status != .missing { summary.missingFiles += 1 }
+        try store.markMissing(missing, lab: false)
+        let presentLabs = Set(labs.map(\.key))
+        try store.markMissing(try store.labFilePaths().filter { !presentLabs.contains($0) }, lab: true)
+    }
+
+    /// Records one patient's monthly records from the patient's stored inputs.
+    static func build(
+        _ builder: MonthlyRecordBuilder, _ patient: RegistryPatient, samples: [SampleResult],
+        labs: [StoredLabResult], rejections: [StoredRejection]
+    ) -> [MonthlyRecord] {
+        builder.build(
+            patients: [patient], samples: samples, labs: labs,
+            rejections: rejections.compactMap { r in
+                r.patient.map {
+                    SampleRejection(code: r.code, message: r.message, patient: $0, collectedDays: r.collectedDays)
+                }
+            })
+    }
+
+    func runLocked(events: @escaping @Sendable (RunEvent) -> Void) async throws -> RunSummary {
+        let start = Date()
+        let store = try RecordStores.open(location, busyTimeout: options.wait ? 3600 : options.busySeconds)
+        do {
+            return try await runLocked(store, start, events)
+        } catch let e as PipelineError {
+            throw e
+        } catch {
+            if let f = store.failure(error) { throw PipelineError(f) }
+            throw error
+        }
+    }
+
+    func runLocked(
+        _ store: any RecordStore, _ start: Date, _ events: @escaping @Sendable (RunEvent) -> Void
+    ) async throws -> RunSummary {
+        guard try store.lockRuns(shared: false, wait: options.wait) else {
+            throw PipelineError(
+                kind: .locked,
+                message:
+                    "another cytoingest run or its workers are using this store (\(databasePath)); retry later or pass --wait"
+            )
+        }
+        let runID = try store.beginRun(configSHA256: config.sha256)
+        var summary = RunSummary()
+        let setup = try setup(store, &summary, events)
+        let registry = setup.registry
+        let analyzer = setup.analyzer
+        let analysis = setup.analysis
+
+        // Inputs that cannot be read as files: each rejected with its path; the run goes on.
+        for (note, lab) in setup.fcsListing.unreadable.map({ ($0, false) })
+            + setup.labListing.unreadable.map({ ($0, true) })
+        {
+            try store.commitUnreadable(path: config.storeKey(note.entry), reason: note.message, lab: lab)
+            summary.rejectedFiles += 1
+            events(.fileRejected(path: config.storeKey(note.entry), code: .fileIO))
+        }
+        let files = discover(setup.fcsListing.files)
+        // Files whose size or time changed, or that are new: hashed (and, when new or changed,
+        // analysed) in parallel from one read each; decisions and commits in listing order.
+        var work: [(file: InputFile, old: StoredFileState<FileStatus>?, forced: Bool)] = []
+        for f in files {
+            let old = try store.fileState(f.key)
+            guard let isForced = needsWork(f, old, analysis: analysis) else {
+                summary.unchangedFiles += 1
+                continue
+            }
+            work.append((f, old, isForced))
+        }
+        let total = work.count
+        var done = 0
         let memoryLimit = options.inMemoryLimit
         try await withThrowingTaskGroup(of: (Int, String, Found).self) { group in
             var next = 0
@@ -362,36 +572,8 @@ public final class IngestPipeline: @unchecked Sendable {
                 let (f, old, isForced) = work[k]
                 next += 1
                 group.addTask {
-                    // Cheap checks first: a plain file's HEADER and TEXT are checked before it is
-                    // read whole (a damaged or foreign file is refused without hashing gigabytes).
-                    // gzip inputs are inflated no further than their HEADER and TEXT claim.
-                    let gzip: Bool
-                    do throws(UnreadableInput) {
-                        gzip = try FileHash.isGzip(path: f.path)
-                        if !gzip, let refused = SampleAnalyzer.precheck(path: f.path) {
-                            return (k, try FileHash.headSHA256(path: f.path), .analysed(.failure(refused)))
-                        }
-                    } catch {
-                        return (k, FileHash.unreadable, .unreadable(error.reason))
-                    }
-                    // A large plain file: hashed by the read that decodes it (one pass).
-                    if !gzip, f.size > memoryLimit,
-                        let found = Self.analyseLarge(f, old, isForced, analysis, analyzer)
-                    {
-                        return (k, found.sha, found.found)
-                    }
-                    // One read: hashed, and decoded from memory when the analysis is needed.
-                    let sha: String
-                    let bytes: [UInt8]?
-                    do throws(UnreadableInput) {
-                        (sha, bytes) = try FileHash.read(path: f.path, keepUpTo: memoryLimit)
-                    } catch {
-                        return (k, FileHash.unreadable, .unreadable(error.reason))
-                    }
-                    if let verdict = Self.storedVerdict(sha, old, isForced, analysis) { return (k, sha, verdict) }
-                    var request = AnalysisRequest(path: f.path, displayName: f.key, sha256: sha)
-                    request.bytes = bytes
-                    return (k, sha, .analysed(analyzer.analyze(request).outcome))
+                    let (sha, found) = Self.examine(f, old, isForced, analysis, analyzer, memoryLimit: memoryLimit)
+                    return (k, sha, found)
                 }
             }
             for _ in 0..<options.workers { add() }
@@ -406,87 +588,16 @@ public final class IngestPipeline: @unchecked Sendable {
                     let (f, old, _) = work[cursor]
                     cursor += 1
                     done += 1
-                    switch found {
-                    case .unreadable(let reason):
-                        try store.commitUnreadable(path: f.key, reason: reason, lab: false)
-                        summary.rejectedFiles += 1
-                        events(.fileRejected(path: f.key, code: .fileIO))
-                        events(.fileDone(path: f.key, outcome: "unreadable", done: done, total: total, events: 0))
-                    case .sameContent:
-                        try store.touchFile(path: f.key, size: f.size, mtime: f.mtime, lab: false)
-                        if old!.sha256 == sha && old!.rejectedSHA256 != nil {
-                            try store.clearRejectedVersion(path: f.key)
-                        }
-                        summary.unchangedFiles += 1
-                        continue
-                    case .sameDuplicate:
-                        if try store.storedPath(sha256: sha, excluding: f.key) != nil {
-                            summary.duplicateFiles += 1
-                        } else {
-                            // Its original is gone: this copy is now the one to keep.
-                            summary.supersededFiles += 1
-                            let request = AnalysisRequest(path: f.path, displayName: f.key, sha256: sha)
-                            try commit(f, sha, old, analyzer.analyze(request).outcome)
-                        }
-                    case .analysed(let result):
-                        if let old, old.sha256 == sha || old.rejectedSHA256 == sha, old.status != .duplicate {
-                            summary.rederivedFiles += 1
-                        } else if let original = try store.storedPath(sha256: sha, excluding: f.key) {
-                            if old?.status != .duplicate || old?.sha256 != sha {
-                                try store.commitDuplicate(
-                                    path: f.key, sha256: sha, size: f.size, mtime: f.mtime, of: original)
-                                events(.fileRejected(path: f.key, code: .duplicateFile))
-                            }
-                            summary.duplicateFiles += 1
-                            continue
-                        } else if old != nil {
-                            summary.supersededFiles += 1
-                        } else {
-                            summary.newFiles += 1
-                        }
-                        try commit(f, sha, old, result)
-                    }
+                    try self.store(
+                        found, sha: sha, of: f, old: old, into: store, setup, &summary, progress: (done, total), events)
                 }
             }
         }
-        let present = Set(files.map(\.key))
-        let missing = try store.filePaths().filter { !present.contains($0) }
-        for p in missing where try store.fileState(p)?.status != .missing { summary.missingFiles += 1 }
-        try store.markMissing(missing, lab: false)
 
         // Lab XML: each file in one transaction.
-        let labOptions = config.labImportOptions(enrolled: registry, now: options.now)
-        let labFiles = discover(labListing.files)
-        for f in labFiles {
-            let old = try store.labFileState(f.key)
-            if let old, !options.verify, old.size == f.size, old.mtime == f.mtime, old.status != .missing {
-                summary.labFilesUnchanged += 1
-                continue
-            }
-            let sha: String
-            do throws(UnreadableInput) { sha = try FileHash.sha256(path: f.path) } catch {
-                try store.commitUnreadable(path: f.key, reason: error.reason, lab: true)
-                summary.labFilesRejected += 1
-                events(.fileRejected(path: f.key, code: .fileIO))
-                continue
-            }
-            if let old, old.sha256 == sha, old.status != .missing {
-                try store.touchFile(path: f.key, size: f.size, mtime: f.mtime, lab: true)
-                summary.labFilesUnchanged += 1
-                continue
-            }
-            let (report, stored, _) = try store.commitLabFile(path: f.key, sha256: sha, size: f.size, mtime: f.mtime) {
-                stage in
-                var sink = ClosureSink(stage)
-                return LabImporter.importFile(path: f.path, options: labOptions, sink: &sink)
-            }
-            if report.status == .rejected { summary.labFilesRejected += 1 } else { summary.labFilesImported += 1 }
-            summary.labResultsStored += stored
-            summary.labRecordsRejected += report.rejected.count
-            events(.labFile(path: f.key, status: report.status))
-        }
-        let presentLabs = Set(labFiles.map(\.key))
-        try store.markMissing(try store.labFilePaths().filter { !presentLabs.contains($0) }, lab: true)
+        let labFiles = discover(setup.labListing.files)
+        for f in labFiles { try ingestLab(f, into: store, setup, &summary, events) }
+        try markMissing(fcs: files, labs: labFiles, in: store, &summary)
 
         // Monthly records, rebuilt deterministically from the store, unless nothing they depend
         // on changed since the last build (no stored input changed, same rules and registry).
@@ -495,16 +606,11 @@ public final class IngestPipeline: @unchecked Sendable {
             // Patient by patient: only one patient's lab results are in memory at a time.
             let builder = MonthlyRecordBuilder(rules: config.records)
             let samplesByPatient = Dictionary(grouping: try store.samples(), by: \.patient)
-            let rejectionsByPatient = Dictionary(
-                grouping: try store.rejections().compactMap { r in
-                    r.patient.map {
-                        SampleRejection(code: r.code, message: r.message, patient: $0, collectedDays: r.collectedDays)
-                    }
-                }, by: { $0.patient! })
+            let rejectionsByPatient = Dictionary(grouping: try store.rejections()) { $0.patient ?? "" }
             var records: [MonthlyRecord] = []
             for p in registry.values.sorted(by: { $0.id < $1.id }) {
-                records += builder.build(
-                    patients: [p], samples: samplesByPatient[p.id] ?? [], labs: try store.labResults(patient: p.id),
+                records += Self.build(
+                    builder, p, samples: samplesByPatient[p.id] ?? [], labs: try store.labResults(patient: p.id),
                     rejections: rejectionsByPatient[p.id] ?? [])
             }
             let before = try store.records(patient: nil)
@@ -513,12 +619,19 @@ public final class IngestPipeline: @unchecked Sendable {
                 Set(records).symmetricDifference(Set(before)).count > 0
                 ? records.filter { !before.contains($0) }.count : 0
         }
+        try finish(store, runID, start, &summary, events)
+        return summary
+    }
+
+    func finish(
+        _ store: any RecordStore, _ runID: Int64, _ start: Date, _ summary: inout RunSummary,
+        _ events: (RunEvent) -> Void
+    ) throws {
         (summary.outstandingRejections, summary.flaggedSamples) = try store.outstanding()
         summary.seconds = Date().timeIntervalSince(start)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         try store.finishRun(runID, summary: String(decoding: try encoder.encode(summary), as: UTF8.self))
         events(.summary(summary))
-        return summary
     }
 }

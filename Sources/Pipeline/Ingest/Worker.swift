@@ -1,0 +1,202 @@
+import Analysis
+import CytoModel
+import Foundation
+import Records
+import Store
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Settings of one worker among many (`cytoingest run --worker`).
+public struct WorkerSettings: Sendable {
+    /// Names the worker in the queue and the log: host and process id by default.
+    public var name: String
+    /// How long a claim on a file lasts; a worker that dies loses its files after this long
+    /// (another worker claims them again). Longer than the slowest file's analysis.
+    public var leaseSeconds: Double = 600
+    /// How often a worker with nothing to claim looks again while others finish.
+    public var pollSeconds: Double = 0.25
+
+    public init(name: String? = nil) {
+        var host = [CChar](repeating: 0, count: 256)
+        let hostname =
+            gethostname(&host, host.count) == 0
+            ? String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "host"
+        self.name = name ?? "\(hostname):\(getpid())"
+    }
+}
+
+extension IngestPipeline {
+    /// One worker of many over the same inputs and PostgreSQL store. Every worker lists the
+    /// inputs and queues the files whose stored results are not current; then each claims files
+    /// (a lease: a killed worker's files are claimed again when it runs out), analyses them and
+    /// stores each file's results in the transaction that ends its claim, so a file is stored
+    /// once. When the queue is empty it rebuilds the monthly records of the patients whose inputs
+    /// changed, one patient at a time, each by one worker. It returns when nothing is left.
+    public func runWorker(
+        _ worker: WorkerSettings, events: @escaping @Sendable (RunEvent) -> Void = { _ in }
+    ) async throws -> RunSummary {
+        guard case .postgres = location else {
+            throw PipelineError(
+                kind: .configuration,
+                message:
+                    "--worker needs a PostgreSQL store (store.postgres, or --database postgres://...): an SQLite store is written by one run at a time"
+            )
+        }
+        guard options.reprocess == .none else {
+            throw PipelineError(
+                kind: .configuration,
+                message:
+                    "--reprocess is a single run's request: run it once without --worker (workers would each derive the files again)"
+            )
+        }
+        let start = Date()
+        let store: any RecordStore
+        do {
+            store = try RecordStores.open(location, busyTimeout: options.wait ? 3600 : options.busySeconds)
+        } catch let f as StoreFailure {
+            throw PipelineError(f)
+        }
+        do {
+            return try await work(worker, store, start, events)
+        } catch let e as PipelineError {
+            throw e
+        } catch {
+            if let f = store.failure(error) { throw PipelineError(f) }
+            throw error
+        }
+    }
+
+    func work(
+        _ worker: WorkerSettings, _ store: any RecordStore, _ start: Date,
+        _ events: @escaping @Sendable (RunEvent) -> Void
+    ) async throws -> RunSummary {
+        guard try store.lockRuns(shared: true, wait: options.wait) else {
+            throw PipelineError(
+                kind: .locked,
+                message:
+                    "a single (non-worker) run is using this store (\(databasePath)); retry later or pass --wait")
+        }
+        let runID = try store.beginRun(configSHA256: config.sha256)
+        var summary = RunSummary()
+        let setup = try setup(store, &summary, events)
+        let basis = Self.recordsBasis(rules: config.records, registry: setup.registry)
+        try store.markAllPatientsIfRulesChanged(basis: basis)
+
+        for (note, lab) in setup.fcsListing.unreadable.map({ ($0, false) })
+            + setup.labListing.unreadable.map({ ($0, true) })
+        {
+            try store.commitUnreadable(path: config.storeKey(note.entry), reason: note.message, lab: lab)
+            summary.rejectedFiles += 1
+            events(.fileRejected(path: config.storeKey(note.entry), code: .fileIO))
+        }
+
+        // Queue what is not current (every worker lists the same inputs; queued files stay queued).
+        let files = discover(setup.fcsListing.files)
+        let labFiles = discover(setup.labListing.files)
+        let fcsByKey = Dictionary(files.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        let labsByKey = Dictionary(labFiles.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        var queued: [String] = []
+        for f in files {
+            if needsWork(f, try store.fileState(f.key), analysis: setup.analysis) != nil {
+                queued.append(f.key)
+            } else {
+                summary.unchangedFiles += 1
+            }
+        }
+        try store.enqueue(kind: "fcs", paths: queued)
+        try store.enqueue(
+            kind: "lab",
+            paths: try labFiles.filter { f in
+                guard let old = try store.labFileState(f.key) else { return true }
+                return options.verify || old.size != f.size || old.mtime != f.mtime || old.status == .missing
+            }.map(\.key))
+
+        // Claim, analyse, store, until the queue is empty (others' claims finished or expired).
+        let memoryLimit = options.inMemoryLimit
+        let analyzer = setup.analyzer
+        let analysis = setup.analysis
+        var done = 0
+        while true {
+            let claims = try store.claimWork(
+                worker: worker.name, limit: max(1, options.workers), leaseSeconds: worker.leaseSeconds)
+            if claims.isEmpty {
+                if try store.queuedWork() == 0 { break }
+                try await Task.sleep(nanoseconds: UInt64(worker.pollSeconds * 1e9))
+                continue
+            }
+            for c in claims where c.attempts > 1 {
+                summary.reclaimedFiles += 1
+                events(.fileReclaimed(path: c.path, attempt: c.attempts, previousWorker: c.previousWorker))
+            }
+            // FCS files of the batch: examined in parallel, stored one by one under their claims.
+            var examined: [(WorkClaim, InputFile, StoredFileState<FileStatus>?, String, Found)] = []
+            try await withThrowingTaskGroup(of: (Int, String, Found).self) { group in
+                var pending: [Int: (WorkClaim, InputFile, StoredFileState<FileStatus>?)] = [:]
+                for (k, c) in claims.enumerated() where c.kind == "fcs" {
+                    guard let f = fcsByKey[c.path] else {
+                        try store.completeClaim(c)  // not among this worker's inputs (gone since)
+                        continue
+                    }
+                    let old = try store.fileState(f.key)
+                    guard let isForced = needsWork(f, old, analysis: analysis) else {
+                        try store.completeClaim(c)  // stored by another worker meanwhile
+                        summary.unchangedFiles += 1
+                        continue
+                    }
+                    pending[k] = (c, f, old)
+                    group.addTask {
+                        let (sha, found) = Self.examine(f, old, isForced, analysis, analyzer, memoryLimit: memoryLimit)
+                        return (k, sha, found)
+                    }
+                }
+                while let (k, sha, found) = try await group.next() {
+                    let (c, f, old) = pending[k]!
+                    examined.append((c, f, old, sha, found))
+                }
+            }
+            var held = Set(examined.map(\.0))
+            for (c, f, old, sha, found) in examined.sorted(by: { $0.0.path < $1.0.path }) {
+                try store.renewClaims(Array(held), leaseSeconds: worker.leaseSeconds)
+                done += 1
+                store.claim = c
+                defer { store.claim = nil }
+                try self.store(
+                    found, sha: sha, of: f, old: old, into: store, setup, &summary, progress: (done, 0), events)
+                if store.claim != nil { try store.completeClaim(c) }
+                held.remove(c)
+            }
+            for c in claims where c.kind == "lab" {
+                guard let f = labsByKey[c.path] else {
+                    try store.completeClaim(c)
+                    continue
+                }
+                store.claim = c
+                defer { store.claim = nil }
+                try ingestLab(f, into: store, setup, &summary, events)
+                if store.claim != nil { try store.completeClaim(c) }
+            }
+        }
+        try markMissing(fcs: files, labs: labFiles, in: store, &summary)
+
+        // Monthly records of the patients whose inputs changed: one patient at a time, each
+        // locked by the worker rebuilding it; wait for those others are rebuilding.
+        let builder = MonthlyRecordBuilder(rules: config.records)
+        while true {
+            while let _ = try store.rebuildNextPatient({ inputs in
+                guard let p = setup.registry[inputs.patient] else { return [] }
+                let records = Self.build(
+                    builder, p, samples: inputs.samples, labs: inputs.labs, rejections: inputs.rejections)
+                summary.recordsUpdated += records.count
+                return records
+            }) {
+                summary.patientsRebuilt += 1
+            }
+            if try store.dirtyPatients() == 0 { break }
+            try await Task.sleep(nanoseconds: UInt64(worker.pollSeconds * 1e9))
+        }
+        try finish(store, runID, start, &summary, events)
+        return summary
+    }
+}
