@@ -92,6 +92,16 @@ public final class PostgresRecordStore: SQLRecordStore {
             }
             return
         }
+        // A store at this schema needs no lock and no DDL (a role that may only ingest opens it).
+        let current: [String]? = try db.read { s in
+            let exists: Int =
+                try s.value("SELECT count(*) FROM pg_tables WHERE tablename = 'cytoingest_migrations'") ?? 0
+            return exists == 1 ? try s.column("SELECT id FROM cytoingest_migrations ORDER BY id") : nil
+        }
+        if let current {
+            try check(applied: current, known: known, location: db.location)
+            if Set(current) == Set(known) { return }
+        }
         try db.write { s in
             // Transaction-scoped: released by COMMIT or ROLLBACK, even if this process dies.
             try s.execute("SELECT pg_advisory_xact_lock(?)", [migrationLock])
@@ -240,9 +250,10 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         }
     }
 
-    func read<T>(_ body: (any SQLSession) throws -> T) throws -> T {
-        try transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
-    }
+    /// Reads outside a transaction: each statement sees the data committed when it starts (the
+    /// reads that must agree with each other, a patient's inputs for a rebuild, run inside a
+    /// write transaction). Saves two round trips per read.
+    func read<T>(_ body: (any SQLSession) throws -> T) throws -> T { try body(Session(self)) }
 
     /// A deadlock or serialization failure (workers marking the same patients in another order)
     /// rolls back one transaction: it is run again, a few times, before it counts as a failure.
@@ -251,7 +262,7 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         while true {
             do {
                 return try transaction("BEGIN", body)
-            } catch let e as PSQLError where attempt < 5 && ["40P01", "40001"].contains(e.serverInfo?[.sqlState]) {
+            } catch  where attempt < 5 && ["40P01", "40001"].contains(Self.serverError(error)?.state) {
                 attempt += 1
                 usleep(UInt32.random(in: 10_000...100_000) * UInt32(attempt))
             }
@@ -276,15 +287,24 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     /// The store failure a postgres-nio error is: the server's primary message and SQLSTATE, never
     /// the statement or its parameters (and no message text for data and integrity errors, whose
     /// words can quote stored values).
+    /// The server's SQLSTATE, primary message and constraint of an error it sent (postgres-nio
+    /// reports them as `PSQLError` or, through its future-based API, `PostgresError`).
+    static func serverError(_ error: any Error) -> (state: String, message: String, constraint: String?)? {
+        if let e = error as? PSQLError, e.code == .server, let info = e.serverInfo {
+            return (info[.sqlState] ?? "?????", info[.message] ?? "error", info[.constraintName])
+        }
+        if case .server(let m)? = error as? PostgresError {
+            return (m.fields[.sqlState] ?? "?????", m.fields[.message] ?? "error", m.fields[.constraintName])
+        }
+        return nil
+    }
+
     static func failure(_ error: any Error, location: String) -> StoreFailure? {
         if let f = error as? StoreFailure { return f }
-        guard let e = error as? PSQLError else { return nil }
-        if e.code == .server, let info = e.serverInfo {
-            let state = info[.sqlState] ?? "?????"
-            let message = info[.message] ?? "error"
+        if let (state, message, constraint) = serverError(error) {
             let words =
                 state.hasPrefix("22") || state.hasPrefix("23")
-                ? "\(state.hasPrefix("23") ? "integrity constraint violated" : "data exception")\(info[.constraintName].map { " (\($0))" } ?? "")"
+                ? "\(state.hasPrefix("23") ? "integrity constraint violated" : "data exception")\(constraint.map { " (\($0))" } ?? "")"
                 : message
             let kind: StoreFailure.Kind =
                 switch state {
@@ -295,6 +315,16 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
                 }
             return StoreFailure(kind: kind, path: location, message: "PostgreSQL: \(words) (SQLSTATE \(state))")
         }
+        if let e = error as? PostgresError {
+            let words =
+                switch e {
+                case .connectionClosed: "the connection was closed"
+                case .protocol: "a protocol error"
+                case .server: "a server error"
+                }
+            return StoreFailure(kind: .io, path: location, message: "PostgreSQL: \(words)")
+        }
+        guard let e = error as? PSQLError else { return nil }
         let words: String =
             switch e.code {
             case .serverClosedConnection, .clientClosedConnection: "the connection was closed"

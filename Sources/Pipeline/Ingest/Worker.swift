@@ -156,26 +156,32 @@ extension IngestPipeline {
                     examined.append((c, f, old, sha, found))
                 }
             }
-            var held = Set(examined.map(\.0))
+            var held = Set(claims)
+            var renewed = Date()
             for (c, f, old, sha, found) in examined.sorted(by: { $0.0.path < $1.0.path }) {
-                try store.renewClaims(Array(held), leaseSeconds: worker.leaseSeconds)
+                // Claims still waiting are renewed once a third of their lease has passed.
+                if Date().timeIntervalSince(renewed) > worker.leaseSeconds / 3 {
+                    try store.renewClaims(Array(held), leaseSeconds: worker.leaseSeconds)
+                    renewed = Date()
+                }
                 done += 1
-                store.claim = c
-                defer { store.claim = nil }
-                try self.store(
-                    found, sha: sha, of: f, old: old, into: store, setup, &summary, progress: (done, 0), events)
-                if store.claim != nil { try store.completeClaim(c) }
                 held.remove(c)
+                try underClaim(c, store, events) {
+                    try self.store(
+                        found, sha: sha, of: f, old: old, into: store, setup, &summary, progress: (done, 0), events)
+                }
             }
             for c in claims where c.kind == "lab" {
+                if Date().timeIntervalSince(renewed) > worker.leaseSeconds / 3 {
+                    try store.renewClaims(Array(held), leaseSeconds: worker.leaseSeconds)
+                    renewed = Date()
+                }
+                held.remove(c)
                 guard let f = labsByKey[c.path] else {
                     try store.completeClaim(c)
                     continue
                 }
-                store.claim = c
-                defer { store.claim = nil }
-                try ingestLab(f, into: store, setup, &summary, events)
-                if store.claim != nil { try store.completeClaim(c) }
+                try underClaim(c, store, events) { try ingestLab(f, into: store, setup, &summary, events) }
             }
         }
         try markMissing(fcs: files, labs: labFiles, in: store, &summary)
@@ -198,5 +204,26 @@ extension IngestPipeline {
         }
         try finish(store, runID, start, &summary, events)
         return summary
+    }
+
+    /// Stores one file's results under its claim (ending it); a claim that ran out and was taken
+    /// by another worker leaves the file to that worker (nothing of this one's is written).
+    func underClaim(
+        _ c: WorkClaim, _ store: any RecordStore, _ events: (RunEvent) -> Void, _ body: () throws -> Void
+    ) throws {
+        store.claim = c
+        defer { store.claim = nil }
+        do {
+            try body()
+        } catch {
+            guard store.failure(error)?.kind == .claimLost else { throw error }
+            events(
+                .fileSkipped(
+                    path: c.path,
+                    reason: "this worker's lease ran out and another worker claimed the file: its result is the other's"
+                ))
+            return
+        }
+        if store.claim != nil { try store.completeClaim(c) }
     }
 }
