@@ -231,11 +231,31 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
 
     final class Session: SQLSession {
         let db: PostgresDatabase
+        /// Statements sent and not yet waited for, in order (the connection runs them in order).
+        var pending: [EventLoopFuture<PostgresQueryResult>] = []
         init(_ db: PostgresDatabase) { self.db = db }
 
-        func run(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
-            try db.connection.query(db.numbered(sql), arguments.map(PostgresDatabase.data)).wait()
+        func start(_ sql: String, _ arguments: [SQLValue]) -> EventLoopFuture<PostgresQueryResult> {
+            db.connection.query(db.numbered(sql), arguments.map(PostgresDatabase.data))
         }
+
+        /// Waits for the statements sent; throws the first one's error.
+        func flush() throws {
+            let waiting = pending
+            pending = []
+            var first: (any Error)?
+            for f in waiting {
+                do { _ = try f.wait() } catch { first = first ?? error }
+            }
+            if let first { throw first }
+        }
+
+        func run(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
+            try flush()
+            return try start(sql, arguments).wait()
+        }
+
+        func send(_ sql: String, _ arguments: [SQLValue]) throws { pending.append(start(sql, arguments)) }
 
         func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
             try run(sql, arguments).metadata.rows ?? 0
@@ -253,7 +273,12 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     /// Reads outside a transaction: each statement sees the data committed when it starts (the
     /// reads that must agree with each other, a patient's inputs for a rebuild, run inside a
     /// write transaction). Saves two round trips per read.
-    func read<T>(_ body: (any SQLSession) throws -> T) throws -> T { try body(Session(self)) }
+    func read<T>(_ body: (any SQLSession) throws -> T) throws -> T {
+        let s = Session(self)
+        let result = try body(s)
+        try s.flush()
+        return result
+    }
 
     /// A deadlock or serialization failure (workers marking the same patients in another order)
     /// rolls back one transaction: it is run again, a few times, before it counts as a failure.
@@ -277,6 +302,7 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
             _ = try s.run("COMMIT", [])
             return result
         } catch {
+            try? s.flush()
             _ = try? s.run("ROLLBACK", [])
             throw error
         }

@@ -54,6 +54,9 @@ public protocol RecordStore: AnyObject {
     func fileState(_ path: String) throws -> StoredFileState<FileStatus>?
     func filePaths() throws -> [String]
     func labFileState(_ path: String) throws -> StoredFileState<LabFileStatus>?
+    /// Every stored FCS (lab) file's state by path: one query (listing thousands of inputs).
+    func fileStates() throws -> [String: StoredFileState<FileStatus>]
+    func labFileStates() throws -> [String: StoredFileState<LabFileStatus>]
     func labFilePaths() throws -> [String]
     /// Replaces the patients from the registry.
     func replacePatients(_ patients: [RegistryPatient]) throws

@@ -23,9 +23,11 @@ public class SQLRecordStore: RecordStore {
     func write<T>(_ body: (any SQLSession) throws -> T) throws -> T {
         let claim = self.claim
         let result = try database.write { s in
+            // The claim ends with this transaction, or stays if it rolls back; a claim no longer
+            // held (taken over by another worker) deletes nothing and fails the write.
             if let claim {
                 let held: [String] = try s.column(
-                    "SELECT path FROM work_queue WHERE kind = ? AND path = ? AND token = ?\(database.dialect == .postgres ? " FOR UPDATE" : "")",
+                    "DELETE FROM work_queue WHERE kind = ? AND path = ? AND token = ? RETURNING path",
                     [claim.kind, claim.path, claim.token])
                 guard !held.isEmpty else {
                     throw StoreFailure(
@@ -33,13 +35,7 @@ public class SQLRecordStore: RecordStore {
                         message: "the claim on a file expired and was taken by another worker; nothing written")
                 }
             }
-            let result = try body(s)
-            if let claim {
-                try s.execute(
-                    "DELETE FROM work_queue WHERE kind = ? AND path = ? AND token = ?",
-                    [claim.kind, claim.path, claim.token])
-            }
-            return result
+            return try body(s)
         }
         if claim != nil { self.claim = nil }
         return result
@@ -64,27 +60,47 @@ public class SQLRecordStore: RecordStore {
 
     func state<S: RawRepresentable>(_ table: String, _ path: String) throws -> StoredFileState<S>?
     where S.RawValue == String {
+        let found: [String: StoredFileState<S>] = try states(table, path: path)
+        return found[path]
+    }
+
+    /// Stored states by path: of one file, or of all (one query instead of one per file).
+    func states<S: RawRepresentable>(_ table: String, path: String?) throws -> [String: StoredFileState<S>]
+    where S.RawValue == String {
         try read { s in
             let extra = table == "fcs_files" ? ", analysis_sha256, rejected_sha256, duplicate_of" : ""
-            return try s.row("SELECT sha256, size, mtime, status\(extra) FROM \(table) WHERE path = ?", [path]).map {
-                let raw: String = try $0["status"]
-                guard let status = S(rawValue: raw) else {
-                    throw StoredValueError(column: "\(table).status", expected: "known status (\(raw))")
-                }
-                var state = StoredFileState(
-                    sha256: try $0["sha256"], size: try $0["size"], mtime: try $0["mtime"], status: status)
-                if table == "fcs_files" {
-                    state.analysisSHA256 = try $0["analysis_sha256"]
-                    state.rejectedSHA256 = try $0["rejected_sha256"]
-                    state.duplicateOf = try $0["duplicate_of"]
-                }
-                return state
-            }
+            let rows = try s.rows(
+                "SELECT path, sha256, size, mtime, status\(extra) FROM \(table)\(path == nil ? "" : " WHERE path = ?")",
+                path.map { [$0] } ?? [])
+            return Dictionary(
+                uniqueKeysWithValues: try rows.map { row -> (String, StoredFileState<S>) in
+                    (try row["path"], try Self.state(row, table))
+                })
         }
+    }
+
+    static func state<S: RawRepresentable>(_ row: SQLRow, _ table: String) throws -> StoredFileState<S>
+    where S.RawValue == String {
+        let raw: String = try row["status"]
+        guard let status = S(rawValue: raw) else {
+            throw StoredValueError(column: "\(table).status", expected: "known status (\(raw))")
+        }
+        var state = StoredFileState(
+            sha256: try row["sha256"], size: try row["size"], mtime: try row["mtime"], status: status)
+        if table == "fcs_files" {
+            state.analysisSHA256 = try row["analysis_sha256"]
+            state.rejectedSHA256 = try row["rejected_sha256"]
+            state.duplicateOf = try row["duplicate_of"]
+        }
+        return state
     }
 
     public func fileState(_ path: String) throws -> StoredFileState<FileStatus>? { try state("fcs_files", path) }
     public func labFileState(_ path: String) throws -> StoredFileState<LabFileStatus>? { try state("lab_files", path) }
+    public func fileStates() throws -> [String: StoredFileState<FileStatus>] { try states("fcs_files", path: nil) }
+    public func labFileStates() throws -> [String: StoredFileState<LabFileStatus>] {
+        try states("lab_files", path: nil)
+    }
     public func filePaths() throws -> [String] {
         try read { try $0.column("SELECT path FROM fcs_files ORDER BY path") }
     }
@@ -98,7 +114,7 @@ public class SQLRecordStore: RecordStore {
             // queue behind each other), then drop patients no longer registered (their monthly
             // records go with them).
             for p in patients.sorted(by: { $0.id < $1.id }) {
-                try s.execute(
+                try s.send(
                     """
                     INSERT INTO patients (id, day0, cycle_starts, dose) VALUES (?, ?, ?, ?)
                     ON CONFLICT(id) DO UPDATE SET day0 = excluded.day0, cycle_starts = excluded.cycle_starts, dose = excluded.dose
@@ -109,7 +125,7 @@ public class SQLRecordStore: RecordStore {
             }
             let keep = Set(patients.map(\.id))
             for id: String in try s.column("SELECT id FROM patients ORDER BY id") where !keep.contains(id) {
-                try s.execute("DELETE FROM patients WHERE id = ?", [id])
+                try s.send("DELETE FROM patients WHERE id = ?", [id])
             }
         }
     }
@@ -117,7 +133,7 @@ public class SQLRecordStore: RecordStore {
     /// Marks the patients whose monthly records the statement's rows touch (`SELECT patient ...`)
     /// for a rebuild; workers rebuild them one patient at a time (`rebuildNextPatient`).
     static func markPatients(_ s: any SQLSession, _ select: String, _ arguments: [any SQLBindable]) throws {
-        try s.execute(
+        try s.send(
             """
             INSERT INTO dirty_patients (patient, version) SELECT DISTINCT patient, 1 FROM (\(select)) AS touched
             WHERE patient IS NOT NULL ORDER BY patient
@@ -131,7 +147,7 @@ public class SQLRecordStore: RecordStore {
         _ s: any SQLSession, path: String, sha256: String, size: Int64, mtime: Double, status: FileStatus,
         analysis: String, duplicateOf: String? = nil
     ) throws {
-        try s.execute(
+        try s.send(
             """
             INSERT INTO fcs_files (path, sha256, size, mtime, status, analysis_sha256, rejected_sha256, duplicate_of)
             VALUES (?, ?, ?, ?, ?, ?, NULL, ?)
@@ -143,9 +159,9 @@ public class SQLRecordStore: RecordStore {
             s,
             "SELECT patient FROM samples WHERE file = ? UNION SELECT patient FROM rejections WHERE file = ? AND kind = 'fcs'",
             [path, path])
-        try s.execute("DELETE FROM samples WHERE file = ?", [path])
-        try s.execute("DELETE FROM applied_gates WHERE file = ?", [path])
-        try s.execute("DELETE FROM rejections WHERE file = ? AND kind = 'fcs'", [path])
+        try s.send("DELETE FROM samples WHERE file = ?", [path])
+        try s.send("DELETE FROM applied_gates WHERE file = ?", [path])
+        try s.send("DELETE FROM rejections WHERE file = ? AND kind = 'fcs'", [path])
     }
 
     static let sampleColumns = """
@@ -169,11 +185,11 @@ public class SQLRecordStore: RecordStore {
                 try Self.json(s.qcFlags), try Self.json(s.warnings), s.strategySHA256, s.configSHA256,
                 s.programVersion, s.gating.rawValue, s.instrument,
             ]
-            try db.execute(
+            try db.send(
                 "INSERT INTO samples (\(Self.sampleColumns)) VALUES (\(Self.placeholders(Self.sampleColumns)))", values)
             try Self.markPatients(db, "SELECT patient FROM samples WHERE file = ?", [path])
             if let xml = s.appliedGatingML {
-                try db.execute("INSERT INTO applied_gates (file, gating_ml) VALUES (?, ?)", [path, xml])
+                try db.send("INSERT INTO applied_gates (file, gating_ml) VALUES (?, ?)", [path, xml])
             }
         }
     }
@@ -190,18 +206,18 @@ public class SQLRecordStore: RecordStore {
             try Self.invalidateRecords(s)
             if keepResult {
                 // The earlier version's result stands; the newer version is on file as rejected.
-                try s.execute(
+                try s.send(
                     "UPDATE fcs_files SET size = ?, mtime = ?, rejected_sha256 = ? WHERE path = ?",
                     [size, mtime, sha256, path])
                 try Self.markPatients(
                     s, "SELECT patient FROM rejections WHERE file = ? AND kind = 'fcs'", [path])
-                try s.execute("DELETE FROM rejections WHERE file = ? AND kind = 'fcs'", [path])
+                try s.send("DELETE FROM rejections WHERE file = ? AND kind = 'fcs'", [path])
             } else {
                 try Self.replaceFCSFile(
                     s, path: path, sha256: sha256, size: size, mtime: mtime, status: .rejected,
                     analysis: analysisSHA256)
             }
-            try s.execute(
+            try s.send(
                 "INSERT INTO rejections (file, record, sha256, kind, code, message, patient, collected_days) VALUES (?, '', ?, 'fcs', ?, ?, ?, ?)",
                 [
                     path, sha256, rejection.code.rawValue, rejection.message, rejection.patient,
@@ -217,7 +233,7 @@ public class SQLRecordStore: RecordStore {
             try Self.replaceFCSFile(
                 s, path: path, sha256: sha256, size: size, mtime: mtime, status: .duplicate, analysis: "",
                 duplicateOf: original)
-            try s.execute(
+            try s.send(
                 "INSERT INTO rejections (file, record, sha256, kind, code, message) VALUES (?, '', ?, 'fcs', ?, ?)",
                 [
                     path, sha256, RejectionCode.duplicateFile.rawValue,
@@ -246,19 +262,19 @@ public class SQLRecordStore: RecordStore {
     public func touchFile(path: String, size: Int64, mtime: Double, lab: Bool, clearRejected: Bool) throws {
         try write { s in
             if clearRejected {
-                try s.execute("UPDATE fcs_files SET rejected_sha256 = NULL WHERE path = ?", [path])
+                try s.send("UPDATE fcs_files SET rejected_sha256 = NULL WHERE path = ?", [path])
                 let stale =
                     "FROM rejections WHERE file = ? AND kind = 'fcs' AND sha256 != (SELECT sha256 FROM fcs_files WHERE path = ?)"
                 try Self.markPatients(s, "SELECT patient \(stale)", [path, path])
-                try s.execute("DELETE \(stale)", [path, path])
+                try s.send("DELETE \(stale)", [path, path])
             }
             try Self.invalidateRecords(s)
             let table = lab ? "lab_files" : "fcs_files"
-            try s.execute("UPDATE \(table) SET size = ?, mtime = ? WHERE path = ?", [size, mtime, path])
-            try s.execute("DELETE FROM rejections WHERE file = ? AND record = ?", [path, Self.unreadableRecord])
+            try s.send("UPDATE \(table) SET size = ?, mtime = ? WHERE path = ?", [size, mtime, path])
+            try s.send("DELETE FROM rejections WHERE file = ? AND record = ?", [path, Self.unreadableRecord])
             if !lab {
                 // A file that came back after being missing is ingested again (its sample was kept).
-                try s.execute(
+                try s.send(
                     "UPDATE fcs_files SET status = CASE WHEN EXISTS (SELECT 1 FROM samples WHERE file = ?) THEN 'ingested' ELSE 'rejected' END WHERE path = ? AND status = 'missing'",
                     [path, path])
             }
@@ -270,7 +286,7 @@ public class SQLRecordStore: RecordStore {
             try Self.invalidateRecords(s)
             let table = lab ? "lab_files" : "fcs_files"
             // A stored file is looked at again next run (its time no longer matches).
-            try s.execute("UPDATE \(table) SET mtime = -1 WHERE path = ?", [path])
+            try s.send("UPDATE \(table) SET mtime = -1 WHERE path = ?", [path])
             try Self.putRejection(
                 s, file: path, record: Self.unreadableRecord, sha256: RecordStores.unreadableSHA256,
                 kind: lab ? "lab" : "fcs", code: .fileIO, message: reason)
@@ -282,7 +298,7 @@ public class SQLRecordStore: RecordStore {
         _ s: any SQLSession, file: String, record: String, sha256: String, kind: String, code: RejectionCode,
         message: String
     ) throws {
-        try s.execute(
+        try s.send(
             """
             INSERT INTO rejections (file, record, sha256, kind, code, message) VALUES (?, ?, ?, ?, ?, ?)
             ON CONFLICT(file, record) DO UPDATE SET sha256 = excluded.sha256, kind = excluded.kind, code = excluded.code,
@@ -367,15 +383,15 @@ public class SQLRecordStore: RecordStore {
             }
             if let replaced = r.replaces, known!.stored.contains(replaced) {
                 try SQLRecordStore.markPatients(s, "SELECT patient FROM lab_results WHERE id = ?", [replaced])
-                try s.execute("DELETE FROM lab_results WHERE id = ?", [replaced])
+                try s.send("DELETE FROM lab_results WHERE id = ?", [replaced])
                 known!.stored.remove(replaced)
             }
             if known!.stored.contains(r.id) {
                 try SQLRecordStore.markPatients(s, "SELECT patient FROM lab_results WHERE id = ?", [r.id])
-                try s.execute("DELETE FROM lab_results WHERE id = ?", [r.id])
+                try s.send("DELETE FROM lab_results WHERE id = ?", [r.id])
             }
             known!.stored.insert(r.id)
-            try s.execute(Self.insert, try SQLRecordStore.labResultArguments(r, sourceFile: path, cache: cache))
+            try s.send(Self.insert, try SQLRecordStore.labResultArguments(r, sourceFile: path, cache: cache))
             stored += 1
         }
     }
@@ -391,16 +407,16 @@ public class SQLRecordStore: RecordStore {
         do {
             try write { s in
                 try Self.invalidateRecords(s)
-                try s.execute(
+                try s.send(
                     """
                     INSERT INTO lab_files (path, sha256, size, mtime, status) VALUES (?, ?, ?, ?, 'accepted')
                     ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mtime = excluded.mtime
                     """, [path, sha256, size, mtime])
                 // A changed file supersedes everything it stored before.
                 try Self.markPatients(s, "SELECT patient FROM lab_results WHERE source_file = ?", [path])
-                try s.execute("DELETE FROM lab_results WHERE source_file = ?", [path])
-                try s.execute("DELETE FROM retractions WHERE source_file = ?", [path])
-                try s.execute("DELETE FROM rejections WHERE file = ? AND kind = 'lab'", [path])
+                try s.send("DELETE FROM lab_results WHERE source_file = ?", [path])
+                try s.send("DELETE FROM retractions WHERE source_file = ?", [path])
+                try s.send("DELETE FROM rejections WHERE file = ? AND kind = 'lab'", [path])
                 let sink = TransactionSink(session: s, path: path)
                 var report = body { try sink.stage($0) }
                 if let failure = sink.failure { throw failure }
@@ -414,8 +430,8 @@ public class SQLRecordStore: RecordStore {
                 }
                 for id in report.retracted {
                     try Self.markPatients(s, "SELECT patient FROM lab_results WHERE id = ?", [id])
-                    try s.execute("DELETE FROM lab_results WHERE id = ?", [id])
-                    try s.execute(
+                    try s.send("DELETE FROM lab_results WHERE id = ?", [id])
+                    try s.send(
                         """
                         INSERT INTO retractions (id, source_file) VALUES (?, ?)
                         ON CONFLICT(id) DO UPDATE SET source_file = excluded.source_file
@@ -428,7 +444,7 @@ public class SQLRecordStore: RecordStore {
                         s, file: path, record: r.id ?? "line \(r.line ?? 0)", sha256: sha256, kind: "lab", code: r.code,
                         message: r.message)
                 }
-                try s.execute("UPDATE lab_files SET status = ? WHERE path = ?", [report.status.rawValue, path])
+                try s.send("UPDATE lab_files SET status = ? WHERE path = ?", [report.status.rawValue, path])
                 try Self.markPatients(s, "SELECT patient FROM lab_results WHERE source_file = ?", [path])
                 outcome = (report, sink.stored, sink.conflicts.count)
             }
@@ -442,13 +458,13 @@ public class SQLRecordStore: RecordStore {
             // Nothing of the file is stored; record the rejection in its own transaction.
             let report = outcome!.0
             try write { s in
-                try s.execute(
+                try s.send(
                     """
                     INSERT INTO lab_files (path, sha256, size, mtime, status) VALUES (?, ?, ?, ?, 'rejected')
                     ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mtime = excluded.mtime, status = 'rejected'
                     """, [path, sha256, size, mtime])
-                try s.execute("DELETE FROM rejections WHERE file = ? AND kind = 'lab'", [path])
-                try s.execute(
+                try s.send("DELETE FROM rejections WHERE file = ? AND kind = 'lab'", [path])
+                try s.send(
                     "INSERT INTO rejections (file, record, sha256, kind, code, message) VALUES (?, '', ?, 'lab', ?, ?)",
                     [path, sha256, (report.error?.code ?? .unknown).rawValue, report.error?.message ?? ""])
             }
@@ -462,11 +478,11 @@ public class SQLRecordStore: RecordStore {
     /// are current only when rebuilt after the last change (a crash between a commit and the
     /// rebuild leaves no basis, so the next run rebuilds).
     static func invalidateRecords(_ s: any SQLSession) throws {
-        try s.execute("DELETE FROM meta WHERE key = 'records_basis'")
+        try s.send("DELETE FROM meta WHERE key = 'records_basis'")
     }
 
     static func setMeta(_ s: any SQLSession, _ key: String, _ value: String) throws {
-        try s.execute(
+        try s.send(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             [key, value])
     }
@@ -477,10 +493,10 @@ public class SQLRecordStore: RecordStore {
 
     public func replaceRecords(_ records: [MonthlyRecord], basis: String?) throws {
         try write { s in
-            try s.execute("DELETE FROM monthly_records")
+            try s.send("DELETE FROM monthly_records")
             for r in records { try Self.insertRecord(r, s) }
             // Every patient is current: nothing is left for workers to rebuild.
-            try s.execute("DELETE FROM dirty_patients")
+            try s.send("DELETE FROM dirty_patients")
             if let basis {
                 try Self.setMeta(s, "records_basis", basis)
                 try Self.setMeta(s, "records_rules", basis)
@@ -490,7 +506,7 @@ public class SQLRecordStore: RecordStore {
 
     static func insertRecord(_ r: MonthlyRecord, _ s: any SQLSession) throws {
         let columns = monthlyRecordColumns + ", " + onInfusionColumns
-        try s.execute(
+        try s.send(
             "INSERT INTO monthly_records (\(columns)) VALUES (\(placeholders(columns)))",
             try recordArguments(r) + onInfusionArguments(r))
     }
@@ -594,7 +610,7 @@ public class SQLRecordStore: RecordStore {
 
     public func finishRun(_ id: Int64, summary: String) throws {
         try database.write { s in
-            try s.execute(
+            try s.send(
                 "UPDATE runs SET finished = ?, summary = ? WHERE id = ?",
                 [ISO8601DateFormatter().string(from: Date()), summary, id])
         }

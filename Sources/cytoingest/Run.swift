@@ -181,6 +181,7 @@ struct RunCommand: AsyncParsableCommand {
               cytoingest run
               cytoingest run --config /srv/lab/pipeline.json --log-format json --quiet
               cytoingest run --reprocess --rejected
+              cytoingest run --worker --database 'postgres://ingest@db.lab/cytoingest?sslmode=verify-full'
             """
     )
 

@@ -383,6 +383,15 @@ public final class IngestPipeline: @unchecked Sendable {
         return (sha, .analysed(analyzer.analyze(request).outcome))
     }
 
+    /// Runs CPU-bound work on a Dispatch thread, not on Swift's cooperative pool (as many
+    /// threads as cores): the run's own task waits there for the store (a PostgreSQL round trip
+    /// blocks its thread), which must not take a core away from the analyses.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async { continuation.resume(returning: work()) }
+        }
+    }
+
     /// Stores what `examine` found of one FCS file (one write, at most).
     func store(
         _ found: Found, sha: String, of f: InputFile, old: StoredFileState<FileStatus>?, into store: any RecordStore,
@@ -553,8 +562,9 @@ public final class IngestPipeline: @unchecked Sendable {
         // Files whose size or time changed, or that are new: hashed (and, when new or changed,
         // analysed) in parallel from one read each; decisions and commits in listing order.
         var work: [(file: InputFile, old: StoredFileState<FileStatus>?, forced: Bool)] = []
+        let stored = try store.fileStates()
         for f in files {
-            let old = try store.fileState(f.key)
+            let old = stored[f.key]
             guard let isForced = needsWork(f, old, analysis: analysis) else {
                 summary.unchangedFiles += 1
                 continue
@@ -564,6 +574,7 @@ public final class IngestPipeline: @unchecked Sendable {
         let total = work.count
         var done = 0
         let memoryLimit = options.inMemoryLimit
+        let remote = if case .postgres = location { true } else { false }
         try await withThrowingTaskGroup(of: (Int, String, Found).self) { group in
             var next = 0
             func add() {
@@ -572,7 +583,11 @@ public final class IngestPipeline: @unchecked Sendable {
                 let (f, old, isForced) = work[k]
                 next += 1
                 group.addTask {
-                    let (sha, found) = Self.examine(f, old, isForced, analysis, analyzer, memoryLimit: memoryLimit)
+                    let examine: @Sendable () -> (String, Found) = {
+                        Self.examine(f, old, isForced, analysis, analyzer, memoryLimit: memoryLimit)
+                    }
+                    // A PostgreSQL store's round trips block the committing task's thread.
+                    let (sha, found) = remote ? await Self.offPool(examine) : examine()
                     return (k, sha, found)
                 }
             }

@@ -98,90 +98,94 @@ extension IngestPipeline {
         let fcsByKey = Dictionary(files.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         let labsByKey = Dictionary(labFiles.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         var queued: [String] = []
+        let stored = try store.fileStates()
         for f in files {
-            if needsWork(f, try store.fileState(f.key), analysis: setup.analysis) != nil {
+            if needsWork(f, stored[f.key], analysis: setup.analysis) != nil {
                 queued.append(f.key)
             } else {
                 summary.unchangedFiles += 1
             }
         }
         try store.enqueue(kind: "fcs", paths: queued)
+        let storedLabs = try store.labFileStates()
         try store.enqueue(
             kind: "lab",
-            paths: try labFiles.filter { f in
-                guard let old = try store.labFileState(f.key) else { return true }
+            paths: labFiles.filter { f in
+                guard let old = storedLabs[f.key] else { return true }
                 return options.verify || old.size != f.size || old.mtime != f.mtime || old.status == .missing
             }.map(\.key))
 
         // Claim, analyse, store, until the queue is empty (others' claims finished or expired).
+        // Analyses run in parallel (as many as `options.workers`) while finished ones are stored
+        // one by one, each under its claim; more files are claimed as analyses finish.
         let memoryLimit = options.inMemoryLimit
         let analyzer = setup.analyzer
         let analysis = setup.analysis
+        let parallel = max(1, options.workers)
         var done = 0
-        while true {
-            let claims = try store.claimWork(
-                worker: worker.name, limit: max(1, options.workers), leaseSeconds: worker.leaseSeconds)
-            if claims.isEmpty {
-                if try store.queuedWork() == 0 { break }
-                try await Task.sleep(nanoseconds: UInt64(worker.pollSeconds * 1e9))
-                continue
-            }
-            for c in claims where c.attempts > 1 {
-                summary.reclaimedFiles += 1
-                events(.fileReclaimed(path: c.path, attempt: c.attempts, previousWorker: c.previousWorker))
-            }
-            // FCS files of the batch: examined in parallel, stored one by one under their claims.
-            var examined: [(WorkClaim, InputFile, StoredFileState<FileStatus>?, String, Found)] = []
-            try await withThrowingTaskGroup(of: (Int, String, Found).self) { group in
-                var pending: [Int: (WorkClaim, InputFile, StoredFileState<FileStatus>?)] = [:]
-                for (k, c) in claims.enumerated() where c.kind == "fcs" {
-                    guard let f = fcsByKey[c.path] else {
-                        try store.completeClaim(c)  // not among this worker's inputs (gone since)
-                        continue
-                    }
-                    let old = try store.fileState(f.key)
-                    guard let isForced = needsWork(f, old, analysis: analysis) else {
-                        try store.completeClaim(c)  // stored by another worker meanwhile
-                        summary.unchangedFiles += 1
-                        continue
-                    }
-                    pending[k] = (c, f, old)
-                    group.addTask {
-                        let (sha, found) = Self.examine(f, old, isForced, analysis, analyzer, memoryLimit: memoryLimit)
-                        return (k, sha, found)
-                    }
-                }
-                while let (k, sha, found) = try await group.next() {
-                    let (c, f, old) = pending[k]!
-                    examined.append((c, f, old, sha, found))
-                }
-            }
-            var held = Set(claims)
-            var renewed = Date()
-            for (c, f, old, sha, found) in examined.sorted(by: { $0.0.path < $1.0.path }) {
-                // Claims still waiting are renewed once a third of their lease has passed.
+        var held: Set<WorkClaim> = []
+        var renewed = Date()
+        typealias Examined = (
+            claim: WorkClaim, file: InputFile, old: StoredFileState<FileStatus>?, sha: String, found: Found
+        )
+        try await withThrowingTaskGroup(of: Examined.self) { group in
+            var inFlight = 0
+            while true {
+                // Claims still held are renewed once a third of their lease has passed.
                 if Date().timeIntervalSince(renewed) > worker.leaseSeconds / 3 {
                     try store.renewClaims(Array(held), leaseSeconds: worker.leaseSeconds)
                     renewed = Date()
                 }
+                if inFlight < parallel {
+                    let claims = try store.claimWork(
+                        worker: worker.name, limit: 2 * parallel - inFlight, leaseSeconds: worker.leaseSeconds)
+                    for c in claims {
+                        if c.attempts > 1 {
+                            summary.reclaimedFiles += 1
+                            events(.fileReclaimed(path: c.path, attempt: c.attempts, previousWorker: c.previousWorker))
+                        }
+                        if c.kind == "lab" {
+                            guard let f = labsByKey[c.path] else {
+                                try store.completeClaim(c)
+                                continue
+                            }
+                            try underClaim(c, store, events) { try ingestLab(f, into: store, setup, &summary, events) }
+                            continue
+                        }
+                        guard let f = fcsByKey[c.path] else {
+                            try store.completeClaim(c)  // not among this worker's inputs (gone since)
+                            continue
+                        }
+                        let old = try store.fileState(f.key)
+                        guard let isForced = needsWork(f, old, analysis: analysis) else {
+                            try store.completeClaim(c)  // stored by another worker meanwhile
+                            summary.unchangedFiles += 1
+                            continue
+                        }
+                        held.insert(c)
+                        inFlight += 1
+                        group.addTask {
+                            let (sha, found) = await Self.offPool {
+                                Self.examine(f, old, isForced, analysis, analyzer, memoryLimit: memoryLimit)
+                            }
+                            return (c, f, old, sha, found)
+                        }
+                    }
+                    if claims.isEmpty && inFlight == 0 {
+                        if try store.queuedWork() == 0 { break }
+                        try await Task.sleep(nanoseconds: UInt64(worker.pollSeconds * 1e9))
+                        continue
+                    }
+                }
+                guard let e = try await group.next() else { continue }
+                inFlight -= 1
+                held.remove(e.claim)
                 done += 1
-                held.remove(c)
-                try underClaim(c, store, events) {
+                try underClaim(e.claim, store, events) {
                     try self.store(
-                        found, sha: sha, of: f, old: old, into: store, setup, &summary, progress: (done, 0), events)
+                        e.found, sha: e.sha, of: e.file, old: e.old, into: store, setup, &summary,
+                        progress: (done, 0), events)
                 }
-            }
-            for c in claims where c.kind == "lab" {
-                if Date().timeIntervalSince(renewed) > worker.leaseSeconds / 3 {
-                    try store.renewClaims(Array(held), leaseSeconds: worker.leaseSeconds)
-                    renewed = Date()
-                }
-                held.remove(c)
-                guard let f = labsByKey[c.path] else {
-                    try store.completeClaim(c)
-                    continue
-                }
-                try underClaim(c, store, events) { try ingestLab(f, into: store, setup, &summary, events) }
             }
         }
         try markMissing(fcs: files, labs: labFiles, in: store, &summary)

@@ -41,6 +41,8 @@ final class GRDBDatabase: SQLDatabase {
             return db.changesCount
         }
 
+        func send(_ sql: String, _ arguments: [SQLValue]) throws { _ = try execute(sql, arguments) }
+
         func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
             let statement = try db.cachedStatement(sql: sql)
             let names = Dictionary(

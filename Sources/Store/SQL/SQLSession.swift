@@ -120,9 +120,16 @@ public protocol SQLSession: AnyObject {
     /// Runs one statement; returns the number of rows it changed.
     @discardableResult func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int
     func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow]
+    /// Runs one statement whose result is not needed: a server engine may send it without
+    /// waiting (pipelined); its error, if any, is thrown by the next statement that waits, or by
+    /// the commit, and fails the transaction the same way.
+    func send(_ sql: String, _ arguments: [SQLValue]) throws
 }
 
 extension SQLSession {
+    func send(_ sql: String, _ arguments: [any SQLBindable] = []) throws {
+        try send(sql, arguments.map(\.sqlValue))
+    }
     @discardableResult func execute(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> Int {
         try execute(sql, arguments.map(\.sqlValue))
     }
