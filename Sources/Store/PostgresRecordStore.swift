@@ -159,7 +159,7 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         // The server ends what a stuck or vanished worker leaves open, and never waits on a lock
         // longer than the busy budget (then E-LOCKED, exit 75, as with SQLite).
         config.options.additionalStartupParameters = [
-            ("application_name", "cytoingest"),
+            ("application_name", String(settings.applicationName.prefix(63))),
             ("lock_timeout", "\(Int(busyTimeout * 1000))"),
             ("idle_in_transaction_session_timeout", "600000"),
         ]

@@ -57,6 +57,8 @@ public struct PostgresSettings: Sendable, Hashable, Codable, CustomStringConvert
     /// A file holding the password (a mounted secret); must not be readable by others.
     public var passwordFile: String?
     public var connectTimeoutSeconds: Double = 10
+    /// How the sessions appear in `pg_stat_activity` (workers add their name). Not configured.
+    public var applicationName = "cytoingest"
 
     public init(host: String = "localhost", port: Int = 5432, database: String, user: String) {
         self.host = host

@@ -37,7 +37,7 @@ extension IngestPipeline {
     public func runWorker(
         _ worker: WorkerSettings, events: @escaping @Sendable (RunEvent) -> Void = { _ in }
     ) async throws -> RunSummary {
-        guard case .postgres = location else {
+        guard case .postgres(var settings) = location else {
             throw PipelineError(
                 kind: .configuration,
                 message:
@@ -54,7 +54,9 @@ extension IngestPipeline {
         let start = Date()
         let store: any RecordStore
         do {
-            store = try RecordStores.open(location, busyTimeout: options.wait ? 3600 : options.busySeconds)
+            // The session names the worker in pg_stat_activity (`cytoingest w3`).
+            settings.applicationName = "cytoingest \(worker.name)"
+            store = try RecordStores.open(.postgres(settings), busyTimeout: options.wait ? 3600 : options.busySeconds)
         } catch let f as StoreFailure {
             throw PipelineError(f)
         }
