@@ -171,6 +171,7 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
             throw Self.failure(error, location: location)
                 ?? StoreFailure(kind: .io, path: location, message: "cannot connect: \(error)")
         }
+        connection.closeFuture.whenComplete { [weak self] _ in self?.failOutstanding() }
     }
 
     static func tls(_ s: PostgresSettings, location: String) throws -> PostgresConnection.Configuration.TLS {
@@ -190,6 +191,48 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     func close() { try? connection.close().wait() }
+
+    /// Statements not yet answered, failed when the connection closes: postgres-nio does not
+    /// answer a statement written to a connection the server has already ended (it would wait
+    /// forever), so every statement is answered by the server or by the close, whichever is first.
+    private let lock = NSLock()
+    private var closed = false
+    private var outstanding: [ObjectIdentifier: EventLoopPromise<PostgresQueryResult>] = [:]
+
+    var connectionClosed: StoreFailure {
+        StoreFailure(kind: .io, path: location, message: "PostgreSQL: the connection was closed")
+    }
+
+    func guarded(_ query: EventLoopFuture<PostgresQueryResult>) -> EventLoopFuture<PostgresQueryResult> {
+        let promise = connection.eventLoop.makePromise(of: PostgresQueryResult.self)
+        let key = ObjectIdentifier(promise.futureResult)
+        lock.lock()
+        let isClosed = closed || connection.isClosed
+        if !isClosed { outstanding[key] = promise }
+        lock.unlock()
+        if isClosed {
+            promise.fail(connectionClosed)
+            return promise.futureResult
+        }
+        query.whenComplete { result in
+            // Completed once: by the answer, or by the close if that came first.
+            self.lock.lock()
+            let mine = self.outstanding.removeValue(forKey: key) != nil
+            self.lock.unlock()
+            if mine { promise.completeWith(result) }
+        }
+        return promise.futureResult
+    }
+
+    /// Fails what the server will no longer answer.
+    private func failOutstanding() {
+        lock.lock()
+        closed = true
+        let waiting = Array(outstanding.values)
+        outstanding = [:]
+        lock.unlock()
+        for p in waiting { p.fail(connectionClosed) }
+    }
 
     /// `?` placeholders (outside quotes) as `$1`, `$2`, ...
     func numbered(_ sql: String) -> String {
@@ -236,7 +279,7 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         init(_ db: PostgresDatabase) { self.db = db }
 
         func start(_ sql: String, _ arguments: [SQLValue]) -> EventLoopFuture<PostgresQueryResult> {
-            db.connection.query(db.numbered(sql), arguments.map(PostgresDatabase.data))
+            db.guarded(db.connection.query(db.numbered(sql), arguments.map(PostgresDatabase.data)))
         }
 
         /// Waits for the statements sent; throws the first one's error.

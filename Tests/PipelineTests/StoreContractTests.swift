@@ -304,6 +304,37 @@ struct PostgresStoreTests {
         #expect(Date().timeIntervalSince(start) < 5)
     }
 
+    @Test("a connection the server ends fails the next statement at once (exit 75), never hangs")
+    func droppedConnection() throws {
+        var settings = try Engine.freshDatabase("dropped")
+        settings.applicationName = "cytoingest dropped-\(UInt32.random(in: 0...UInt32.max))"
+        let store = try PostgresRecordStore(settings: settings)
+        #expect(try store.filePaths().isEmpty)
+        #expect(
+            try Engine.psql(
+                settings,
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '\(settings.applicationName)'"
+            ) == "1")
+        Thread.sleep(forTimeInterval: 0.5)
+        // Each call on its own thread, with a deadline: a hang fails the test instead of the run.
+        for attempt in 1...3 {
+            let done = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) var outcome: (any Error)?
+            nonisolated(unsafe) let target = store
+            Thread.detachNewThread {
+                do { _ = try target.beginRun(configSHA256: "x") } catch { outcome = error }
+                done.signal()
+            }
+            guard done.wait(timeout: .now() + 10) == .success else {
+                Issue.record("attempt \(attempt): the store call hung on a closed connection")
+                return
+            }
+            let f = store.failure(try #require(outcome, "attempt \(attempt) succeeded on a closed connection"))
+            #expect(f?.kind == .io, "attempt \(attempt): \(String(describing: outcome))")
+            #expect(PipelineError(try #require(f)).exitCode == 75)
+        }
+    }
+
     @Test("sslmode=require encrypts; verify-full checks the certificate (a self-signed one made here)")
     func tls() throws {
         guard getuid() == 0 else {
