@@ -96,7 +96,7 @@ PY
     modules
     for m in Gating:"Sources/Gating/*/*.swift" Deflate:"Sources/Deflate/*.swift" \
       Analysis:"Sources/Analysis/*.swift Sources/Analysis/*/*.swift" Labs:"Sources/Labs/*.swift" \
-      Records:"Sources/Records/*.swift" Review:"Sources/Review/*/*.swift"; do
+      Records:"Sources/Records/*.swift" Review:"Sources/Review/*/*.swift" Store:"Sources/Store/StoreLocation.swift"; do
       name="${m%%:*}"; files="${m#*:}"
       # shellcheck disable=SC2086
       quiet swiftc "${flags[@]}" "${xml[@]}" -I "$work" -wmo -c -module-name "$name" -emit-module \
@@ -105,7 +105,8 @@ PY
     quiet swiftc "${flags[@]}" "${xml[@]}" -I "$work" -module-name Pipeline \
       Sources/Pipeline/Config/PipelineConfiguration.swift Sources/Pipeline/Config/ConfigurationKeys.swift \
       Fuzz/ConfigFuzz.swift "$work"/safexml.o "$work"/fcsparser.o "$work"/cytomodel.o "$work"/gating.o \
-      "$work"/deflate.o "$work"/analysis.o "$work"/labs.o "$work"/records.o "$work"/review.o -lxml2 -lz -o "$work/fuzz"
+      "$work"/deflate.o "$work"/analysis.o "$work"/labs.o "$work"/records.o "$work"/review.o "$work"/store.o \
+      -lxml2 -lz -o "$work/fuzz"
     ;;
   wsp)
     seeds=(fixtures/cohort/flowjo/*.wsp)
