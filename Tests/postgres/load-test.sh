@@ -10,7 +10,7 @@
 # Needs: CYTOINGEST_TEST_POSTGRES_URL (a role that may create databases; its password in
 # PGPASSWORD or ~/.pgpass), psql, and a cytoingest built with the PostgreSQL trait in BIN.
 # Environment: FILES (default 1000), EVENTS per file (3000), WORKERS (4), LEASE seconds (5),
-# KILL_EVERY seconds between kills, drawn from 2..KILL_EVERY (default 4), SEED (18).
+# KILL_EVERY: seconds between kills, drawn from 1..KILL_EVERY (default 3), SEED (18).
 set -euo pipefail
 
 BIN=${BIN:?set BIN to a cytoingest built with --traits PostgreSQL}
@@ -19,7 +19,7 @@ FILES=${FILES:-1000}
 EVENTS=${EVENTS:-3000}
 WORKERS=${WORKERS:-4}
 LEASE=${LEASE:-5}
-KILL_EVERY=${KILL_EVERY:-4}
+KILL_EVERY=${KILL_EVERY:-3}
 SEED=${SEED:-18}
 DEADLINE=${DEADLINE:-900}
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -70,7 +70,7 @@ echo "   $sqlite_seconds s"
 dump "$work/reference.sqlite" "$work/reference"
 
 # ---- Faults ------------------------------------------------------------------------------------
-echo "== $WORKERS workers on PostgreSQL, SIGKILL every 2-$KILL_EVERY s, one pg_terminate_backend"
+echo "== $WORKERS workers on PostgreSQL, SIGKILL every 1-$KILL_EVERY s, one pg_terminate_backend"
 fresh_db cytoingest_load
 url=$(db_url cytoingest_load)
 declare -A pid
@@ -120,7 +120,7 @@ while :; do
     echo "not finished after $DEADLINE s"
     exit 1
   fi
-  sleep $((2 + RANDOM % (KILL_EVERY - 1)))
+  sleep $((1 + RANDOM % KILL_EVERY))
   alive=()
   for i in $(seq 1 "$WORKERS"); do
     [ -z "${finished[$i]:-}" ] && kill -0 "${pid[$i]}" 2>/dev/null && alive+=("$i")
