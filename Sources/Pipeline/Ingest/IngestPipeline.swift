@@ -522,9 +522,22 @@ public final class IngestPipeline: @unchecked Sendable {
 
     func runLocked(events: @escaping @Sendable (RunEvent) -> Void) async throws -> RunSummary {
         let start = Date()
-        let store = try RecordStores.open(location, busyTimeout: options.wait ? 3600 : options.busySeconds)
+        return try await withStore(location) { try await runLocked($0, start, events) }
+    }
+
+    /// Opens the store at `location` and runs `body` on it. A failure of the store, opening it or
+    /// later, is the run's (`PipelineError`: exit 75, or 78 for access and schema), never an input's.
+    func withStore(
+        _ location: StoreLocation, _ body: (any RecordStore) async throws -> RunSummary
+    ) async throws -> RunSummary {
+        let store: any RecordStore
         do {
-            return try await runLocked(store, start, events)
+            store = try RecordStores.open(location, busyTimeout: options.wait ? 3600 : options.busySeconds)
+        } catch let f as StoreFailure {
+            throw PipelineError(f)
+        }
+        do {
+            return try await body(store)
         } catch let e as PipelineError {
             throw e
         } catch {

@@ -52,22 +52,9 @@ extension IngestPipeline {
             )
         }
         let start = Date()
-        let store: any RecordStore
-        do {
-            // The session names the worker in pg_stat_activity (`cytoingest w3`).
-            settings.applicationName = "cytoingest \(worker.name)"
-            store = try RecordStores.open(.postgres(settings), busyTimeout: options.wait ? 3600 : options.busySeconds)
-        } catch let f as StoreFailure {
-            throw PipelineError(f)
-        }
-        do {
-            return try await work(worker, store, start, events)
-        } catch let e as PipelineError {
-            throw e
-        } catch {
-            if let f = store.failure(error) { throw PipelineError(f) }
-            throw error
-        }
+        // The session names the worker in pg_stat_activity (`cytoingest w3`).
+        settings.applicationName = "cytoingest \(worker.name)"
+        return try await withStore(.postgres(settings)) { try await work(worker, $0, start, events) }
     }
 
     func work(
