@@ -291,7 +291,7 @@ public final class IngestPipeline: @unchecked Sendable {
     }
 
     /// What a run needs before it touches inputs: the registry in the store, the analyzer, the
-    /// listings checked.
+    /// listings checked (inputs that cannot be read as files are rejected here).
     struct Setup {
         var registry: [String: RegistryPatient]
         var analyzer: SampleAnalyzer
@@ -317,6 +317,12 @@ public final class IngestPipeline: @unchecked Sendable {
         summary.skippedFiles = fcsListing.skipped.count + labListing.skipped.count
         for note in fcsListing.skipped + labListing.skipped {
             events(.fileSkipped(path: config.storeKey(note.entry), reason: note.message))
+        }
+        // Inputs that cannot be read as files: each rejected with its path; the run goes on.
+        for (note, lab) in fcsListing.unreadable.map({ ($0, false) }) + labListing.unreadable.map({ ($0, true) }) {
+            try store.commitUnreadable(path: config.storeKey(note.entry), reason: note.message, lab: lab)
+            summary.rejectedFiles += 1
+            events(.fileRejected(path: config.storeKey(note.entry), code: .fileIO))
         }
         return Setup(
             registry: registry, analyzer: analyzer, analysis: config.analysisSHA256(analyzer), fcsListing: fcsListing,
@@ -563,14 +569,6 @@ public final class IngestPipeline: @unchecked Sendable {
         let analyzer = setup.analyzer
         let analysis = setup.analysis
 
-        // Inputs that cannot be read as files: each rejected with its path; the run goes on.
-        for (note, lab) in setup.fcsListing.unreadable.map({ ($0, false) })
-            + setup.labListing.unreadable.map({ ($0, true) })
-        {
-            try store.commitUnreadable(path: config.storeKey(note.entry), reason: note.message, lab: lab)
-            summary.rejectedFiles += 1
-            events(.fileRejected(path: config.storeKey(note.entry), code: .fileIO))
-        }
         let files = discover(setup.fcsListing.files)
         // Files whose size or time changed, or that are new: hashed (and, when new or changed,
         // analysed) in parallel from one read each; decisions and commits in listing order.

@@ -73,14 +73,6 @@ extension IngestPipeline {
         let basis = Self.recordsBasis(rules: config.records, registry: setup.registry)
         try store.markAllPatientsIfRulesChanged(basis: basis)
 
-        for (note, lab) in setup.fcsListing.unreadable.map({ ($0, false) })
-            + setup.labListing.unreadable.map({ ($0, true) })
-        {
-            try store.commitUnreadable(path: config.storeKey(note.entry), reason: note.message, lab: lab)
-            summary.rejectedFiles += 1
-            events(.fileRejected(path: config.storeKey(note.entry), code: .fileIO))
-        }
-
         // Queue what is not current (every worker lists the same inputs; queued files stay queued).
         let files = discover(setup.fcsListing.files)
         let labFiles = discover(setup.labListing.files)
