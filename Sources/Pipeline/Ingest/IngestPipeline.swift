@@ -45,7 +45,7 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible {
                 kind: .store,
                 message: "\(f.message); nothing of the inputs was recorded as rejected, the next run retries")
         case .claimLost:
-            self.init(kind: .store, message: "\(f.message); the worker stops, the file is the other worker's")
+            self.init(kind: .store, message: "\(f.message); the file is the other worker's")
         case .access, .unsupported: self.init(kind: .configuration, message: f.message)
         case .newerSchema, .notAStore, .olderSchema, .missing: self.init(kind: .schema, message: f.message)
         }
